@@ -1,0 +1,14 @@
+/**
+ * rxrl — reinforcement-learning training as composable RxJS streams on tfjs tensors.
+ *
+ * The core: backends, seeded randomness, the data model (io-ts codecs), environments.
+ * Operators live in `rxrl/operators`, pipelines in `rxrl/pipelines`.
+ */
+export { initBackend, currentBackend } from './backend.ts';
+export { Rng, RngStreams, type RngState } from './random.ts';
+export * from './codec.ts';
+export * from './data.ts';
+export * from './envs/types.ts';
+export { makeEnv, makeVectorEnv, ENV_IDS, UnknownEnvError } from './envs/registry.ts';
+export { VectorEnv } from './envs/vector.ts';
+export { d4rlNormalizedScore, D4RL_REFERENCE_SCORES } from './d4rl.ts';
