@@ -152,11 +152,20 @@ export type ScoredGroup = t.TypeOf<typeof ScoredGroup>;
 export const AdvantagedGroup = groupOf(AdvantagedTrajectory, 'AdvantagedGroup');
 export type AdvantagedGroup = t.TypeOf<typeof AdvantagedGroup>;
 
-/** A batch of groups plus the iteration's metrics so far, what flows from rollout to update. */
-export const Batch = <C extends t.Mixed>(group: C) =>
+/**
+ * One iteration's worth of groups plus the metrics the operators have added so far: the item that
+ * flows through an on-policy pipeline, from rollout to update (one per iteration).
+ */
+export interface Batch<G> {
+  readonly iteration: number;
+  readonly groups: readonly G[];
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
+export const BatchC = <C extends t.Mixed>(group: C) =>
   t.type({
     iteration: NonNegativeInt,
-    groups: t.array(group),
+    groups: t.readonlyArray(group),
     metrics: t.record(t.string, t.number),
   });
 
