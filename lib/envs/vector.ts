@@ -32,10 +32,10 @@
  * const vec = VectorEnv.from(8, (i) => makeClassicEnv('CartPole-v1', { seed: i }), { autoreset: 'disabled' });
  * const start = makeClassicEnv('CartPole-v1');
  * const { observation } = start.reset(123);
- * vec.restoreAll(start.snapshot());          // 8 rollouts from the same reset state
- * while (vec.active.some((a) => a === 1)) {
- *   const r = vec.step(policy(r?.observations ?? tile(observation, 8)));
- * }
+ * vec.restoreAll(start.snapshot(), observation);   // 8 rollouts from the same reset state
+ * let obs = vec.observations;                        // 8 copies of `observation`
+ * while (vec.active.includes(1)) obs = vec.step(policy(obs)).observations;
+ * ```
  * ```
  */
 
@@ -155,6 +155,11 @@ export class VectorEnv {
     const out = new Uint8Array(this.numEnvs);
     if (this.started) for (let i = 0; i < this.numEnvs; i++) out[i] = this.ended[i]! ^ 1;
     return out;
+  }
+
+  /** The current observation of every row (`n · obsDim`), as the last call left it. A fresh array. */
+  get observations(): Float32Array {
+    return this.obs.slice();
   }
 
   /** The copies themselves (for inspection; stepping them directly desynchronises the rows). */
@@ -333,9 +338,9 @@ export class VectorEnv {
     const n = this.numEnvs;
     const d = this.actDim;
     const space = this.actionSpace;
-    const skipEnded = true; // ended rows are reset (next-step) or frozen (disabled): never read
     for (let i = 0; i < n; i++) {
-      if (skipEnded && this.ended[i]) continue;
+      // Ended rows are reset (next-step) or frozen (disabled): their actions are never read.
+      if (this.ended[i]) continue;
       if (space.kind === 'discrete') {
         const a = actions[i]!;
         if (!Number.isInteger(a) || a < 0 || a >= space.n) {
