@@ -1,0 +1,153 @@
+/**
+ * `constraintCost` — per-trajectory constraint costs and their group advantages, alongside the
+ * reward advantages, for primal-dual (Lagrangian) training of a constrained MDP.
+ *
+ * In: `Batch<AdvantagedGroup>` (after `groupAdvantages`); out: `Batch<CostAdvantagedGroup>`. For
+ * every constraint k (in the order of `costs`) each trajectory i gains
+ *
+ *     C_k,i = fn_k(τ_i)          or  Σ_t c_t  (`totalCost`, the env's summed costs) without fn
+ *     A_C,k,i = estimator(C_k,1..C_k,G)_i      — the same estimators as `groupAdvantages`
+ *               (grpo: (C_k,i − mean) / (std + ε), drgrpo: C_k,i − mean, rloo: leave-one-out)
+ *
+ * written as `costAdvantages[k]` (higher = more cost, so the Lagrangian *subtracts* it:
+ * A = A_R − Σ_k λ_k A_C,k, see `primalDual`), and the raw cost as `scores['cost/<name>']`. The math is
+ * `groupAdvantageValues` from `groupAdvantages.ts`, not a copy.
+ *
+ * `dropZeroStd` (DAPO) drops only groups with no signal in *any* objective: every reward advantage
+ * 0 and every cost constant. In a constrained pipeline drop here rather than in `groupAdvantages`,
+ * which would also discard groups whose rewards tie but whose costs differ. `cost/<name>/mean` is
+ * the mean over *all* trajectories of the input batch (before dropping), so the cost estimate that
+ * `primalDual` reads from it is not biased by dropping.
+ *
+ * Emits `cost/<name>/mean` (left out for a batch without trajectories) and `cost/<name>/frac_zero_std`
+ * per constraint, and updates `groups/kept` when dropping.
+ *
+ * ```ts
+ * rollouts$.pipe(
+ *   returns(),
+ *   groupAdvantages({ estimator: 'grpo' }),
+ *   constraintCost({ costs: [{ name: 'compliance', fn: (t) => 1 - t.scores!.compliance! }] }),
+ *   primalDual(lagrange),          // A = A_R − λ A_C
+ * );
+ * ```
+ */
+import { map, type OperatorFunction } from 'rxjs';
+import type { AdvantagedGroup, AdvantagedTrajectory, Batch, ScoredTrajectory } from '../lib/data.ts';
+import {
+  ADVANTAGE_ESTIMATOR_DEFAULTS,
+  groupAdvantageValues,
+  resolveEstimatorConfig,
+  type AdvantageEstimatorConfig,
+} from './groupAdvantages.ts';
+
+/** An advantaged trajectory whose `costAdvantages` are present (one per constraint). */
+export type CostAdvantagedTrajectory = AdvantagedTrajectory & { costAdvantages: number[] };
+
+/** A group of trajectories with reward *and* cost advantages: what `primalDual` needs. */
+export interface CostAdvantagedGroup extends Omit<AdvantagedGroup, 'trajectories'> {
+  trajectories: CostAdvantagedTrajectory[];
+}
+
+export interface CostSpec {
+  /** Metric/score name: `cost/<name>/mean`, `scores['cost/<name>']`. Letters, digits, `_ . -`. */
+  readonly name: string;
+  /** The trajectory's cost C(τ). Default: `totalCost` (Σ_t c_t from the env). */
+  readonly fn?: (trajectory: ScoredTrajectory) => number;
+}
+
+export interface ConstraintCostConfig extends AdvantageEstimatorConfig {
+  /** The constraints, in order. Default: one constraint `env` on `totalCost`. */
+  costs: readonly CostSpec[];
+}
+
+export const CONSTRAINT_COST_DEFAULTS: ConstraintCostConfig = {
+  ...ADVANTAGE_ESTIMATOR_DEFAULTS,
+  costs: [{ name: 'env' }],
+};
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Checks a list of constraint names: non-empty, unique, metric-safe. */
+export function checkConstraintNames(names: readonly string[], who: string): void {
+  if (names.length === 0) throw new RangeError(`${who}: at least one constraint is needed`);
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (!NAME.test(n)) throw new RangeError(`${who}: constraint name must match ${NAME}, got ${JSON.stringify(n)}`);
+    if (seen.has(n)) throw new RangeError(`${who}: duplicate constraint name ${JSON.stringify(n)}`);
+    seen.add(n);
+  }
+}
+
+/** C_k(τ) for every constraint, checked finite. */
+export function trajectoryCosts(tr: ScoredTrajectory, costs: readonly CostSpec[], where = ''): number[] {
+  return costs.map((c) => {
+    const v = c.fn ? c.fn(tr) : tr.totalCost;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new RangeError(`constraintCost: cost '${c.name}' of ${where || 'a trajectory'} is ${String(v)}`);
+    }
+    return v;
+  });
+}
+
+export function constraintCost(
+  config: Partial<ConstraintCostConfig> = {},
+): OperatorFunction<Batch<AdvantagedGroup>, Batch<CostAdvantagedGroup>> {
+  const cfg: ConstraintCostConfig = { ...CONSTRAINT_COST_DEFAULTS, ...config, costs: config.costs ?? CONSTRAINT_COST_DEFAULTS.costs };
+  const est = resolveEstimatorConfig(cfg, 'constraintCost');
+  checkConstraintNames(
+    cfg.costs.map((c) => c.name),
+    'constraintCost',
+  );
+  const K = cfg.costs.length;
+  return map((batch) => {
+    const ids = batch.groups.map((g) => g.groupId);
+    // costs[g][i][k]
+    const costs = batch.groups.map((g) =>
+      g.trajectories.map((tr, i) => trajectoryCosts(tr, cfg.costs, `group '${g.groupId}', trajectory ${i}`)),
+    );
+    const perConstraint = (k: number, keep?: readonly boolean[]) =>
+      costs.filter((_, g) => !keep || keep[g]).map((grp) => grp.map((c) => c[k]!));
+    // Zero-variance flags per constraint over all groups (no dropping yet).
+    const first = Array.from({ length: K }, (_, k) =>
+      groupAdvantageValues(perConstraint(k), { ...est, dropZeroStd: false }, ids, 'constraintCost'),
+    );
+    const kept = batch.groups.map(
+      (g, gi) =>
+        !(est.dropZeroStd && g.trajectories.every((t) => t.advantage === 0) && first.every((v) => v.zeroStd[gi])),
+    );
+    const anyDropped = kept.some((k) => !k);
+    // With a batch-wide std and dropped groups, the std must come from the kept groups only.
+    const keptIds = ids.filter((_, g) => kept[g]);
+    const values =
+      anyDropped && est.std === 'batch'
+        ? Array.from({ length: K }, (_, k) =>
+            groupAdvantageValues(perConstraint(k, kept), { ...est, dropZeroStd: false }, keptIds, 'constraintCost'),
+          )
+        : first.map((v) => ({ ...v, advantages: v.advantages.filter((_, g) => kept[g]) }));
+    const groups: CostAdvantagedGroup[] = [];
+    let out = 0;
+    batch.groups.forEach((g, gi) => {
+      if (!kept[gi]) return;
+      const go = out++;
+      groups.push({
+        ...g,
+        trajectories: g.trajectories.map((tr, i) => {
+          const c = costs[gi]![i]!;
+          const scores: Record<string, number> = { ...tr.scores };
+          cfg.costs.forEach((spec, k) => (scores[`cost/${spec.name}`] = c[k]!));
+          return { ...tr, scores, costAdvantages: values.map((v) => v.advantages[go]![i]!) };
+        }),
+      });
+    });
+    const metrics: Record<string, number> = { ...batch.metrics };
+    const all = costs.flat();
+    cfg.costs.forEach((spec, k) => {
+      // No trajectories, no estimate: the metric is left out (primalDual then leaves λ alone).
+      if (all.length > 0) metrics[`cost/${spec.name}/mean`] = all.reduce((s, c) => s + c[k]!, 0) / all.length;
+      metrics[`cost/${spec.name}/frac_zero_std`] =
+        batch.groups.length === 0 ? 0 : first[k]!.zeroStd.filter(Boolean).length / batch.groups.length;
+    });
+    if (est.dropZeroStd) metrics['groups/kept'] = groups.length;
+    return { ...batch, groups, metrics };
+  });
+}
