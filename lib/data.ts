@@ -43,7 +43,14 @@ export const EnvSnapshotC = t.type(
 
 export const SeedStart = t.type({ kind: t.literal('seed'), envId: t.string, seed: Uint32 }, 'SeedStart');
 export const SnapshotStart = t.type(
-  { kind: t.literal('snapshot'), snapshot: EnvSnapshotC, /** env time index of the snapshot */ t: NonNegativeInt },
+  {
+    kind: t.literal('snapshot'),
+    snapshot: EnvSnapshotC,
+    /** The observation the env emitted in that state (a snapshot carries state, not observations). */
+    observation: Float32,
+    /** Env time index of the snapshot. */
+    t: NonNegativeInt,
+  },
   'SnapshotStart',
 );
 export const PromptStart = t.intersection(

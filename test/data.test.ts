@@ -43,7 +43,7 @@ test('groups with snapshot and prompt starts round-trip', () => {
   const g: Group = {
     groupId: 'p1',
     start: { kind: 'prompt', promptId: 'p1', tokens: Int32Array.from([5, 6, 7]), systemTokens: 2, meta: { rule: 'answer in French' } },
-    trajectories: [{ ...traj(), start: { kind: 'snapshot', snapshot, t: 10 } }],
+    trajectories: [{ ...traj(), start: { kind: 'snapshot', snapshot, observation: Float32Array.from([1, 2]), t: 10 } }],
   };
   const back = decodeJSON(Group, encodeJSON(Group, g));
   assert.ok(isRight(back));
