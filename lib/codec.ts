@@ -89,13 +89,13 @@ function typedArrayCodec<A extends Float32Array | Float64Array | Int32Array>(
 }
 
 /** Float32Array of finite values. */
-export const Float32 = typedArrayCodec('float32', Float32Array, true);
+export const Float32 = typedArrayCodec<Float32Array>('float32', Float32Array, true);
 /** Float32Array, NaN and ±Inf allowed (masks, −Inf log-probs of padded slots). */
-export const Float32Any = typedArrayCodec('float32', Float32Array, false);
+export const Float32Any = typedArrayCodec<Float32Array>('float32', Float32Array, false);
 /** Float64Array of finite values. */
-export const Float64 = typedArrayCodec('float64', Float64Array, true);
+export const Float64 = typedArrayCodec<Float64Array>('float64', Float64Array, true);
 /** Int32Array. */
-export const Int32 = typedArrayCodec('int32', Int32Array, false);
+export const Int32 = typedArrayCodec<Int32Array>('int32', Int32Array, false);
 
 function numberRefinement(name: string, ok: (n: number) => boolean): t.Type<number, number, unknown> {
   return new t.Type<number, number, unknown>(

@@ -25,7 +25,7 @@ import { Float32, Float64, Int32, FiniteNumber, NonNegativeInt, Uint32 } from '.
 // Starts: where a group's trajectories begin.
 
 const RngStateC = t.type({
-  s: t.tuple([Uint32, Uint32, Uint32, Uint32]),
+  s: t.readonly(t.tuple([Uint32, Uint32, Uint32, Uint32])),
   spare: t.union([t.number, t.null]),
 });
 

@@ -34,26 +34,28 @@ export interface Actor {
   version(): number;
   /** Called once per group before the first step (a DT clears its context, sets its target). */
   begin?(n: number, start: Start): void;
-  /** Actions for the `n` rows of `observations` (n × obsDim). */
-  act(observations: Float32Array, n: number, rng: Rng): { action: Int32Array | Float32Array; logProb: Float32Array };
+  /** Actions for the `n` rows of `observations` (n × obsDim); the policy's mode if `deterministic`. */
+  act(observations: Float32Array, n: number, rng: Rng, deterministic?: boolean): { action: Int32Array | Float32Array; logProb: Float32Array };
   /** Return-conditioned actors: the targets they were conditioned on at this step (n values). */
   targets?(): Float32Array;
   /** Called after each step with the rewards the n rows received (a DT lowers its target). */
   observe?(rewards: Float64Array, observations: Float32Array): void;
 }
 
-/** An `Actor` over a plain policy acting on the current observation alone. */
+/** An `Actor` over a plain policy acting on the current observation alone (its mode if `deterministic`). */
 export function policyActor<B>(
   policy: Pick<Policy<B, Float32Array, Int32Array | Float32Array>, 'act'>,
   version: () => number,
+  deterministic = false,
 ): Actor {
-  return { version, act: (obs, _n, rng) => policy.act(obs, rng) };
+  return { version, act: (obs, _n, rng, det) => policy.act(obs, rng, { deterministic: det ?? deterministic }) };
 }
 
-/** One iteration's starts. */
+/** One iteration's starts (and metrics of how they were chosen, e.g. by `activeSampling`). */
 export interface StartsBatch {
   readonly iteration: number;
   readonly starts: readonly Start[];
+  readonly metrics?: Readonly<Record<string, number>>;
 }
 
 export interface RolloutConfig {
@@ -64,6 +66,12 @@ export interface RolloutConfig {
   rng: Rng;
   /** Cut trajectories at this many steps (sets `truncated`). Default: the env's time limit. */
   maxSteps?: number;
+  /**
+   * Score a cut trajectory by following the actor's mode for H more steps: their summed rewards
+   * and costs go to `scores.tail_return` / `scores.tail_cost` (for `returns`' bootstrap), their
+   * actions are not part of the trajectory. Used by sub-trajectory optimisation.
+   */
+  tail?: { steps: number };
 }
 
 /** Rolls out one group of G trajectories from `start`. */
@@ -118,8 +126,7 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
       row.cost.push(res.costs[i]!);
       if (targets) row.tgt.push(targets[i]!);
       for (let k = 0; k < obsDim; k++) row.obs.push(res.observations[i * obsDim + k]!);
-      const cut = step + 1 >= limit;
-      if (res.terminated[i] || res.truncated[i] || cut) {
+      if (res.terminated[i] || res.truncated[i] || step + 1 >= limit) {
         row.terminated = res.terminated[i] === 1;
         row.truncated = !row.terminated;
         row.done = true;
@@ -129,7 +136,27 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
     obs = res.observations;
   }
 
-  const trajectories: Trajectory[] = rows.map((row) => {
+  const tailReturn = new Float64Array(G);
+  const tailCost = new Float64Array(G);
+  if (cfg.tail && cfg.tail.steps > 0) {
+    // Rows cut by maxSteps (not ended by the env) continue with the actor's mode for H steps.
+    const alive = new Uint8Array(G);
+    for (let i = 0; i < G; i++) alive[i] = venv.active[i]!;
+    for (let h = 0; h < cfg.tail.steps && alive.some((x) => x === 1); h++) {
+      const { action } = actor.act(obs, G, rng, true);
+      const res = venv.step(action);
+      actor.observe?.(res.rewards, res.observations);
+      for (let i = 0; i < G; i++) {
+        if (!alive[i]) continue;
+        tailReturn[i] = tailReturn[i]! + res.rewards[i]!;
+        tailCost[i] = tailCost[i]! + res.costs[i]!;
+        if (res.terminated[i] || res.truncated[i]) alive[i] = 0;
+      }
+      obs = res.observations;
+    }
+  }
+
+  const trajectories: Trajectory[] = rows.map((row, i) => {
     const T = row.rew.length;
     const tr: Trajectory = {
       length: T,
@@ -147,7 +174,8 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
       start,
       timesteps: Int32Array.from({ length: T }, (_, i) => t0 + i),
     };
-    return row.tgt.length > 0 ? { ...tr, targets: Float32Array.from(row.tgt) } : tr;
+    const withTail = cfg.tail ? { ...tr, scores: { tail_return: tailReturn[i]!, tail_cost: tailCost[i]! } } : tr;
+    return row.tgt.length > 0 ? { ...withTail, targets: Float32Array.from(row.tgt) } : withTail;
   });
   return { groupId, start, trajectories };
 }
@@ -163,6 +191,7 @@ export function rollout(cfg: RolloutConfig): OperatorFunction<StartsBatch, Batch
       iteration: sb.iteration,
       groups,
       metrics: {
+        ...sb.metrics,
         'rollout/env_steps': steps,
         'rollout/episodes': groups.length * cfg.venv.numEnvs,
         policy_version: cfg.actor.version(),

@@ -10,7 +10,7 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { range, lastValueFrom, map, toArray } from 'rxjs';
+import { range, lastValueFrom, map, toArray, takeWhile } from 'rxjs';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
 import { RngStreams } from '../lib/random.ts';
 import { MlpPolicy } from '../lib/models/mlp.ts';
@@ -34,6 +34,8 @@ export interface GrpoControlConfig {
   learningRate: number;
   advantages: Partial<GroupAdvantagesConfig>;
   update: Partial<PolicyUpdateConfig>;
+  /** Stop early after the first iteration whose metrics satisfy this (that iteration is kept). */
+  stopWhen?: (metrics: MetricsRecord) => boolean;
   /** A cost constraint handled by primal-dual updates (omit for unconstrained GRPO). */
   constraint?: { limit: number; lagrange?: Partial<LagrangeConfig>; primalDual?: Partial<PrimalDualConfig> };
 }
@@ -43,9 +45,9 @@ export const GRPO_CONTROL_DEFAULTS: GrpoControlConfig = {
   iterations: 30,
   env: { id: 'CartPole-v1' },
   startsPerIteration: 4,
-  groupSize: 8,
+  groupSize: 16,
   policy: { hidden: [64, 64], activation: 'tanh' },
-  learningRate: 3e-3,
+  learningRate: 0.02,
   advantages: { estimator: 'grpo' },
   update: { epochs: 4, minibatches: 4, clipEps: 0.2, maxGradNorm: 0.5 },
 };
@@ -99,6 +101,7 @@ export async function runGrpoControl(
       updated.pipe(
         metrics({ sinks }),
         map((b) => ({ iteration: b.iteration, ...b.metrics }) as MetricsRecord),
+        takeWhile((m) => !cfg.stopWhen?.(m), true),
         toArray(),
       ),
     );

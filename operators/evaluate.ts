@@ -1,0 +1,98 @@
+/**
+ * `evaluate` — periodic deterministic evaluation episodes.
+ *
+ * In and out: `Batch<G>` (passed through). On iterations where `iteration % every === 0` and on
+ * the last one (`iterations − 1`, if given) it runs `episodes` episodes of the actor (an actor
+ * built with `deterministic = true` takes the mode of the policy) on fresh copies of the env,
+ * from the fixed seeds `seed, seed + 1, …` — the same states at every evaluation, so curves
+ * compare — and adds
+ *
+ *   eval/return           = mean_k Σ_t r_t       (undiscounted)
+ *   eval/return_std, eval/length, eval/cost (mean Σ_t c_t)
+ *   eval/normalized_score = 100 · (return − random) / (expert − random)   (D4RL, where defined)
+ *
+ * ```ts
+ * const evalEnv = await makeVectorEnv('Hopper-v4', 10, {}, { autoreset: 'disabled' });
+ * batches$.pipe(policyUpdate(learner), evaluate({ venv: evalEnv, actor: policyActor(pi, v, true), every: 10 }));
+ * ```
+ */
+import { map, type MonoTypeOperatorFunction } from 'rxjs';
+import type { Batch } from '../lib/data.ts';
+import type { VectorEnv } from '../lib/envs/vector.ts';
+import { d4rlNormalizedScore } from '../lib/d4rl.ts';
+import { Rng } from '../lib/random.ts';
+import { moments } from './returns.ts';
+import type { Actor } from './rollout.ts';
+
+export interface EvaluateConfig {
+  /** One copy per evaluation episode (autoreset 'disabled'). */
+  venv: VectorEnv;
+  actor: Actor;
+  /** Evaluate every `every` iterations (and on iteration 0). Default 10. */
+  every?: number;
+  /** Also evaluate on this iteration (the last one). */
+  lastIteration?: number;
+  /** First evaluation seed. Default 1_000_000 (away from training seeds). */
+  seed?: number;
+  /** Cap on episode length. Default: the env's time limit. */
+  maxSteps?: number;
+}
+
+export interface EvalResult {
+  'eval/return': number;
+  'eval/return_std': number;
+  'eval/length': number;
+  'eval/cost': number;
+  'eval/normalized_score'?: number;
+}
+
+/** Runs one evaluation: every copy of `venv` plays one episode from seed `seed + i`. */
+export function runEvaluation(cfg: EvaluateConfig): EvalResult {
+  const { venv, actor } = cfg;
+  const n = venv.numEnvs;
+  const seed = cfg.seed ?? 1_000_000;
+  let obs = venv.reset(Array.from({ length: n }, (_, i) => seed + i)).observations;
+  const rng = new Rng(seed, 'eval'); // only used by stochastic actors
+  actor.begin?.(n, { kind: 'seed', envId: venv.id, seed });
+  const ret = new Float64Array(n);
+  const cost = new Float64Array(n);
+  const len = new Float64Array(n);
+  const done = new Uint8Array(n);
+  const limit = cfg.maxSteps ?? Number.POSITIVE_INFINITY;
+  let live = n;
+  for (let t = 0; live > 0; t++) {
+    const { action } = actor.act(obs, n, rng);
+    const r = venv.step(action);
+    actor.observe?.(r.rewards, r.observations);
+    for (let i = 0; i < n; i++) {
+      if (done[i]) continue;
+      ret[i] = ret[i]! + r.rewards[i]!;
+      cost[i] = cost[i]! + r.costs[i]!;
+      len[i] = len[i]! + 1;
+      if (r.terminated[i] || r.truncated[i] || t + 1 >= limit) {
+        done[i] = 1;
+        live--;
+      }
+    }
+    obs = r.observations;
+  }
+  const m = moments([...ret]);
+  const out: EvalResult = {
+    'eval/return': m.mean,
+    'eval/return_std': m.std,
+    'eval/length': moments([...len]).mean,
+    'eval/cost': moments([...cost]).mean,
+  };
+  const score = d4rlNormalizedScore(venv.id, m.mean);
+  if (score !== undefined) out['eval/normalized_score'] = score;
+  return out;
+}
+
+export function evaluate<G>(cfg: EvaluateConfig): MonoTypeOperatorFunction<Batch<G>> {
+  const every = cfg.every ?? 10;
+  if (!Number.isInteger(every) || every < 1) throw new RangeError(`evaluate: every: expected a positive integer, got ${every}`);
+  return map((batch) => {
+    if (batch.iteration % every !== 0 && batch.iteration !== cfg.lastIteration) return batch;
+    return { ...batch, metrics: { ...batch.metrics, ...runEvaluation(cfg) } };
+  });
+}

@@ -1,0 +1,89 @@
+/**
+ * `subTrajectories` — sub-trajectory optimisation from reset points along trajectories.
+ *
+ * Instead of whole episodes, a group is G rollouts of length L from one *reset state* taken from
+ * the middle of an earlier trajectory: the G copies act on-policy for L steps (these actions, with
+ * their behaviour log-probs, are what the update trains on), then each follows the policy's mean
+ * action for H more steps, whose summed reward scores the sub-trajectory:
+ *
+ *   score_i = Σ_{t<L} r_t  +  tail_i,    tail_i = Σ_{L≤t<L+H} r_t  (mean actions; 0 if the episode ended)
+ *
+ * `returns({ bootstrap: tailBootstrap })` folds tail_i into the returns, so group advantages rank
+ * the G sub-trajectories by score. Short groups give many more independent comparisons per env
+ * step than whole episodes, and the joint likelihood ratio over L steps (`policyUpdate`'s
+ * `ratioLevel: 'subtrajectory'`) matches the unit that was scored.
+ *
+ * Reset points come from `resetPoints(env, trajectory, every)`: the env is deterministic given its
+ * start and the actions, so replaying a trajectory's recorded actions reproduces its states; every
+ * `every` steps the state is snapshotted (and the replayed observation is checked against the
+ * recorded one, bit for bit, so a non-deterministic env is an error, not silent drift).
+ *
+ * In: `StartsBatch` of snapshot starts (from a pool, e.g. through `activeSampling`); out:
+ * `Batch<Group>` of G sub-trajectories per start. Emits `rollout/*`, `subtraj/tail_return`.
+ *
+ * ```ts
+ * const pool = trajectories.flatMap((t) => resetPoints(env, t, 25));
+ * picks$.pipe(subTrajectories({ venv, actor, rng, length: 20, horizon: 50 }), returns({ bootstrap: tailBootstrap }), ...);
+ * ```
+ */
+import { map, type OperatorFunction } from 'rxjs';
+import type { Batch, Group, SnapshotStart, Trajectory } from '../lib/data.ts';
+import type { Env } from '../lib/envs/types.ts';
+import { rollout, type RolloutConfig, type StartsBatch } from './rollout.ts';
+import { moments } from './returns.ts';
+
+export interface SubTrajectoriesConfig extends Omit<RolloutConfig, 'maxSteps' | 'tail'> {
+  /** L: on-policy steps per sub-trajectory. */
+  length: number;
+  /** H: mean-action steps that score it. */
+  horizon: number;
+}
+
+/** `returns`' bootstrap for sub-trajectories: the mean-action tail's summed reward. */
+export const tailBootstrap = (t: Trajectory): number => t.scores?.['tail_return'] ?? 0;
+
+/** Snapshot starts every `every` steps along `trajectory` (t = every, 2·every, … < T), by replay. */
+export function resetPoints(env: Env, trajectory: Trajectory, every: number): SnapshotStart[] {
+  if (!Number.isInteger(every) || every < 1) throw new RangeError(`resetPoints: every: expected a positive integer, got ${every}`);
+  const { start, obsDim, actDim } = trajectory;
+  let t0 = 0;
+  if (start.kind === 'seed') {
+    if (start.envId !== env.id) throw new Error(`resetPoints: trajectory of ${start.envId} replayed on ${env.id}`);
+    env.reset(start.seed);
+  } else if (start.kind === 'snapshot') {
+    env.restore(start.snapshot);
+    t0 = start.t;
+  } else {
+    throw new Error('resetPoints: a prompt start has no env state to replay');
+  }
+  const out: SnapshotStart[] = [];
+  const discrete = trajectory.actions instanceof Int32Array;
+  for (let t = 0; t < trajectory.length; t++) {
+    if (t > 0 && t % every === 0) {
+      out.push({ kind: 'snapshot', snapshot: env.snapshot(), observation: trajectory.observations.slice(t * obsDim, (t + 1) * obsDim), t: t0 + t });
+    }
+    const action = discrete ? trajectory.actions[t]! : trajectory.actions.subarray(t * actDim, (t + 1) * actDim);
+    const r = env.step(action as number | Float32Array);
+    for (let k = 0; k < obsDim; k++) {
+      if (r.observation[k] !== trajectory.observations[(t + 1) * obsDim + k]) {
+        throw new Error(`resetPoints: replaying group ${trajectory.groupId} diverged at step ${t + 1} (observation[${k}] ${r.observation[k]} ≠ recorded ${trajectory.observations[(t + 1) * obsDim + k]}); the env or the recorded actions are not deterministic`);
+      }
+    }
+    if (r.terminated || r.truncated) break;
+  }
+  return out;
+}
+
+export function subTrajectories(cfg: SubTrajectoriesConfig): OperatorFunction<StartsBatch, Batch<Group>> {
+  if (!Number.isInteger(cfg.length) || cfg.length < 1) throw new RangeError(`subTrajectories: length: expected a positive integer, got ${cfg.length}`);
+  if (!Number.isInteger(cfg.horizon) || cfg.horizon < 0) throw new RangeError(`subTrajectories: horizon: expected a non-negative integer, got ${cfg.horizon}`);
+  const roll = rollout({ ...cfg, maxSteps: cfg.length, tail: { steps: cfg.horizon } });
+  return (source) =>
+    source.pipe(
+      roll,
+      map((b) => {
+        const tails = b.groups.flatMap((g) => g.trajectories.map(tailBootstrap));
+        return { ...b, metrics: { ...b.metrics, 'subtraj/tail_return': moments(tails).mean } };
+      }),
+    );
+}
