@@ -22,7 +22,7 @@
  * starts$.pipe(rollout({ venv, actor, rng: streams.get('action') }), returns(), ...);
  * ```
  */
-import { concatMap, type OperatorFunction } from 'rxjs';
+import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, Start, Trajectory } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
 import type { VectorEnv } from '../lib/envs/vector.ts';
@@ -181,21 +181,24 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
 }
 
 export function rollout(cfg: RolloutConfig): OperatorFunction<StartsBatch, Batch<Group>> {
-  // concatMap: one iteration's rollouts finish before the next begins (and, in an on-policy
-  // loop, after the previous update, since the update sits downstream in the same concatMap chain).
-  return concatMap(async (sb) => {
-    const groups = sb.starts.map((s, j) => rolloutGroup(cfg, s, `${sb.iteration}/${j}`));
-    let steps = 0;
-    for (const g of groups) for (const t of g.trajectories) steps += t.length;
-    return {
-      iteration: sb.iteration,
-      groups,
-      metrics: {
-        ...sb.metrics,
-        'rollout/env_steps': steps,
-        'rollout/episodes': groups.length * cfg.venv.numEnvs,
-        policy_version: cfg.actor.version(),
-      },
-    };
-  });
+  // concatMap: one iteration's rollouts finish before the next begins and — the env steps being
+  // synchronous — before the batch is emitted downstream, so in an on-policy loop the next rollout
+  // starts only after the update of the previous batch has run.
+  return concatMap((sb) => defer(() => of(rolloutBatch(cfg, sb))));
+}
+
+function rolloutBatch(cfg: RolloutConfig, sb: StartsBatch): Batch<Group> {
+  const groups = sb.starts.map((s, j) => rolloutGroup(cfg, s, `${sb.iteration}/${j}`));
+  let steps = 0;
+  for (const g of groups) for (const t of g.trajectories) steps += t.length;
+  return {
+    iteration: sb.iteration,
+    groups,
+    metrics: {
+      ...sb.metrics,
+      'rollout/env_steps': steps,
+      'rollout/episodes': groups.length * cfg.venv.numEnvs,
+      policy_version: cfg.actor.version(),
+    },
+  };
 }

@@ -8,7 +8,7 @@ import type { SnapshotStart } from '../lib/data.ts';
 import { rollout, rolloutGroup, type Actor, type StartsBatch } from '../operators/rollout.ts';
 import { resetPoints, subTrajectories, tailBootstrap } from '../operators/subTrajectories.ts';
 import { activePicks, activeSampling, ResetPool } from '../operators/activeSampling.ts';
-import { runEvaluation } from '../operators/evaluate.ts';
+import { runEvaluation, evaluate } from '../operators/evaluate.ts';
 import { discountedReturns } from '../operators/returns.ts';
 
 /** A seeded random actor on CartPole: p(push right) = 0.5 + 0.4·tanh(θ-ish feature). */
@@ -103,6 +103,31 @@ test('resetPoints replays a trajectory and snapshots every k steps; subTrajector
   }
   env.close();
   venv.close();
+});
+
+test('rollout, subTrajectories and evaluate keep one output per input, in order (marbles)', async () => {
+  const venv = await makeVectorEnv('CartPole-v1', 2, {}, { autoreset: 'disabled' });
+  const env = await makeEnv('CartPole-v1');
+  const actor = coinActor(7);
+  const g = rolloutGroup({ venv, actor, rng: new Rng(4) }, { kind: 'seed', envId: 'CartPole-v1', seed: 1 }, 'x');
+  const longest = g.trajectories.reduce((a, b) => (b.length > a.length ? b : a));
+  const p = resetPoints(env, longest, 3)[0]!;
+  const scheduler = new TestScheduler((a, b) => assert.deepEqual(a, b));
+  scheduler.run(({ cold, expectObservable }) => {
+    const starts = cold('a--b-|', { a: 0, b: 1 }).pipe(map((i): StartsBatch => ({ iteration: i, starts: [{ kind: 'seed', envId: 'CartPole-v1', seed: i }] })));
+    expectObservable(starts.pipe(rollout({ venv, actor, rng: new Rng(1) }), map((b) => [b.iteration, b.groups.length, b.metrics.policy_version])))
+      .toBe('a--b-|', { a: [0, 1, 7], b: [1, 1, 7] });
+    const subs = cold('-a-b|', { a: 0, b: 1 }).pipe(map((i): StartsBatch => ({ iteration: i, starts: [p, p] })));
+    expectObservable(subs.pipe(subTrajectories({ venv, actor, rng: new Rng(1), length: 2, horizon: 3 }), map((b) => [b.iteration, b.groups.map((x) => x.trajectories.length)])))
+      .toBe('-a-b|', { a: [0, [2, 2]], b: [1, [2, 2]] });
+    const batches = cold('abc|', { a: 0, b: 1, c: 2 }).pipe(map((i) => ({ iteration: i, groups: [], metrics: {} })));
+    const detActor: Actor = { ...actor, act: (o, n, r) => actor.act(o, n, r, true) };
+    expectObservable(batches.pipe(evaluate({ venv, actor: detActor, every: 2 }), map((b) => [b.iteration, 'eval/return' in b.metrics])))
+      .toBe('abc|', { a: [0, true], b: [1, false], c: [2, true] });
+  });
+  assert.throws(() => subTrajectories({ venv, actor, rng: new Rng(1), length: 0, horizon: 3 }), /length: expected a positive integer, got 0/);
+  venv.close();
+  env.close();
 });
 
 test('activeSampling: greedy takes the most uncertain, ε-uniform and softmax frequencies match', () => {
