@@ -12,3 +12,4 @@ export * from './envs/types.ts';
 export { makeEnv, makeVectorEnv, ENV_IDS, UnknownEnvError } from './envs/registry.ts';
 export { VectorEnv } from './envs/vector.ts';
 export { d4rlNormalizedScore, D4RL_REFERENCE_SCORES } from './d4rl.ts';
+export * from './models/index.ts';
