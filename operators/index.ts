@@ -19,3 +19,4 @@ export * from './activeSampling.ts';
 export * from './replayBuffer.ts';
 export * from './evaluate.ts';
 export * from './metrics.ts';
+export * from './lmRollout.ts';

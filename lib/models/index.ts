@@ -19,3 +19,4 @@ export * from './policy.ts';
 export * from './mlp.ts';
 export * from './decision-transformer.ts';
 export * from './generate.ts';
+export * from './lm-policy.ts';

@@ -1,0 +1,105 @@
+/**
+ * `lmRollout` — prompts → groups of G completions sampled from a language model.
+ *
+ * In: `StartsBatch` of prompt starts; out: `Batch<Group>`, one group of G completions per prompt
+ * (`rollout` does the same for env starts). The G copies of each prompt are sampled in one batched
+ * `generate` call with a KV cache; each completion is a trajectory whose actions are its tokens,
+ * whose behaviour log-probs are log π_θold(y_k | x, y_<k) at temperature 1 (what `lmPolicy`
+ * recomputes, so the importance ratio starts at exactly 1), and whose reward and cost are
+ * episode-level: `score(start, completion)` returns them and they are placed on the last token
+ * (r_T = reward, c_T = cost, zeros before), so `returns` with γ = 1 gives every token the
+ * completion's score. Named scores (`utility`, `compliance`, ...) go to `scores`.
+ * `terminated` = the completion ended on a stop token; `truncated` = it hit `maxNewTokens`.
+ * Emits `rollout/tokens`, `rollout/episodes`, `length/mean`, `policy_version`, `score/<name>/mean`.
+ *
+ * ```ts
+ * prompts$.pipe(
+ *   lmRollout({ lm, groupSize: 8, rng, version: () => learner.version, sampling: { maxNewTokens: 32, stopTokens: [eos] },
+ *               score: (start, y) => ({ reward: utility(start, y), cost: violates(start, y) ? 1 : 0 }) }),
+ *   returns(), groupAdvantages(), ...);
+ * ```
+ */
+import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
+import type { Batch, Group, PromptStart, Trajectory } from '../lib/data.ts';
+import type { Rng } from '../lib/random.ts';
+import type { CausalLM } from '../lib/models/lm.ts';
+import { generate, type SamplingOptions } from '../lib/models/generate.ts';
+import type { StartsBatch } from './rollout.ts';
+import { moments } from './returns.ts';
+
+export interface CompletionScore {
+  reward: number;
+  cost?: number;
+  scores?: Record<string, number>;
+}
+
+export interface LmRolloutConfig {
+  lm: CausalLM;
+  /** G: completions per prompt. */
+  groupSize: number;
+  rng: Rng;
+  sampling: SamplingOptions;
+  /** The policy version that samples now. */
+  version: () => number;
+  score: (start: PromptStart, completion: Int32Array) => CompletionScore;
+}
+
+export function lmRolloutGroup(cfg: LmRolloutConfig, start: PromptStart, groupId: string): Group {
+  const G = cfg.groupSize;
+  const prompts = Array.from({ length: G }, () => start.tokens);
+  const out = generate(cfg.lm, prompts, cfg.rng, cfg.sampling);
+  const version = cfg.version();
+  const trajectories = out.tokens.map((y, i): Trajectory => {
+    const T = y.length;
+    const s = cfg.score(start, y);
+    if (!Number.isFinite(s.reward) || (s.cost !== undefined && !Number.isFinite(s.cost))) {
+      throw new RangeError(`lmRollout: score of prompt ${start.promptId} completion ${i} is not finite (reward ${s.reward}, cost ${s.cost})`);
+    }
+    const rewards = new Float32Array(T);
+    const costs = new Float32Array(T);
+    if (T > 0) {
+      rewards[T - 1] = s.reward;
+      costs[T - 1] = s.cost ?? 0;
+    }
+    const tr: Trajectory = {
+      length: T,
+      obsDim: 0,
+      actDim: 1,
+      observations: new Float32Array(0),
+      actions: y,
+      logProbs: out.logProbs[i]!,
+      rewards,
+      costs,
+      terminated: out.stopped[i]!,
+      truncated: !out.stopped[i],
+      policyVersion: version,
+      groupId,
+      start,
+    };
+    return s.scores ? { ...tr, scores: s.scores } : tr;
+  });
+  return { groupId, start, trajectories };
+}
+
+export function lmRollout(cfg: LmRolloutConfig): OperatorFunction<StartsBatch, Batch<Group>> {
+  if (!Number.isInteger(cfg.groupSize) || cfg.groupSize < 1) throw new RangeError(`lmRollout: groupSize: expected a positive integer, got ${cfg.groupSize}`);
+  return concatMap((sb) =>
+    defer(() => {
+      const groups = sb.starts.map((s, j) => {
+        if (s.kind !== 'prompt') throw new TypeError(`lmRollout: start ${j} of iteration ${sb.iteration} is a ${s.kind} start; use rollout for env starts`);
+        return lmRolloutGroup(cfg, s, `${sb.iteration}/${s.promptId}`);
+      });
+      const trs = groups.flatMap((g) => g.trajectories);
+      const metrics: Record<string, number> = {
+        ...sb.metrics,
+        'rollout/tokens': trs.reduce((a, t) => a + t.length, 0),
+        'rollout/episodes': trs.length,
+        'length/mean': moments(trs.map((t) => t.length)).mean,
+        policy_version: cfg.version(),
+      };
+      const names = new Set(trs.flatMap((t) => Object.keys(t.scores ?? {})));
+      for (const n of names) metrics[`score/${n}/mean`] = moments(trs.map((t) => t.scores?.[n] ?? 0)).mean;
+      return of({ iteration: sb.iteration, groups, metrics });
+    }),
+  );
+}
