@@ -4,7 +4,7 @@
  * The core: backends, seeded randomness, the data model (io-ts codecs), environments.
  * Operators live in `rxrl/operators`, pipelines in `rxrl/pipelines`.
  */
-export { initBackend, currentBackend } from './backend.ts';
+export { initBackend, currentBackend, BackendError, BACKEND_NAMES, type BackendName, type BackendOptions, type BackendInfo } from './backend.ts';
 export { Rng, RngStreams, type RngState } from './random.ts';
 export * from './codec.ts';
 export * from './data.ts';

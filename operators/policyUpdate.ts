@@ -44,6 +44,8 @@ export interface Learner<B> {
   version: number;
   /** Frozen reference policy for the KL penalty (same batch type). */
   readonly ref?: Policy<B, unknown, unknown>;
+  /** Minibatch shuffling stream; part of the learner so a checkpoint can carry it. Default: from `seed`. */
+  readonly rng?: Rng;
 }
 
 export interface PolicyUpdateConfig {
@@ -222,7 +224,7 @@ export function policyUpdate<B>(
 ): OperatorFunction<Batch<AdvantagedGroup>, Batch<AdvantagedGroup>> {
   const cfg: PolicyUpdateConfig = { ...POLICY_UPDATE_DEFAULTS, ...config };
   checkConfig(cfg);
-  const rng = new Rng(cfg.seed, 'policyUpdate/minibatch');
+  const rng = learner.rng ?? new Rng(cfg.seed, 'policyUpdate/minibatch');
   return map((batch) => {
     const trs = batch.groups.flatMap((g) => g.trajectories).filter((t) => t.length > 0);
     if (trs.length === 0) return { ...batch, metrics: { ...batch.metrics, policy_version: learner.version } };

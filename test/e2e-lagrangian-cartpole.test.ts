@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend.ts';
 import { runGrpoControl, type GrpoControlConfig } from '../pipelines/grpo-control.ts';
+import type { DeepPartial } from '../pipelines/config.ts';
 import type { MetricsRecord } from '../lib/data.ts';
 
 await initBackend({ quiet: true });
@@ -16,7 +17,7 @@ await initBackend({ quiet: true });
 const LIMIT = 25;
 const TOLERANCE = 0.2;
 const WINDOW = [20, 40] as const; // iterations over which the policies are compared
-const base: Partial<GrpoControlConfig> = { seed: 1, iterations: WINDOW[1], env: { id: 'CartPoleConstrained-v1', options: { costBand: 0.5 } } };
+const base: DeepPartial<GrpoControlConfig> = { seed: 1, iterations: WINDOW[1], env: { id: 'CartPoleConstrained-v1', options: { costBand: 0.5 } } };
 
 const mean = (h: MetricsRecord[], k: string) => h.reduce((s, m) => s + (m[k] ?? 0), 0) / h.length;
 const window = (h: MetricsRecord[]) => h.filter((m) => m.iteration >= WINDOW[0] && m.iteration < WINDOW[1]);
@@ -24,7 +25,7 @@ const window = (h: MetricsRecord[]) => h.filter((m) => m.iteration >= WINDOW[0] 
 test('primalDual keeps the cost under the limit where plain GRPO exceeds it; λ follows the violation', async () => {
   const counts: number[] = [];
   const constrained = await runGrpoControl(
-    { ...base, constraint: { limit: LIMIT, lagrange: { update: 'projected', lr: 0.02 } } },
+    { ...base, algorithm: { constraint: { limit: LIMIT, update: 'projected', lr: 0.02 } } },
     [{ write: () => void counts.push(tf.memory().numTensors) }],
   );
   const plain = await runGrpoControl(base);

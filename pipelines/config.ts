@@ -1,0 +1,174 @@
+/**
+ * The pipeline-file codec: io-ts building blocks that decode a YAML/JSON pipeline file into exactly
+ * the typed config the TypeScript API takes, with errors that name the path and what was expected.
+ *
+ * - `section(props)`: an object whose keys are all optional (a file states only what differs from
+ *   the defaults) and whose unknown keys are rejected with the nearest valid name:
+ *   `algorithm.groupSzie: unknown key; did you mean 'groupSize'? (valid: ...)`.
+ * - `oneOf(['grpo', 'rloo'])`: a string enum that suggests the nearest value.
+ * - `resolve(defaults, partial)`: a deep merge; arrays and scalars replace, objects merge.
+ * - `applySet(raw, 'algorithm.groupSize=16')`: a `--set` override; the value is parsed as YAML, so
+ *   `16` is a number, `true` a boolean and `[64, 64]` a list.
+ * - `readPipelineFile(path)`: YAML (`.yaml`, `.yml`) or JSON (`.json`), with the line and column of
+ *   a syntax error.
+ *
+ * ```ts
+ * const Algo = section({ groupSize: PositiveInt, estimator: oneOf(['grpo', 'drgrpo', 'rloo']) });
+ * decode(Algo, { groupSzie: 8 });  // left(["groupSzie: unknown key; did you mean 'groupSize'? ..."])
+ * ```
+ */
+import * as t from 'io-ts';
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
+import { parseDocument, parse as parseYaml } from 'yaml';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    readonly problems: string[] = [message],
+  ) {
+    super(message);
+  }
+}
+
+function describe(u: unknown): string {
+  if (u === undefined) return 'nothing';
+  if (u === null) return 'null';
+  if (Array.isArray(u)) return `a list (${JSON.stringify(u).slice(0, 40)})`;
+  if (typeof u === 'object') return 'an object';
+  return JSON.stringify(u);
+}
+
+/** "did you mean 'x'?" when some candidate is close enough to be a plausible typo. */
+export function suggestion(word: string, candidates: readonly string[]): string {
+  if (candidates.length === 0) return '';
+  const best = closest(word, candidates as string[]);
+  const d = distance(word.toLowerCase(), best.toLowerCase());
+  return d <= Math.max(2, Math.floor(best.length / 3)) ? `did you mean '${best}'? ` : '';
+}
+
+/**
+ * An object with optional, known keys. Decodes to `Partial<…>` of the props' types (deeply
+ * partial when the props are sections themselves).
+ */
+export function section<P extends t.Props>(props: P, name = 'section'): t.Type<{ [K in keyof P]?: t.TypeOf<P[K]> }, unknown, unknown> {
+  const keys = Object.keys(props);
+  const inner = t.partial(props);
+  return new t.Type<{ [K in keyof P]?: t.TypeOf<P[K]> }, unknown, unknown>(
+    name,
+    (u): u is { [K in keyof P]?: t.TypeOf<P[K]> } => inner.is(u),
+    (u, c) => {
+      if (typeof u !== 'object' || u === null || Array.isArray(u)) {
+        return t.failure(u, c, `expected an object with keys ${keys.join(', ')}, got ${describe(u)}`);
+      }
+      const errors: t.ValidationError[] = [];
+      for (const k of Object.keys(u)) {
+        if (!keys.includes(k)) {
+          errors.push({
+            value: (u as Record<string, unknown>)[k],
+            context: [...c, { key: k, type: t.unknown, actual: (u as Record<string, unknown>)[k] }],
+            message: `unknown key; ${suggestion(k, keys)}(valid: ${keys.join(', ')})`,
+          });
+        }
+      }
+      // `undefined` values are treated as absent (so a merge never writes undefined over a default).
+      const present = Object.fromEntries(Object.entries(u).filter(([, v]) => v !== undefined));
+      const r = inner.validate(present, c);
+      if (r._tag === 'Left') errors.push(...r.left);
+      return errors.length > 0 ? t.failures(errors) : t.success(r._tag === 'Right' ? (r.right as { [K in keyof P]?: t.TypeOf<P[K]> }) : {});
+    },
+    t.identity,
+  );
+}
+
+/** One of a fixed set of strings, with a suggestion for a near miss. */
+export function oneOf<const V extends string>(values: readonly V[]): t.Type<V, V, unknown> {
+  const name = values.map((v) => `'${v}'`).join(' | ');
+  return new t.Type<V, V, unknown>(
+    name,
+    (u): u is V => typeof u === 'string' && (values as readonly string[]).includes(u),
+    (u, c) =>
+      typeof u === 'string' && (values as readonly string[]).includes(u)
+        ? t.success(u as V)
+        : t.failure(u, c, `expected one of ${name}, got ${describe(u)}${typeof u === 'string' ? `; ${suggestion(u, values).replace(/ $/, '')}` : ''}`.replace(/; $/, '')),
+    t.identity,
+  );
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x);
+}
+
+export type DeepPartial<T> = T extends readonly unknown[] | ArrayBufferView | ((...a: never[]) => unknown)
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/** Deep merge of `partial` over `defaults`: objects merge key by key, everything else replaces. */
+export function resolve<T>(defaults: T, partial: DeepPartial<T> | undefined): T {
+  if (partial === undefined) return defaults;
+  if (!isPlainObject(defaults) || !isPlainObject(partial)) return partial as T;
+  const out: Record<string, unknown> = { ...defaults };
+  for (const [k, v] of Object.entries(partial)) {
+    if (v === undefined) continue;
+    out[k] = k in defaults ? resolve((defaults as Record<string, unknown>)[k], v as never) : v;
+  }
+  return out as T;
+}
+
+/** Applies one `--set path=value` to a raw (undecoded) config object, in place. */
+export function applySet(raw: Record<string, unknown>, assignment: string): void {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`--set ${assignment}: expected path=value, e.g. --set algorithm.groupSize=16`);
+  const path = assignment.slice(0, eq).trim().split('.');
+  if (path.some((p) => p === '')) throw new ConfigError(`--set ${assignment}: empty key in path '${assignment.slice(0, eq)}'`);
+  let value: unknown;
+  try {
+    value = parseYaml(assignment.slice(eq + 1));
+  } catch (e) {
+    throw new ConfigError(`--set ${assignment}: the value is not valid YAML (${(e as Error).message.split('\n')[0]})`);
+  }
+  let node: Record<string, unknown> = raw;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (next === undefined) node[key] = {};
+    else if (!isPlainObject(next)) throw new ConfigError(`--set ${assignment}: '${key}' is ${describe(next)}, not a section`);
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+/** Reads a YAML or JSON pipeline file into a raw object; syntax errors carry line and column. */
+export function readPipelineFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
+  }
+  const ext = extname(path).toLowerCase();
+  let value: unknown;
+  if (ext === '.json') {
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError(`${path}: malformed JSON: ${(e as Error).message}`);
+    }
+  } else if (ext === '.yaml' || ext === '.yml') {
+    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0]!;
+      const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'unknown position';
+      throw new ConfigError(`${path}: malformed YAML at ${where}: ${e.message.split('\n')[0]}`);
+    }
+    value = doc.toJS();
+  } else {
+    throw new ConfigError(`${path}: unknown pipeline file type '${ext}'; expected .yaml, .yml or .json`);
+  }
+  if (!isPlainObject(value)) throw new ConfigError(`${path}: expected a mapping at the top level, got ${describe(value)}`);
+  return value;
+}
