@@ -20,3 +20,20 @@ export * from './replayBuffer.ts';
 export * from './evaluate.ts';
 export * from './metrics.ts';
 export * from './lmRollout.ts';
+
+/** The stream operators (what `rxrl list` prints). */
+export const OPERATOR_NAMES = [
+  'rollout',
+  'lmRollout',
+  'returns',
+  'hindsightRelabel',
+  'groupAdvantages',
+  'constraintCost',
+  'primalDual',
+  'policyUpdate',
+  'subTrajectories',
+  'activeSampling',
+  'replayBuffer',
+  'evaluate',
+  'metrics',
+] as const;

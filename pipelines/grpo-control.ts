@@ -29,7 +29,7 @@ import { groupAdvantages, type AdvantageEstimator, type StdScope } from '../oper
 import { constraintCost } from '../operators/constraintCost.ts';
 import { primalDual, LagrangeState, type LagrangeStateJSON, type LagrangeUpdateRule } from '../operators/primalDual.ts';
 import { policyUpdate, stepBatchOf, type Learner } from '../operators/policyUpdate.ts';
-import { evaluate } from '../operators/evaluate.ts';
+import { evaluate, runEvaluation } from '../operators/evaluate.ts';
 import { metrics, type MetricsSink } from '../operators/metrics.ts';
 import { oneOf, resolve, section, type DeepPartial } from './config.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
@@ -272,7 +272,8 @@ export async function runGrpoControl(
   const actor = policyActor(policy, () => learner.version);
   const rng = streams.get('action');
   const update = policyUpdate(learner, alg.update);
-  const evaluation = evaluate({ venv: evalEnv, actor: policyActor(policy, () => learner.version, true), every: cfg.evaluation.every, lastIteration: cfg.iterations - 1 });
+  const evalActor = policyActor(policy, () => learner.version, true);
+  const evaluation = evaluate({ venv: evalEnv, actor: evalActor, every: cfg.evaluation.every });
   const advantages = groupAdvantages({ ...alg.advantages, ...(alg.advantages.std ? { std: alg.advantages.std } : {}) });
   /** One on-policy iteration: rollout → … → update → evaluation, as its own finite stream. */
   const iteration = (i: number) => {
@@ -308,15 +309,32 @@ export async function runGrpoControl(
       { defaultValue: [] as MetricsRecord[] },
     );
     if (lastIteration >= first) await checkpoint(lastIteration);
+    // The summary: the last iteration's training metrics and a final evaluation of the policy
+    // (outside metrics.jsonl, so a resumed run's metrics equal an uninterrupted one's).
     const summary: Record<string, number> = {};
     const last = history.at(-1);
-    if (last) for (const [k, v] of Object.entries(last)) if (k.startsWith('eval/') || k === 'reward/mean' || k === 'cost/mean' || k === 'lambda') summary[k] = v;
-    const finalEval = [...history].reverse().find((m) => 'eval/return' in m);
-    if (finalEval) for (const [k, v] of Object.entries(finalEval)) if (k.startsWith('eval/')) summary[k] = v;
+    if (last) for (const k of ['reward/mean', 'cost/mean', 'lambda']) if (last[k] !== undefined) summary[k] = last[k]!;
+    Object.assign(summary, runEvaluation({ venv: evalEnv, actor: evalActor }));
     return lagrange ? { history, summary, policy, lagrange, lastIteration } : { history, summary, policy, lastIteration };
   } finally {
     venv.close();
     evalEnv.close();
     learner.optimizer.dispose();
+  }
+}
+
+/** Deterministic evaluation of a checkpoint's policy (`rxrl eval`). */
+export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint: string, episodes?: number): Promise<Record<string, number>> {
+  const n = episodes ?? config.evaluation.episodes;
+  const venv = await makeVectorEnv(config.env.id, n, { ...config.env.options, seed: config.seed }, { autoreset: 'disabled' });
+  const policy = new MlpPolicy({ obsDim: venv.obsDim, actionSpace: venv.actionSpace, hidden: config.policy.hidden, activation: config.policy.activation, seed: 0 });
+  try {
+    const { loadCheckpoint } = await import('../lib/io/checkpoint.ts');
+    const { state } = await loadCheckpoint(checkpoint, { params: policy.params, strict: false });
+    const result = runEvaluation({ venv, actor: policyActor(policy, () => Number(state['version'] ?? 0), true) });
+    return { ...result, iteration: Number(state['iteration'] ?? -1), policy_version: Number(state['version'] ?? 0) } as Record<string, number>;
+  } finally {
+    venv.close();
+    policy.dispose();
   }
 }

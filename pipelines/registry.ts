@@ -12,7 +12,7 @@ import { decode } from '../lib/codec.ts';
 import type { MetricsSink } from '../operators/metrics.ts';
 import { ConfigError, applySet, suggestion } from './config.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
-import { GrpoControlFile, resolveGrpoControl, runGrpoControl, type GrpoControlConfig } from './grpo-control.ts';
+import { GrpoControlFile, resolveGrpoControl, runGrpoControl, evaluateGrpoControl, type GrpoControlConfig } from './grpo-control.ts';
 
 export interface PipelineDef<C extends { seed: number; iterations: number }> {
   readonly name: string;
@@ -20,6 +20,8 @@ export interface PipelineDef<C extends { seed: number; iterations: number }> {
   readonly file: t.Type<unknown, unknown, unknown>;
   resolve(partial: unknown): C;
   run(config: C, sinks: MetricsSink[], ctx: PipelineContext): Promise<PipelineResult>;
+  /** Evaluates the policy of a checkpoint written by this pipeline (`rxrl eval`). */
+  evaluate?(config: C, checkpoint: string, episodes?: number): Promise<Record<string, number>>;
 }
 
 function define<C extends { seed: number; iterations: number }>(def: PipelineDef<C>): PipelineDef<C> {
@@ -33,6 +35,7 @@ export const PIPELINES: Readonly<Record<string, PipelineDef<{ seed: number; iter
     file: GrpoControlFile as t.Type<unknown, unknown, unknown>,
     resolve: (p) => resolveGrpoControl(p as never),
     run: (config, sinks, ctx) => runGrpoControl(config, sinks, ctx),
+    evaluate: (config, checkpoint, episodes) => evaluateGrpoControl(config, checkpoint, episodes),
   }) as unknown as PipelineDef<{ seed: number; iterations: number }>,
 };
 

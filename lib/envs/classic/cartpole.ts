@@ -26,7 +26,11 @@
  * let the cart drift over a 500-step episode do — so the constraint binds exactly when the
  * policy gets good — and staying inside it is feasible for a balancing controller.
  *
- * Options: `seed`, `maxEpisodeSteps`; constrained only: `costBand` (> 0).
+ * Options: `seed`, `maxEpisodeSteps`; constrained only: `costBand` (> 0) and `xThreshold` (the
+ * track half-width beyond which the episode terminates, default Gymnasium's 2.4). On the standard
+ * track, leaving the band is already punished by the reward (drifting policies run off the track),
+ * so a converged unconstrained policy often has little cost; a wider track (e.g. `xThreshold: 6`)
+ * takes that implicit penalty away and makes the constraint the only reason to stay centred.
  *
  * ```ts
  * const env = new CartPole({ seed: 1 });
@@ -64,24 +68,27 @@ export const CARTPOLE_CONSTRAINED_DEFAULT_COST_BAND = 0.5;
 const F32_MAX = 3.4028234663852886e38;
 const TOTAL_MASS = CARTPOLE.masspole + CARTPOLE.masscart;
 const POLEMASS_LENGTH = CARTPOLE.masspole * CARTPOLE.length;
-const HIGH = [CARTPOLE.xThreshold * 2, F32_MAX, CARTPOLE.thetaThreshold * 2, F32_MAX];
+const high = (xThreshold: number) => [xThreshold * 2, F32_MAX, CARTPOLE.thetaThreshold * 2, F32_MAX];
 
 class CartPoleBase extends ClassicEnv {
   declare readonly actionSpace: DiscreteSpace;
+  /** Half-width of the track: |x| beyond it terminates the episode. */
+  protected readonly xThreshold: number;
 
-  protected constructor(id: string, options: EnvOptions, specific: OptionParsers) {
+  protected constructor(id: string, options: EnvOptions, specific: OptionParsers, xThreshold: number = CARTPOLE.xThreshold) {
     super(
       id,
       4,
       CARTPOLE.maxEpisodeSteps,
       boxSpace(
-        HIGH.map((h) => -h),
-        HIGH,
+        high(xThreshold).map((h) => -h),
+        high(xThreshold),
       ),
       { kind: 'discrete', n: 2 },
       options,
       specific,
     );
+    this.xThreshold = xThreshold;
   }
 
   protected resetState(rng: Rng): void {
@@ -113,8 +120,8 @@ class CartPoleBase extends ClassicEnv {
     s[2] = nTheta;
     s[3] = thetaDot + tau * thetaAcc;
     return (
-      nx < -CARTPOLE.xThreshold ||
-      nx > CARTPOLE.xThreshold ||
+      nx < -this.xThreshold ||
+      nx > this.xThreshold ||
       nTheta < -CARTPOLE.thetaThreshold ||
       nTheta > CARTPOLE.thetaThreshold
     );
@@ -143,9 +150,15 @@ export class CartPoleConstrained extends CartPoleBase {
   readonly costBand: number;
 
   constructor(options: EnvOptions = {}) {
-    super('CartPoleConstrained-v1', options, {
-      costBand: finiteOption('costBand', (v) => v > 0, 'a positive finite number'),
-    });
+    super(
+      'CartPoleConstrained-v1',
+      options,
+      {
+        costBand: finiteOption('costBand', (v) => v > 0, 'a positive finite number'),
+        xThreshold: finiteOption('xThreshold', (v) => v > 0, 'a positive finite number'),
+      },
+      typeof options['xThreshold'] === 'number' && options['xThreshold'] > 0 ? options['xThreshold'] : CARTPOLE.xThreshold,
+    );
     this.costBand = (this.optionValues['costBand'] as number | undefined) ?? CARTPOLE_CONSTRAINED_DEFAULT_COST_BAND;
   }
 

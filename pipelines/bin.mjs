@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// The `rxrl` executable: registers tsx (a runtime dependency) so the TypeScript sources run as they are.
+import { register } from 'tsx/esm/api';
+register();
+const { main } = await import('./cli.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,191 @@
+/**
+ * The `rxrl` command line.
+ *
+ *   rxrl run FILE [--set k=v ...] [--out DIR] [--resume DIR]   train; writes a run directory
+ *   rxrl validate FILE [--set k=v ...]                         decode a pipeline file, print the resolved config
+ *   rxrl eval CHECKPOINT [--episodes N]                        evaluate a run's checkpoint
+ *   rxrl list                                                  pipelines, envs and operators
+ *   rxrl report DIR [DIR ...] [--out OUT] [--title T]          HTML + PNG learning curves
+ *
+ * Errors print one clear message (every bad path of a pipeline file) and exit non-zero:
+ * 1 for bad input or a failed run, 2 for a usage error, 130 after a second Ctrl-C.
+ */
+import { parseArgs } from 'node:util';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { SingleBar, Presets } from 'cli-progress';
+import { ENV_IDS } from '../lib/envs/registry.ts';
+import { formatNumber, type MetricsSink } from '../operators/metrics.ts';
+import { OPERATOR_NAMES } from '../operators/index.ts';
+import { PIPELINES, getPipeline } from './registry.ts';
+import { runPipeline, validatePipelineFile, CHECKPOINT_FILE } from './runner.ts';
+import { reportCommand } from './report.ts';
+import { readCheckpoint } from '../lib/io/checkpoint.ts';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const USAGE = `usage:
+  rxrl run FILE [--set key=value ...] [--out DIR] [--resume DIR]
+  rxrl run --resume DIR [--set iterations=N]
+  rxrl validate FILE [--set key=value ...]
+  rxrl eval CHECKPOINT [--episodes N]
+  rxrl list
+  rxrl report DIR [DIR ...] [--out OUT] [--title TITLE]`;
+
+const KEY_METRICS = ['reward/mean', 'cost/mean', 'lambda', 'eval/return', 'eval/normalized_score'];
+
+/** A progress bar (TTY) or one line every few iterations (logs), fed as a metrics sink. */
+export function progressSink(total: number, first: number, stream: NodeJS.WriteStream = process.stderr): MetricsSink {
+  if (stream.isTTY) {
+    const bar = new SingleBar(
+      { format: 'iteration {value}/{total} {bar} {percentage}% | ETA {eta_formatted} | {metrics}', stream, hideCursor: true, etaBuffer: 5 },
+      Presets.shades_classic,
+    );
+    bar.start(total, first, { metrics: '' });
+    return {
+      write: (m) => {
+        const shown = KEY_METRICS.filter((k) => m[k] !== undefined).map((k) => `${k} ${formatNumber(m[k]!)}`).join('  ');
+        bar.update(m.iteration + 1, { metrics: shown });
+      },
+      close: () => bar.stop(),
+    };
+  }
+  const t0 = Date.now();
+  const every = Math.max(1, Math.round(total / 20));
+  return {
+    write: (m) => {
+      if ((m.iteration + 1) % every !== 0 && m.iteration + 1 !== total) return;
+      const done = m.iteration + 1 - first;
+      const eta = done > 0 ? ((Date.now() - t0) / done) * (total - m.iteration - 1) : 0;
+      const shown = KEY_METRICS.filter((k) => m[k] !== undefined).map((k) => `${k} ${formatNumber(m[k]!)}`).join('  ');
+      stream.write(`iteration ${m.iteration + 1}/${total}  ETA ${Math.round(eta / 1000)}s  ${shown}\n`);
+    },
+  };
+}
+
+/** A two-column table of name/value rows. */
+export function table(rows: [string, string][], title?: string): string {
+  const w = Math.max(...rows.map((r) => r[0].length), 6);
+  const v = Math.max(...rows.map((r) => r[1].length), 5);
+  const line = `+${'-'.repeat(w + 2)}+${'-'.repeat(v + 2)}+`;
+  const out = [line, `| ${'metric'.padEnd(w)} | ${'value'.padStart(v)} |`, line, ...rows.map(([a, b]) => `| ${a.padEnd(w)} | ${b.padStart(v)} |`), line];
+  return (title ? `${title}\n` : '') + out.join('\n');
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, resume: { type: 'string' } } });
+  if (positionals.length > 1) throw new UsageError(`run takes one pipeline file, got ${positionals.length}`);
+  const file = positionals[0];
+  if (!file && !values.resume) throw new UsageError('run needs a pipeline file (or --resume DIR)');
+  if (values.out && values.resume) throw new UsageError('--out and --resume are exclusive (a resumed run writes to its own directory)');
+  let stop = false;
+  const onSigint = () => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write('\nrxrl: stopping after the current update (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    // The progress sink needs the total, known only after the config resolves: a small wrapper.
+    let bar: MetricsSink | undefined;
+    const lazy: MetricsSink = {
+      write: (m) => {
+        bar ??= progressSink(Number(config.iterations), m.iteration);
+        bar.write(m);
+      },
+      close: () => bar?.close?.(),
+    };
+    let config: Record<string, unknown> = {};
+    const outcome = await runPipeline({
+      ...(file ? { file } : {}),
+      ...(values.set ? { sets: values.set } : {}),
+      ...(values.out ? { out: values.out } : {}),
+      ...(values.resume ? { resume: values.resume } : {}),
+      sinks: [lazy],
+      shouldStop: () => stop,
+      onConfig: (c) => (config = c),
+    });
+    const rows: [string, string][] = Object.entries(outcome.result.summary).map(([k, v]) => [k, formatNumber(v)]);
+    console.log(table(rows, `\n${String(outcome.config['pipeline'])} · seed ${outcome.config.seed} · ${outcome.result.lastIteration + 1}/${outcome.config.iterations} iterations${outcome.stopped ? ' (stopped)' : ''}`));
+    console.log(`run directory: ${outcome.runDir}`);
+    return outcome.stopped ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function cmdValidate(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { set: { type: 'string', multiple: true } } });
+  if (positionals.length !== 1) throw new UsageError('validate takes one pipeline file');
+  const { pipeline, config } = validatePipelineFile(positionals[0]!, values.set ?? []);
+  console.log(`${positionals[0]}: valid ${pipeline} pipeline`);
+  console.log(JSON.stringify(config, null, 2));
+  return 0;
+}
+
+async function cmdEval(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { episodes: { type: 'string' } } });
+  if (positionals.length !== 1) throw new UsageError('eval takes one checkpoint (a run directory or its checkpoint.safetensors)');
+  let path = positionals[0]!;
+  if (existsSync(join(path, CHECKPOINT_FILE))) path = join(path, CHECKPOINT_FILE);
+  const episodes = values.episodes === undefined ? undefined : Number(values.episodes);
+  if (episodes !== undefined && (!Number.isInteger(episodes) || episodes < 1)) throw new UsageError(`--episodes: expected a positive integer, got ${values.episodes}`);
+  const ck = await readCheckpoint(path);
+  const config = ck.config as Record<string, unknown>;
+  const def = getPipeline(config['pipeline'], `${path}: config.pipeline`);
+  if (!def.evaluate) throw new UsageError(`pipeline ${def.name} has no evaluation`);
+  const { initBackend } = await import('../lib/backend.ts');
+  await initBackend();
+  const result = await def.evaluate(def.resolve({ ...config, iterations: 1 }), path, episodes);
+  console.log(table(Object.entries(result).map(([k, v]) => [k, formatNumber(v)]), `${def.name} checkpoint ${path} (${dirname(path)})`));
+  return 0;
+}
+
+function cmdList(): number {
+  console.log('pipelines:');
+  for (const p of Object.values(PIPELINES)) console.log(`  ${p.name.padEnd(16)} ${p.description}`);
+  console.log('envs:');
+  console.log(`  ${ENV_IDS.join(', ')}`);
+  console.log('operators:');
+  console.log(`  ${OPERATOR_NAMES.join(', ')}`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'run':
+        return await cmdRun(rest);
+      case 'validate':
+        return cmdValidate(rest);
+      case 'eval':
+        return await cmdEval(rest);
+      case 'list':
+        return cmdList();
+      case 'report':
+        if (rest.length === 0) throw new UsageError('report needs at least one run directory');
+        await reportCommand(rest);
+        return 0;
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command '${cmd}'`);
+    }
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.stderr.write(`rxrl: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    const known = ['ConfigError', 'RunError', 'CheckpointError', 'DecodeError', 'SafetensorsError', 'UnknownEnvError', 'InvalidActionError', 'NonFiniteUpdateError', 'BackendError'];
+    process.stderr.write(`rxrl: ${known.includes(err.name) ? err.message : (err.stack ?? err.message)}\n`);
+    return 1;
+  }
+}

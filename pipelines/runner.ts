@@ -1,0 +1,167 @@
+/**
+ * The runner: a pipeline file (or a resolved config) → a run directory.
+ *
+ *   DIR/config.json            the resolved config (every default filled in)
+ *   DIR/metrics.jsonl          every metric of every iteration (names of docs/metrics.md)
+ *   DIR/summary.json           the final evaluation metrics
+ *   DIR/checkpoint.safetensors model, optimizer, multipliers, RNG states, stream position
+ *                              (written atomically: a crash mid-write keeps the previous one)
+ *
+ * `resume: DIR` continues a run exactly where its last checkpoint left it: metrics of iterations
+ * after the checkpoint are dropped from `metrics.jsonl` and recomputed, so 10 iterations in one
+ * run and 5 + 5 with a resume give identical files. The resolved config must match the run's
+ * `config.json` (only `iterations` may grow), otherwise the checkpoint belongs to another
+ * experiment and the runner refuses it. Ctrl-C (SIGINT) stops after the current update and writes
+ * a final checkpoint; a second Ctrl-C exits at once.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync, accessSync, constants as fsc, renameSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { initBackend } from '../lib/backend.ts';
+import type { MetricsRecord } from '../lib/data.ts';
+import { jsonlSink, readJsonl, type MetricsSink } from '../operators/metrics.ts';
+import { ConfigError, readPipelineFile } from './config.ts';
+import { decodePipelineConfig, getPipeline, type PipelineDef } from './registry.ts';
+import type { PipelineContext, PipelineResult } from './context.ts';
+import { saveRunCheckpoint, loadRunCheckpoint } from './run-checkpoint.ts';
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+
+export class RunError extends Error {
+  override readonly name = 'RunError';
+}
+
+export interface RunOptions {
+  /** Pipeline file (YAML/JSON). Optional with `resume`: the run's own config.json is used. */
+  file?: string;
+  /** `--set path=value` overrides. */
+  sets?: readonly string[];
+  /** Run directory; default `runs/<pipeline>-<seed>-<timestamp>`. */
+  out?: string;
+  /** A run directory to continue. */
+  resume?: string;
+  /** Extra metric sinks (the CLI's progress bar). */
+  sinks?: MetricsSink[];
+  /** Polled between iterations (the CLI's SIGINT flag). */
+  shouldStop?: () => boolean;
+  /** Called with the resolved config before the run starts. */
+  onConfig?: (config: { seed: number; iterations: number } & Record<string, unknown>) => void;
+}
+
+export interface RunOutcome {
+  runDir: string;
+  config: { seed: number; iterations: number } & Record<string, unknown>;
+  result: PipelineResult;
+  stopped: boolean;
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+function ensureWritableDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, fsc.W_OK);
+  } catch (e) {
+    throw new RunError(`output folder ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** The first difference between two configs, as `path: a vs b`, or undefined if equal. */
+export function configDifference(a: unknown, b: unknown, path = ''): string | undefined {
+  if (isDeepStrictEqual(a, b)) return undefined;
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = configDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+      if (d) return d;
+    }
+  }
+  return `${path || '(root)'}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
+}
+
+/** Resolves the config of a run from a file and/or a run directory to resume. */
+export function resolveRunConfig(opts: Pick<RunOptions, 'file' | 'sets' | 'resume'>): {
+  def: PipelineDef<{ seed: number; iterations: number }>;
+  config: { seed: number; iterations: number } & Record<string, unknown>;
+} {
+  if (opts.file) {
+    const decoded = decodePipelineConfig(readPipelineFile(opts.file), opts.sets ?? [], opts.file);
+    if (opts.resume) {
+      const saved = readRunConfig(opts.resume);
+      const diff = configDifference({ ...saved, iterations: 0 }, { ...decoded.config, iterations: 0 });
+      if (diff) throw new RunError(`cannot resume ${opts.resume}: it was run with another config (${diff}); only iterations may change`);
+    }
+    return decoded;
+  }
+  if (!opts.resume) throw new RunError('a pipeline file or --resume DIR is needed');
+  const saved = readRunConfig(opts.resume);
+  return decodePipelineConfig(saved, opts.sets ?? [], join(opts.resume, 'config.json'));
+}
+
+function readRunConfig(dir: string): Record<string, unknown> {
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new RunError(`cannot resume ${dir}: no config.json there (is it a run directory?)`);
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new RunError(`${path}: not JSON (${(e as Error).message})`);
+  }
+}
+
+export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
+  const { def, config } = resolveRunConfig(opts);
+  opts.onConfig?.(config);
+  const runDir = resolvePath(opts.resume ?? opts.out ?? join('runs', `${def.name}-${config.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+  ensureWritableDir(runDir);
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  const ckptPath = join(runDir, CHECKPOINT_FILE);
+  await initBackend();
+
+  const ctx: PipelineContext = {
+    checkpoint: { save: (c) => saveRunCheckpoint(ckptPath, config, c) },
+    ...(opts.shouldStop ? { shouldStop: opts.shouldStop } : {}),
+  };
+  if (opts.resume) {
+    if (!existsSync(ckptPath)) throw new RunError(`cannot resume ${runDir}: no ${CHECKPOINT_FILE} (the run stopped before its first checkpoint)`);
+    ctx.resume = {
+      load: async (params, optimizer) => {
+        const state = await loadRunCheckpoint(ckptPath, config, params, optimizer);
+        // Drop metrics of iterations after the checkpoint: they are recomputed identically.
+        const iteration = Number(state['iteration']);
+        const kept = existsSync(metricsPath) ? readJsonl(metricsPath).filter((m) => m.iteration <= iteration) : [];
+        writeFileSync(metricsPath, kept.map((m) => JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n').join(''));
+        return state;
+      },
+    };
+  } else {
+    if (existsSync(metricsPath)) throw new RunError(`${runDir} already holds a run (metrics.jsonl); choose another --out or --resume it`);
+  }
+  writeJsonAtomic(join(runDir, 'config.json'), config);
+
+  const sinks: MetricsSink[] = [jsonlSink(metricsPath), ...(opts.sinks ?? [])];
+  const result = await def.run(config, sinks, ctx);
+  const stopped = result.lastIteration < config.iterations - 1 && (opts.shouldStop?.() ?? false);
+  writeJsonAtomic(join(runDir, 'summary.json'), { ...result.summary, iterations_completed: result.lastIteration + 1, stopped: stopped ? 1 : 0 });
+  return { runDir, config, result, stopped };
+}
+
+/** Reads a run directory's metrics (for tests and `rxrl report`). */
+export function readRunMetrics(runDir: string): MetricsRecord[] {
+  return readJsonl(join(runDir, 'metrics.jsonl'));
+}
+
+/** Validates a pipeline file without running it; returns the resolved config. */
+export function validatePipelineFile(file: string, sets: readonly string[] = []): { pipeline: string; config: Record<string, unknown> } {
+  const { def, config } = decodePipelineConfig(readPipelineFile(file), sets, file);
+  return { pipeline: def.name, config };
+}
+
+export { ConfigError, getPipeline };
