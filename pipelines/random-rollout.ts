@@ -1,10 +1,10 @@
 /**
- * `npm start`: the embedded default job. For now (foundation stage) it runs a uniform random
- * policy on Hopper-v4 for a budget of env steps and prints the first episodes, the episode-return
+ * `npm run random-rollout`: a uniform random
+ * policy on Hopper-v4 for a budget of env steps; prints the first episodes, the episode-return
  * statistics with their D4RL-normalised score, and env steps per second.
  *
- *     npm start                                   # Hopper-v4, 20,000 env steps, seed 0
- *     npm start -- --env Walker2d-v4 --steps 50000 --seed 3
+ *     npm run random-rollout                                      # Hopper-v4, 20,000 env steps, seed 0
+ *     npm run random-rollout -- --env Walker2d-v4 --steps 50000 --seed 3
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
