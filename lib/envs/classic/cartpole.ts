@@ -31,6 +31,9 @@
  * track, leaving the band is already punished by the reward (drifting policies run off the track),
  * so a converged unconstrained policy often has little cost; a wider track (e.g. `xThreshold: 6`)
  * takes that implicit penalty away and makes the constraint the only reason to stay centred.
+ * `resetXRange` (default: unset, Gymnasium's U(−0.05, 0.05)) starts the cart at x ~ U(−r, r):
+ * with r beyond the band, a policy that merely balances pays cost wherever it starts, and meeting
+ * the constraint means steering back to the centre — a constraint that binds at the optimum.
  *
  * ```ts
  * const env = new CartPole({ seed: 1 });
@@ -156,10 +159,18 @@ export class CartPoleConstrained extends CartPoleBase {
       {
         costBand: finiteOption('costBand', (v) => v > 0, 'a positive finite number'),
         xThreshold: finiteOption('xThreshold', (v) => v > 0, 'a positive finite number'),
+        resetXRange: finiteOption('resetXRange', (v) => v >= 0, 'a non-negative finite number'),
       },
       typeof options['xThreshold'] === 'number' && options['xThreshold'] > 0 ? options['xThreshold'] : CARTPOLE.xThreshold,
     );
     this.costBand = (this.optionValues['costBand'] as number | undefined) ?? CARTPOLE_CONSTRAINED_DEFAULT_COST_BAND;
+  }
+
+  protected override resetState(rng: Rng): void {
+    super.resetState(rng);
+    const range = this.optionValues['resetXRange'] as number | undefined;
+    // x ~ U(−range, range) drawn after the other components, so the default draws match CartPole-v1.
+    if (range !== undefined) this.state[0] = rng.uniform(-range, range);
   }
 
   protected override advance(action: Action): Transition {
