@@ -1,2 +1,7 @@
-/** rxrl/pipelines — whole training pipelines composed from rxrl/operators. */
+/** rxrl/pipelines — whole training pipelines, the pipeline-file codec, the runner and reports. */
 export * from './grpo-control.ts';
+export * from './context.ts';
+export { section, oneOf, resolve, applySet, readPipelineFile, suggestion, ConfigError, type DeepPartial } from './config.ts';
+export { PIPELINES, getPipeline, decodePipelineConfig, type PipelineDef } from './registry.ts';
+export { runPipeline, validatePipelineFile, resolveRunConfig, readRunMetrics, RunError, CHECKPOINT_FILE, type RunOptions, type RunOutcome } from './runner.ts';
+export { writeReport, loadRun } from './report.ts';

@@ -7,22 +7,20 @@
  *     RXRL_SMOKE=1 npx tsx docs/examples/lagrangian-cartpole.ts
  */
 import { initBackend } from 'rxrl';
-import { runGrpoControl } from 'rxrl/pipelines';
+import { runGrpoControl, decodePipelineConfig, readPipelineFile, type GrpoControlConfig } from 'rxrl/pipelines';
 
 const smoke = process.env['RXRL_SMOKE'] === '1';
 await initBackend();
 
-const base = {
-  seed: 1,
-  iterations: smoke ? 2 : 40,
-  env: { id: 'CartPoleConstrained-v1', options: { costBand: 0.5, xThreshold: 6 } },
-  evaluation: { every: 1000, episodes: 1 },
-};
-const limit = 25;
-const constrained = await runGrpoControl({ ...base, algorithm: { constraint: { limit, update: 'projected', lr: 0.02 } } });
-const plain = await runGrpoControl(base);
+// The same typed config the CLI runs: pipelines/examples/lagrangian-cartpole.yaml.
+const file = new URL('../../pipelines/examples/lagrangian-cartpole.yaml', import.meta.url).pathname;
+const config = decodePipelineConfig(readPipelineFile(file), smoke ? ['iterations=2'] : []).config as unknown as GrpoControlConfig;
+const limit = config.algorithm.constraint!.limit;
+const quiet = { evaluation: { every: 1000, episodes: 1 }, checkpointEvery: 0 };
+const constrained = await runGrpoControl({ ...config, ...quiet });
+const plain = await runGrpoControl({ ...config, ...quiet, algorithm: { ...config.algorithm, constraint: null } });
 
-console.log(`cost limit d = ${limit} (mean steps per episode with |x| > 0.5)`);
+console.log(`cost limit d = ${limit} (mean steps per episode with |x| > ${config.env.options['costBand']})`);
 console.log('iter | GRPO return  cost | Lagrangian return  cost  lambda');
 constrained.history.forEach((m, i) => {
   const p = plain.history[i]!;
