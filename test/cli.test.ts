@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,10 @@ test('validate names every bad path of a broken file, with the nearest valid nam
   assert.match(rxrl('validate', join(tmp, 'missing.yaml')).stderr, /missing\.yaml: no such file/);
   assert.match(rxrl('validate', join(EXAMPLES, 'grpo-cartpole.yaml'), '--set', 'pipeline=grpo-contrl').stderr, /unknown pipeline 'grpo-contrl'; did you mean 'grpo-control'\?/);
   assert.equal(rxrl('frobnicate').status, 2);
+  // NaN in the data of a file is named like any other bad value.
+  const nan = join(tmp, 'nan.yaml');
+  writeFileSync(nan, 'pipeline: grpo-control\nseed: 1\niterations: 3\nalgorithm:\n  learningRate: .nan\n');
+  assert.match(rxrl('validate', nan).stderr, /algorithm\.learningRate: expected a positive number, got NaN/);
 });
 
 test('run writes the run directory; 10 iterations = 5 + 5 with --resume; another config is refused', () => {
@@ -81,4 +85,39 @@ test('an unwritable output folder is a clear error before any work', () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /output folder .*not-a-folder\/run is not writable \(ENOTDIR\)/);
   assert.doesNotMatch(r.stderr, /rxrl backend/, 'fails before the backend starts');
+});
+
+test('Ctrl-C stops after the current update with a final checkpoint; eval and report read the run', async () => {
+  const dir = join(tmp, 'interrupted');
+  const child = spawn(process.execPath, [BIN, 'run', join(EXAMPLES, 'grpo-cartpole.yaml'), '--set', 'iterations=500', '--set', 'checkpointEvery=0', '--out', dir], { env: { ...process.env, RXRL_BACKEND: 'wasm' } });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const metrics = join(dir, 'metrics.jsonl');
+  // Wait for two completed iterations, then interrupt.
+  for (let i = 0; i < 600 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 2); i++) await new Promise((r) => setTimeout(r, 100));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /stopping after the current update/);
+  const done = readFileSync(metrics, 'utf8').trim().split('\n').length;
+  const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+  assert.equal(summary.stopped, 1);
+  assert.equal(summary.iterations_completed, done);
+  assert.ok(done < 500);
+  // The final checkpoint holds the last completed iteration; eval reads it.
+  const ev = rxrl('eval', dir, '--episodes', '2');
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.match(ev.stdout, new RegExp(`iteration\\s*\\|\\s*${done - 1}\\s*\\|`));
+  assert.match(ev.stdout, /eval\/return/);
+  const rep = rxrl('report', dir, '--out', join(tmp, 'report'));
+  assert.equal(rep.status, 0, rep.stderr);
+  assert.ok(existsSync(join(tmp, 'report', 'report.html')));
+  // A corrupted checkpoint is a clear error.
+  const ck = join(dir, 'checkpoint.safetensors');
+  const bytes = readFileSync(ck);
+  bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
+  writeFileSync(ck, bytes);
+  const bad = rxrl('eval', dir);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /checksum/);
 });
