@@ -1,7 +1,7 @@
 /**
  * The `rxrl` command line.
  *
- *   rxrl run FILE [--set k=v ...] [--out DIR] [--resume DIR]   train; writes a run directory
+ *   rxrl run FILE [--set k=v ...] [--out DIR] [--resume DIR] [--tensorboard]   train; writes a run directory
  *   rxrl validate FILE [--set k=v ...]                         decode a pipeline file, print the resolved config
  *   rxrl eval CHECKPOINT [--episodes N]                        evaluate a run's checkpoint
  *   rxrl list                                                  pipelines, envs and operators
@@ -27,7 +27,7 @@ export class UsageError extends Error {
 }
 
 const USAGE = `usage:
-  rxrl run FILE [--set key=value ...] [--out DIR] [--resume DIR]
+  rxrl run FILE [--set key=value ...] [--out DIR] [--resume DIR] [--tensorboard]
   rxrl run --resume DIR [--set iterations=N]
   rxrl validate FILE [--set key=value ...]
   rxrl eval CHECKPOINT [--episodes N]
@@ -75,7 +75,7 @@ export function table(rows: [string, string][], title?: string): string {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, resume: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, resume: { type: 'string' }, tensorboard: { type: 'boolean' } } });
   if (positionals.length > 1) throw new UsageError(`run takes one pipeline file, got ${positionals.length}`);
   const file = positionals[0];
   if (!file && !values.resume) throw new UsageError('run needs a pipeline file (or --resume DIR)');
@@ -103,6 +103,7 @@ async function cmdRun(args: string[]): Promise<number> {
       ...(values.set ? { sets: values.set } : {}),
       ...(values.out ? { out: values.out } : {}),
       ...(values.resume ? { resume: values.resume } : {}),
+      ...(values.tensorboard ? { tensorboard: true } : {}),
       sinks: [lazy],
       shouldStop: () => stop,
       onConfig: (c) => (config = c),

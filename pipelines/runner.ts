@@ -4,6 +4,7 @@
  *   DIR/config.json            the resolved config (every default filled in)
  *   DIR/metrics.jsonl          every metric of every iteration (names of docs/metrics.md)
  *   DIR/summary.json           the final evaluation metrics
+ *   DIR/tensorboard/           TensorBoard event files (with `tensorboard: true`, CLI `--tensorboard`)
  *   DIR/checkpoint.safetensors model, optimizer, multipliers, RNG states, stream position
  *                              (written atomically: a crash mid-write keeps the previous one)
  *
@@ -24,6 +25,7 @@ import { ConfigError, readPipelineFile } from './config.ts';
 import { decodePipelineConfig, getPipeline, type PipelineDef } from './registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { saveRunCheckpoint, loadRunCheckpoint } from './run-checkpoint.ts';
+import { tensorboardSink } from '../lib/io/tensorboard.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 
@@ -44,6 +46,8 @@ export interface RunOptions {
   sinks?: MetricsSink[];
   /** Polled between iterations (the CLI's SIGINT flag). */
   shouldStop?: () => boolean;
+  /** Also write TensorBoard event files to DIR/tensorboard. */
+  tensorboard?: boolean;
   /** Called with the resolved config before the run starts. */
   onConfig?: (config: { seed: number; iterations: number } & Record<string, unknown>) => void;
 }
@@ -146,7 +150,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
   }
   writeJsonAtomic(join(runDir, 'config.json'), config);
 
-  const sinks: MetricsSink[] = [jsonlSink(metricsPath), ...(opts.sinks ?? [])];
+  const sinks: MetricsSink[] = [jsonlSink(metricsPath), ...(opts.tensorboard ? [tensorboardSink(join(runDir, 'tensorboard'))] : []), ...(opts.sinks ?? [])];
   const result = await def.run(config, sinks, ctx);
   const stopped = result.lastIteration < config.iterations - 1 && (opts.shouldStop?.() ?? false);
   writeJsonAtomic(join(runDir, 'summary.json'), { ...result.summary, iterations_completed: result.lastIteration + 1, stopped: stopped ? 1 : 0 });
