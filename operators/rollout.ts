@@ -27,6 +27,8 @@ import type { Batch, Group, Start, Trajectory } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
 import type { VectorEnv } from '../lib/envs/vector.ts';
 import type { Policy } from '../lib/models/policy.ts';
+import type { DecisionTransformer } from '../lib/models/decision-transformer.ts';
+import { DtHistory, selectDtActions } from '../lib/models/generate.ts';
 
 /** What acts in the env: G observations in, G actions and behaviour log-probs out. */
 export interface Actor {
@@ -49,6 +51,38 @@ export function policyActor<B>(
   deterministic = false,
 ): Actor {
   return { version, act: (obs, _n, rng, det) => policy.act(obs, rng, { deterministic: det ?? deterministic }) };
+}
+
+/**
+ * An `Actor` over a Decision Transformer, conditioned on a return-to-go target (ODT's acting):
+ * each row starts a group with R̂_0 = `targetReturn`, sees the last K (R̂·scale, s, a) steps, and
+ * after each step lowers its target by the reward received, R̂_{t+1} = R̂_t − r_t. The targets
+ * the rows acted on are what `targets()` reports, so trajectories carry the *intended*
+ * returns-to-go (never the achieved ones, unless a pipeline relabels them explicitly).
+ */
+export function dtActor(
+  dt: DecisionTransformer,
+  cfg: { targetReturn: number; scale?: number; contextLength?: number; version: () => number },
+): Actor {
+  const scale = cfg.scale ?? 1;
+  let histories: DtHistory[] = [];
+  let rtg = new Float64Array(0);
+  return {
+    version: cfg.version,
+    begin(n) {
+      histories = Array.from({ length: n }, () => new DtHistory(dt.stateDim, dt.actDim));
+      rtg = new Float64Array(n).fill(cfg.targetReturn);
+    },
+    act(observations, n, rng, deterministic) {
+      if (histories.length !== n) throw new Error(`dtActor: begin(${n}) was not called for this group`);
+      for (let i = 0; i < n; i++) histories[i]!.observe(observations.subarray(i * dt.stateDim, (i + 1) * dt.stateDim), rtg[i]! * scale);
+      return selectDtActions(dt, histories, rng, { deterministic: deterministic ?? false, ...(cfg.contextLength ? { contextLength: cfg.contextLength } : {}) });
+    },
+    targets: () => Float32Array.from(rtg),
+    observe(rewards) {
+      for (let i = 0; i < rtg.length; i++) rtg[i] = rtg[i]! - rewards[i]!;
+    },
+  };
 }
 
 /** One iteration's starts (and metrics of how they were chosen, e.g. by `activeSampling`). */

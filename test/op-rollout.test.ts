@@ -177,3 +177,28 @@ test('runEvaluation: deterministic episodes from fixed seeds, equal to a manual 
   assert.equal(res['eval/normalized_score'], undefined);
   venv.close(); env.close();
 });
+
+test('a DT actor records the intended returns-to-go; returns keeps them, hindsightRelabel rewrites them', async () => {
+  const { initBackend } = await import('../lib/backend.ts');
+  await initBackend({ backend: 'cpu', quiet: true });
+  const { DecisionTransformer } = await import('../lib/models/decision-transformer.ts');
+  const { dtActor } = await import('../operators/rollout.ts');
+  const { relabelTrajectory } = await import('../operators/hindsightRelabel.ts');
+  const dt = new DecisionTransformer({ stateDim: 3, actDim: 1, contextLength: 4, maxEpisodeSteps: 200, core: { dModel: 16, nLayers: 1, nHeads: 2 }, seed: 1 });
+  const venv = await makeVectorEnv('Pendulum-v1', 3, {}, { autoreset: 'disabled' });
+  const target = -150;
+  const g = rolloutGroup({ venv, actor: dtActor(dt, { targetReturn: target, scale: 1 / 100, version: () => 2 }), rng: new Rng(1), maxSteps: 12 }, { kind: 'seed', envId: 'Pendulum-v1', seed: 3 }, 'dt');
+  for (const tr of g.trajectories) {
+    const tg = tr.targets!;
+    assert.equal(tg.length, tr.length);
+    assert.equal(tg[0], target);
+    for (let t = 1; t < tr.length; t++) assert.ok(Math.abs(tg[t]! - (tg[t - 1]! - tr.rewards[t - 1]!)) < 1e-3, `R̂_${t}`);
+    const scored = discountedReturns(tr, { gamma: 1 });
+    assert.deepEqual([...scored.targets!], [...tg], 'returns leaves the intended targets');
+    const relabelled = relabelTrajectory(scored).trajectory;
+    assert.ok(Math.abs(relabelled.targets![0]! - scored.totalReward) < 1e-3, 'hindsight relabel: R̂_0 = achieved return');
+    assert.ok(Math.abs(relabelled.targets![0]! - target) > 1, 'the achieved return differs from the intended one');
+  }
+  venv.close();
+  dt.dispose();
+});
