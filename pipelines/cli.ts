@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { SingleBar, Presets } from 'cli-progress';
 import { ENV_IDS } from '../lib/envs/registry.ts';
+import { MODELS } from '../lib/models/registry.ts';
 import { formatNumber, type MetricsSink } from '../operators/metrics.ts';
 import { OPERATOR_NAMES } from '../operators/index.ts';
 import { PIPELINES, getPipeline } from './registry.ts';
@@ -149,6 +150,8 @@ function cmdList(): number {
   for (const p of Object.values(PIPELINES)) console.log(`  ${p.name.padEnd(16)} ${p.description}`);
   console.log('envs:');
   console.log(`  ${ENV_IDS.join(', ')}`);
+  console.log('models:');
+  for (const [k, m] of Object.entries(MODELS)) console.log(`  ${k.padEnd(20)} ${m.description}`);
   console.log('operators:');
   console.log(`  ${OPERATOR_NAMES.join(', ')}`);
   return 0;

@@ -20,7 +20,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EMPTY, concatMap, of, range, lastValueFrom, map, toArray, takeWhile } from 'rxjs';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
 import { Rng, RngStreams, type RngState } from '../lib/random.ts';
-import { MlpPolicy } from '../lib/models/mlp.ts';
+import type { MlpPolicy } from '../lib/models/mlp.ts';
+import { makeModel } from '../lib/models/registry.ts';
 import type { MetricsRecord } from '../lib/data.ts';
 import { FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, NonNegativeNumber, UnitInterval, Uint32 } from '../lib/codec.ts';
 import { rollout, policyActor, type StartsBatch } from '../operators/rollout.ts';
@@ -39,7 +40,8 @@ export interface GrpoControlConfig {
   seed: number;
   iterations: number;
   env: { id: string; options: Record<string, number | string | boolean> };
-  policy: { hidden: number[]; activation: 'tanh' | 'relu' };
+  /** The policy model; `kind` names it in the model registry (`rxrl list`). */
+  policy: { kind: 'mlp'; hidden: number[]; activation: 'tanh' | 'relu' };
   algorithm: {
     /** Reset states per iteration. */
     startsPerIteration: number;
@@ -86,7 +88,7 @@ export const GRPO_CONTROL_DEFAULTS: GrpoControlConfig = {
   seed: 0,
   iterations: 30,
   env: { id: 'CartPole-v1', options: {} },
-  policy: { hidden: [64, 64], activation: 'tanh' },
+  policy: { kind: 'mlp', hidden: [64, 64], activation: 'tanh' },
   algorithm: {
     startsPerIteration: 4,
     groupSize: 16,
@@ -120,7 +122,7 @@ export const GrpoControlFile = section(
     seed: Uint32,
     iterations: PositiveInt,
     env: section({ id: t.string, options: t.record(t.string, t.union([t.number, t.string, t.boolean])) }, 'env'),
-    policy: section({ hidden: t.array(PositiveInt), activation: oneOf(['tanh', 'relu']) }, 'policy'),
+    policy: section({ kind: oneOf(['mlp']), hidden: t.array(PositiveInt), activation: oneOf(['tanh', 'relu']) }, 'policy'),
     algorithm: section(
       {
         startsPerIteration: PositiveInt,
@@ -202,7 +204,7 @@ export async function runGrpoControl(
   let streams = new RngStreams(cfg.seed);
   const venv = await makeVectorEnv(cfg.env.id, alg.groupSize, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
   const evalEnv = await makeVectorEnv(cfg.env.id, cfg.evaluation.episodes, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
-  const policy = new MlpPolicy({
+  const policy = makeModel(cfg.policy.kind, {
     obsDim: venv.obsDim,
     actionSpace: venv.actionSpace,
     hidden: cfg.policy.hidden,
@@ -327,7 +329,7 @@ export async function runGrpoControl(
 export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint: string, episodes?: number): Promise<Record<string, number>> {
   const n = episodes ?? config.evaluation.episodes;
   const venv = await makeVectorEnv(config.env.id, n, { ...config.env.options, seed: config.seed }, { autoreset: 'disabled' });
-  const policy = new MlpPolicy({ obsDim: venv.obsDim, actionSpace: venv.actionSpace, hidden: config.policy.hidden, activation: config.policy.activation, seed: 0 });
+  const policy = makeModel(config.policy.kind, { obsDim: venv.obsDim, actionSpace: venv.actionSpace, hidden: config.policy.hidden, activation: config.policy.activation, seed: 0 });
   try {
     const { loadCheckpoint } = await import('../lib/io/checkpoint.ts');
     const { state } = await loadCheckpoint(checkpoint, { params: policy.params, strict: false });

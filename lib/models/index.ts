@@ -20,3 +20,4 @@ export * from './mlp.ts';
 export * from './decision-transformer.ts';
 export * from './generate.ts';
 export * from './lm-policy.ts';
+export * from './registry.ts';
