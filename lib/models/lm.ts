@@ -23,19 +23,20 @@ import { transformerConfig } from './config.ts';
 import type { TransformerConfig, TransformerConfigInput } from './config.ts';
 import { ParamStore, normal, zeros } from './params.ts';
 import { Transformer, linear } from './transformer.ts';
+import { logSoftmax } from '../tensor/fused-log-softmax.ts';
 import type { ForwardOptions } from './transformer.ts';
 
 /** log softmax(logits)[target] over the last axis; targets of −1 give 0. */
 export function logProbsOf(logits: tf.Tensor, targets: tf.Tensor): tf.Tensor {
   const V = logits.shape[logits.rank - 1]!;
-  const logp = tf.logSoftmax(logits);
+  const logp = logSoftmax(logits);
   const onehot = tf.oneHot(tf.cast(targets, 'int32') as tf.Tensor, V);
   return tf.sum(tf.mul(logp, onehot), -1);
 }
 
 /** −Σ p log p over the last axis. */
 export function entropyOf(logits: tf.Tensor): tf.Tensor {
-  const logp = tf.logSoftmax(logits);
+  const logp = logSoftmax(logits);
   return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1));
 }
 

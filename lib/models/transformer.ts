@@ -29,6 +29,11 @@
  * Attention weights: `{ returnAttention: true }` also returns softmax probabilities [B, H, T, S]
  * per layer; the default path keeps nothing extra.
  *
+ * Speed (docs/performance.md): q, k, v come from one product with the concatenated weights;
+ * without a cache, attention is one fused kernel (lib/tensor/fused-attention.ts), and LayerNorm
+ * and tanh-GELU have fused kernels / hand-written gradients (lib/tensor/fused-*.ts). Each is
+ * tested against the plain ops it replaces, which remain the path on other backends.
+ *
  * ```ts
  * const cfg = transformerConfig({ arch: 'gpt2', vocabSize: 50, dModel: 32, nLayers: 2, nHeads: 4 });
  * const core = new Transformer(cfg, new ParamStore(0));
@@ -41,6 +46,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { rotaryDim } from './config.ts';
 import type { Activation, TransformerConfig } from './config.ts';
 import { normal, ones, zeros } from './params.ts';
+import { geluTanh } from '../tensor/fused-gelu.ts';
+import { layerNorm as fusedLayerNorm } from '../tensor/fused-layernorm.ts';
+import { causalAttention, hasFusedAttention } from '../tensor/fused-attention.ts';
 import type { ParamStore } from './params.ts';
 
 /** Additive bias for masked attention scores (finite, so fully masked rows stay NaN-free). */
@@ -60,14 +68,9 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null): tf.Tens
   return tf.reshape(y, [...lead, outDim]);
 }
 
-/** LayerNorm over the last axis: (x − μ)/√(σ² + ε)·γ + β. */
+/** LayerNorm over the last axis: (x − μ)/√(σ² + ε)·γ + β (fused: lib/tensor/fused-layernorm.ts). */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor | null, eps: number): tf.Tensor {
-  const axis = x.rank - 1;
-  const mu = tf.mean(x, axis, true);
-  const xc = tf.sub(x, mu);
-  const variance = tf.mean(tf.square(xc), axis, true);
-  const y = tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), gamma);
-  return beta ? tf.add(y, beta) : y;
+  return fusedLayerNorm(x, gamma, beta, eps);
 }
 
 /** RMSNorm over the last axis: x/√(mean(x²) + ε)·γ. */
@@ -75,8 +78,6 @@ export function rmsNorm(x: tf.Tensor, gamma: tf.Tensor, eps: number): tf.Tensor 
   const ms = tf.mean(tf.square(x), x.rank - 1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), gamma);
 }
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** The activation functions (GELU via tanh: 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))). */
 export function activate(x: tf.Tensor, kind: Activation): tf.Tensor {
@@ -87,11 +88,8 @@ export function activate(x: tf.Tensor, kind: Activation): tf.Tensor {
       return tf.mul(x, tf.sigmoid(x));
     case 'gelu':
       return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-    case 'gelu_tanh': {
-      const x3 = tf.mul(tf.mul(x, x), x);
-      const inner = tf.mul(tf.add(x, tf.mul(x3, 0.044715)), SQRT_2_OVER_PI);
-      return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
-    }
+    case 'gelu_tanh':
+      return geluTanh(x); // ½x(1 + tanh(√(2/π)(x + 0.044715x³))), hand-written gradient
   }
 }
 
@@ -206,6 +204,8 @@ interface Ctx {
   B: number;
   T: number;
   past: number;
+  /** [B, S] 1 = real key, 0 = padding; null: no padding. */
+  keyMask: tf.Tensor2D | null;
   bias: tf.Tensor4D;
   rope: { cos: tf.Tensor4D; sin: tf.Tensor4D } | null;
   cache: KVCache | null;
@@ -317,6 +317,7 @@ export class Transformer {
       B,
       T,
       past,
+      keyMask,
       bias: attentionBias(T, past, keyMask),
       rope: c.positionEmbedding === 'rope' ? ropeCosSin(positions!, this.rotDim, c.ropeTheta) : null,
       cache,
@@ -335,6 +336,13 @@ export class Transformer {
 
   private lin(x: tf.Tensor, name: string): tf.Tensor {
     return linear(x, this.params.get(`${name}.weight`), this.params.maybe(`${name}.bias`));
+  }
+
+  /** h·[W_q W_k W_v] (+ biases): one product instead of three (the parameters stay separate). */
+  private qkv(h: tf.Tensor, p: string): tf.Tensor {
+    const w = ['q', 'k', 'v'].map((n) => this.params.get(`${p}.${n}.weight`));
+    const b = ['q', 'k', 'v'].map((n) => this.params.maybe(`${p}.${n}.bias`));
+    return linear(h, tf.concat(w, 1), b[0] ? tf.concat(b as tf.Tensor[]) : null);
   }
 
   private block(x: tf.Tensor3D, i: number, ctx: Ctx): tf.Tensor3D {
@@ -364,12 +372,24 @@ export class Transformer {
     const S = past + T;
     const p = `layers.${i}.attn`;
 
-    let q = tf.reshape(this.lin(h, `${p}.q`), [B, T, H, d]) as tf.Tensor4D;
-    let k = tf.reshape(this.lin(h, `${p}.k`), [B, T, Hkv, d]) as tf.Tensor4D;
-    const v = tf.reshape(this.lin(h, `${p}.v`), [B, T, Hkv, d]) as tf.Tensor4D;
+    // q, k, v. Without a cache: one product x·[W_q W_k W_v] (+ [b_q b_k b_v]), split along the
+    // last axis. With one (decoding): three products, since XNNPACK keeps each weight matrix
+    // packed across steps, which a freshly concatenated one would lose.
+    const [qf, kf, vf] = ctx.cache
+      ? [this.lin(h, `${p}.q`), this.lin(h, `${p}.k`), this.lin(h, `${p}.v`)]
+      : (tf.split(this.qkv(h, p), [H * d, Hkv * d, Hkv * d], 2) as [tf.Tensor, tf.Tensor, tf.Tensor]);
+    let q = tf.reshape(qf, [B, T, H, d]) as tf.Tensor4D;
+    let k = tf.reshape(kf, [B, T, Hkv, d]) as tf.Tensor4D;
+    const v = tf.reshape(vf, [B, T, Hkv, d]) as tf.Tensor4D;
     if (ctx.rope) {
       q = applyRope(q, ctx.rope.cos, ctx.rope.sin, this.rotDim);
       k = applyRope(k, ctx.rope.cos, ctx.rope.sin, this.rotDim);
+    }
+    // Without a cache (training, scoring): one fused kernel where the backend has it
+    // (lib/tensor/fused-attention.ts; the same result as the ops below).
+    if (!ctx.cache && !ctx.attentions && hasFusedAttention(d)) {
+      const o = causalAttention(q, k, v, ctx.keyMask);
+      return this.lin(tf.reshape(o, [B, T, H * d]), `${p}.o`);
     }
     // q: [B, H, T, d] viewed as [B·Hkv, G·T, d]; kᵀ: [B, Hkv, d, S]; v: [B, Hkv, S, d].
     const qh = tf.reshape(tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), [B * Hkv, G * T, d]) as tf.Tensor3D;
