@@ -23,7 +23,7 @@ import { Rng, RngStreams, type RngState } from '../lib/random.ts';
 import type { MlpPolicy } from '../lib/models/mlp.ts';
 import { makeModel } from '../lib/models/registry.ts';
 import type { MetricsRecord } from '../lib/data.ts';
-import { FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, NonNegativeNumber, UnitInterval, Uint32 } from '../lib/codec.ts';
+import { FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, NonNegativeNumber, Uint32 } from '../lib/codec.ts';
 import { rollout, policyActor, type StartsBatch } from '../operators/rollout.ts';
 import { returns } from '../operators/returns.ts';
 import { groupAdvantages, type AdvantageEstimator, type StdScope } from '../operators/groupAdvantages.ts';
@@ -170,7 +170,6 @@ export const GrpoControlFile = section(
   },
   'grpo-control',
 );
-void UnitInterval;
 
 /** Fills the defaults in (a constraint section gets the constraint defaults). */
 export function resolveGrpoControl(partial: DeepPartial<GrpoControlConfig> = {}): GrpoControlConfig {

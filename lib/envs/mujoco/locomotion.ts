@@ -411,7 +411,7 @@ export class LocomotionEnv implements Env {
   snapshot(): EnvSnapshot {
     this.checkOpen();
     this.views();
-    const { nq, nv, na, nu } = this;
+    const { nq, nv, na } = this;
     const state = new Float64Array(this.stateSize);
     let o = 0;
     state[o++] = this.data.time;
