@@ -62,7 +62,7 @@ function typedArrayCodec<A extends Float32Array | Float64Array | Int32Array>(
   };
   return new t.Type<A, TypedJSON, unknown>(
     name,
-    (u): u is A => u instanceof ctor,
+    (u): u is A => u instanceof ctor && (!finite || u.every((x) => Number.isFinite(x))),
     (u, c) => {
       if (u instanceof ctor) return check(u, c);
       if (typeof u === 'object' && u !== null && '$typed' in u && 'b64' in u) {
@@ -72,6 +72,8 @@ function typedArrayCodec<A extends Float32Array | Float64Array | Int32Array>(
         }
         if (typeof tagged.b64 !== 'string') return t.failure(u, c, 'expected base64 text in "b64"');
         const bytes = Buffer.from(tagged.b64, 'base64');
+        // Node's decoder skips bad characters and stops at inner padding: insist on a round trip.
+        if (bytes.toString('base64') !== tagged.b64) return t.failure(u, c, 'expected canonical base64 text in "b64"');
         if (bytes.length % ctor.BYTES_PER_ELEMENT !== 0) {
           return t.failure(u, c, `expected a multiple of ${ctor.BYTES_PER_ELEMENT} bytes, got ${bytes.length}`);
         }

@@ -5,7 +5,10 @@
  * (`rollout` does the same for env starts). The G copies of each prompt are sampled in one batched
  * `generate` call with a KV cache; each completion is a trajectory whose actions are its tokens,
  * whose behaviour log-probs are log π_θold(y_k | x, y_<k) at temperature 1 (what `lmPolicy`
- * recomputes, so the importance ratio starts at exactly 1), and whose reward and cost are
+ * recomputes, so the importance ratio starts at exactly 1 — the convention of GRPO trainers that
+ * recompute old log-probs with the policy; with temperature ≠ 1 or top-k/top-p the tokens come from
+ * the modified sampler, whose own log-probs `generate` also returns as `samplingLogProbs`, so
+ * that ratio is not a true importance weight for the sampler), and whose reward and cost are
  * episode-level: `score(start, completion)` returns them and they are placed on the last token
  * (r_T = reward, c_T = cost, zeros before), so `returns` with γ = 1 gives every token the
  * completion's score. Named scores (`utility`, `compliance`, ...) go to `scores`.

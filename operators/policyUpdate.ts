@@ -149,7 +149,7 @@ interface StepStats {
 }
 
 /** One optimizer step on a minibatch. Throws before applying anything if the loss or gradient is not finite. */
-export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTrajectory[], cfg: PolicyUpdateConfig, C: number): StepStats {
+export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTrajectory[], cfg: PolicyUpdateConfig, C: number, step?: { done: number }): StepStats {
   const a = stepArrays(trs, cfg, C);
   if (a.steps === 0) throw new RangeError('policyUpdate: a minibatch with no steps');
   const lo = 1 - cfg.clipEps;
@@ -206,7 +206,7 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
     side.forEach((x) => x.dispose());
     if (!Number.isFinite(lossV!) || !Number.isFinite(normV!)) {
       throw new NonFiniteUpdateError(
-        `policyUpdate: non-finite ${Number.isFinite(lossV!) ? 'gradient norm' : 'loss'} (loss ${lossV}, grad norm ${normV}) at policy version ${learner.version}; no weights were changed`,
+        `policyUpdate: non-finite ${Number.isFinite(lossV!) ? 'gradient norm' : 'loss'} (loss ${lossV}, grad norm ${normV}) at policy version ${learner.version}; this step changed no weights${step ? ` (${step.done} earlier minibatch step${step.done === 1 ? ' was' : 's were'} applied in this batch)` : ''}`,
       );
     }
     const scale = Math.min(1, cfg.maxGradNorm / (normV! + 1e-6));
@@ -224,9 +224,14 @@ export function policyUpdate<B>(
 ): OperatorFunction<Batch<AdvantagedGroup>, Batch<AdvantagedGroup>> {
   const cfg: PolicyUpdateConfig = { ...POLICY_UPDATE_DEFAULTS, ...config };
   checkConfig(cfg);
+  if (cfg.klCoef > 0 && !learner.ref) throw new RangeError('policyUpdate: klCoef > 0 needs a reference policy (learner.ref)');
   const rng = learner.rng ?? new Rng(cfg.seed, 'policyUpdate/minibatch');
   return map((batch) => {
     const trs = batch.groups.flatMap((g) => g.trajectories).filter((t) => t.length > 0);
+    const uncombined = trs.find((t) => t.costAdvantages !== undefined && t.scores?.['advantage/reward'] === undefined);
+    if (uncombined) {
+      throw new TypeError(`policyUpdate: trajectories of group ${uncombined.groupId} carry cost advantages that were never combined with the reward advantage; put primalDual between constraintCost and policyUpdate`);
+    }
     if (trs.length === 0) return { ...batch, metrics: { ...batch.metrics, policy_version: learner.version } };
     const C = cfg.aggregationConstant ?? Math.max(...trs.map((t) => t.length));
     const staleness = trs.reduce((s, t) => s + (learner.version - t.policyVersion), 0) / trs.length;
@@ -242,7 +247,7 @@ export function policyUpdate<B>(
       }
       for (let m = 0; m < mbCount; m++) {
         const idx = order.filter((_, k) => k % mbCount === m);
-        const s = updateStep(learner, idx.map((k) => trs[k]!), cfg, C);
+        const s = updateStep(learner, idx.map((k) => trs[k]!), cfg, C, { done: n });
         acc.loss += s.loss;
         acc.kl += s.kl;
         acc.clipFrac += s.clipFrac;

@@ -8,8 +8,9 @@
  *
  *   score_i = Σ_{t<L} r_t  +  tail_i,    tail_i = Σ_{L≤t<L+H} r_t  (mean actions; 0 if the episode ended)
  *
- * `returns({ bootstrap: tailBootstrap })` folds tail_i into the returns, so group advantages rank
- * the G sub-trajectories by score. Short groups give many more independent comparisons per env
+ * `returns({ bootstrap: tailBootstrap })` folds tail_i into the returns, and
+ * `groupAdvantages({ outcome: 'first-step-return' })` ranks the G sub-trajectories by that score
+ * (the default outcome, the summed reward, would ignore the tail). Short groups give many more independent comparisons per env
  * step than whole episodes, and the joint likelihood ratio over L steps (`policyUpdate`'s
  * `ratioLevel: 'subtrajectory'`) matches the unit that was scored.
  *
@@ -23,7 +24,8 @@
  *
  * ```ts
  * const pool = trajectories.flatMap((t) => resetPoints(env, t, 25));
- * picks$.pipe(subTrajectories({ venv, actor, rng, length: 20, horizon: 50 }), returns({ bootstrap: tailBootstrap }), ...);
+ * picks$.pipe(subTrajectories({ venv, actor, rng, length: 20, horizon: 50 }),
+ *   returns({ bootstrap: tailBootstrap }), groupAdvantages({ outcome: 'first-step-return' }), ...);
  * ```
  */
 import { map, type OperatorFunction } from 'rxjs';

@@ -22,7 +22,7 @@ import { makeVectorEnv } from '../lib/envs/registry.ts';
 import { Rng, RngStreams, type RngState } from '../lib/random.ts';
 import type { MlpPolicy } from '../lib/models/mlp.ts';
 import { makeModel } from '../lib/models/registry.ts';
-import type { MetricsRecord } from '../lib/data.ts';
+import type { AdvantagedGroup, MetricsRecord } from '../lib/data.ts';
 import { FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, NonNegativeNumber, Uint32 } from '../lib/codec.ts';
 import { rollout, policyActor, type StartsBatch } from '../operators/rollout.ts';
 import { returns } from '../operators/returns.ts';
@@ -274,15 +274,19 @@ export async function runGrpoControl(
   const rng = streams.get('action');
   const update = policyUpdate(learner, alg.update);
   const evalActor = policyActor(policy, () => learner.version, true);
-  const evaluation = evaluate({ venv: evalEnv, actor: evalActor, every: cfg.evaluation.every });
-  const advantages = groupAdvantages({ ...alg.advantages, ...(alg.advantages.std ? { std: alg.advantages.std } : {}) });
-  /** One on-policy iteration: rollout → … → update → evaluation, as its own finite stream. */
+  const evaluation = evaluate<AdvantagedGroup>({ venv: evalEnv, actor: evalActor, every: cfg.evaluation.every });
+  const estimator = { ...alg.advantages, ...(alg.advantages.std ? { std: alg.advantages.std } : {}) };
+  // With a constraint, zero-variance groups are dropped by constraintCost (only when neither reward
+  // nor cost varies), never before it: dropping on reward alone would bias the cost estimate Ĵ_C.
+  const advantages = groupAdvantages(lagrange ? { ...estimator, dropZeroStd: false } : estimator);
+  const sinksOnce = metrics<AdvantagedGroup>({ sinks, close: false });
+  /** One on-policy iteration: rollout → … → update → evaluation → metrics, as its own finite stream. */
   const iteration = (i: number) => {
     const scored = of(i).pipe(map(starts), rollout({ venv, actor, rng }), returns(), advantages);
     const updated = lagrange
-      ? scored.pipe(constraintCost({ estimator: alg.advantages.estimator, costs: [{ name: 'cost' }] }), primalDual(lagrange, { combine: c!.combine, normalize: c!.normalize }), update)
+      ? scored.pipe(constraintCost({ ...estimator, costs: [{ name: 'cost' }] }), primalDual(lagrange, { combine: c!.combine, normalize: c!.normalize }), update)
       : scored.pipe(update);
-    return updated.pipe(evaluation);
+    return updated.pipe(evaluation, sinksOnce);
   };
   let lastIteration = first - 1;
   try {
@@ -293,6 +297,8 @@ export async function runGrpoControl(
           ctx.shouldStop?.()
             ? EMPTY
             : iteration(i).pipe(
+                // The metrics line of iteration i is written (sinksOnce) before checkpoint i, so a
+                // kill between the two resumes from an earlier checkpoint and loses no line.
                 concatMap(async (b) => {
                   lastIteration = b.iteration;
                   if (cfg.checkpointEvery > 0 && (b.iteration + 1) % cfg.checkpointEvery === 0 && b.iteration < cfg.iterations - 1) await checkpoint(b.iteration);
@@ -302,7 +308,6 @@ export async function runGrpoControl(
                 }),
               ),
         ),
-        metrics({ sinks }),
         map((b) => ({ iteration: b.iteration, ...b.metrics }) as MetricsRecord),
         takeWhile((m) => !stopWhen?.(m), true),
         toArray(),
@@ -318,6 +323,7 @@ export async function runGrpoControl(
     Object.assign(summary, runEvaluation({ venv: evalEnv, actor: evalActor }));
     return lagrange ? { history, summary, policy, lagrange, lastIteration } : { history, summary, policy, lastIteration };
   } finally {
+    for (const sink of sinks) sink.close?.();
     venv.close();
     evalEnv.close();
     learner.optimizer.dispose();

@@ -102,7 +102,10 @@ export function resolveRunConfig(opts: Pick<RunOptions, 'file' | 'sets' | 'resum
   }
   if (!opts.resume) throw new RunError('a pipeline file or --resume DIR is needed');
   const saved = readRunConfig(opts.resume);
-  return decodePipelineConfig(saved, opts.sets ?? [], join(opts.resume, 'config.json'));
+  const decoded = decodePipelineConfig(saved, opts.sets ?? [], join(opts.resume, 'config.json'));
+  const diff = configDifference({ ...saved, iterations: 0 }, { ...decoded.config, iterations: 0 });
+  if (diff) throw new RunError(`cannot resume ${opts.resume} with --set overrides that change its config (${diff}); only iterations may change`);
+  return decoded;
 }
 
 function readRunConfig(dir: string): Record<string, unknown> {
@@ -141,7 +144,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
         // Drop metrics of iterations after the checkpoint: they are recomputed identically.
         const iteration = Number(state['iteration']);
         const kept = existsSync(metricsPath) ? readJsonl(metricsPath).filter((m) => m.iteration <= iteration) : [];
-        writeFileSync(metricsPath, kept.map((m) => JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n').join(''));
+        const tmp = `${metricsPath}.tmp-${process.pid}`;
+        writeFileSync(tmp, kept.map((m) => JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n').join(''));
+        renameSync(tmp, metricsPath);
         return state;
       },
     };

@@ -75,6 +75,12 @@ test('run writes the run directory; 10 iterations = 5 + 5 with --resume; another
   const other = rxrl('run', example, ...small, '--set', 'iterations=10', '--set', 'algorithm.learningRate=0.5', '--resume', split);
   assert.equal(other.status, 1);
   assert.match(other.stderr, /another config \(algorithm\.learningRate: 0\.02 vs 0\.5\)/);
+  // --set on a bare --resume may only change iterations; a refused resume leaves the run intact.
+  const before = readFileSync(join(split, 'config.json'), 'utf8');
+  const overridden = rxrl('run', '--resume', split, '--set', 'algorithm.learningRate=0.5');
+  assert.equal(overridden.status, 1);
+  assert.match(overridden.stderr, /change its config \(algorithm\.learningRate: 0\.02 vs 0\.5\)/);
+  assert.equal(readFileSync(join(split, 'config.json'), 'utf8'), before);
 });
 
 test('an unwritable output folder is a clear error before any work', () => {

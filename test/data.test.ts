@@ -69,6 +69,13 @@ test('bad data fails with the path of the bad field', () => {
   assert.ok(r3.left.some((l) => l.startsWith('logProbs: expected a Float32Array')), r3.left.join('\n'));
 
   assert.ok(isLeft(decodeJSON(Trajectory, '{"length": 3,')));
+  const garbled = JSON.parse(encodeJSON(Trajectory, traj()));
+  garbled.rewards.b64 = '%%%%';
+  const r4 = decode(Trajectory, garbled);
+  assert.ok(isLeft(r4) && r4.left.some((l) => l.startsWith('rewards: expected canonical base64')), 'bad base64 is an error, not an empty array');
+  garbled.rewards.b64 = 'AACAPw==AACAPw==';
+  assert.ok(isLeft(decode(Trajectory, garbled)), 'inner padding is an error, not a silent truncation');
+  assert.equal(Trajectory.is({ ...traj(), rewards: Float32Array.from([Number.NaN, 0, 0]) }), false, 'is() agrees with decode on NaN');
   assert.throws(() => decodeOrThrow(Trajectory, { ...traj(), groupId: 5 }), (e: unknown) => e instanceof DecodeError && /groupId/.test(e.message));
 });
 

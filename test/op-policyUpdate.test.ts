@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend.ts';
 import { TestScheduler } from 'rxjs/testing';
-import { map } from 'rxjs';
+import { map, of } from 'rxjs';
 import { policyUpdate, updateStep, NonFiniteUpdateError, POLICY_UPDATE_DEFAULTS, type Learner, type PolicyUpdateConfig } from '../operators/policyUpdate.ts';
 import type { AdvantagedTrajectory, AdvantagedGroup, Trajectory } from '../lib/data.ts';
 import type { Policy } from '../lib/models/policy.ts';
@@ -122,7 +122,7 @@ test('a NaN loss is an error raised before any weight changes', () => {
   const learner: Learner<B> = { policy: pi, optimizer: tf.train.sgd(0.1), batchOf, version: 0 };
   const bad = [traj([1, Number.NaN], [0, 0], [-1, -1], 1)];
   const before = tf.memory().numTensors;
-  assert.throws(() => updateStep(learner, bad, POLICY_UPDATE_DEFAULTS, 2), (e: unknown) => e instanceof NonFiniteUpdateError && /no weights were changed/.test(e.message));
+  assert.throws(() => updateStep(learner, bad, POLICY_UPDATE_DEFAULTS, 2), (e: unknown) => e instanceof NonFiniteUpdateError && /this step changed no weights/.test(e.message));
   assert.equal(pi.theta.dataSync()[0], Math.fround(0.4));
   assert.equal(tf.memory().numTensors, before);
   pi.dispose();
@@ -146,5 +146,11 @@ test('policyUpdate emits one batch per batch, bumps the version, leaks no tensor
   assert.equal(learner.version, 3);
   assert.equal(tf.memory().numTensors, before);
   assert.throws(() => policyUpdate(learner, { epochs: 0 }), /epochs: expected a positive integer, got 0/);
+  assert.throws(() => policyUpdate(learner, { klCoef: 0.1 }), /klCoef > 0 needs a reference policy/);
+  // Cost advantages that never went through primalDual are refused at run time.
+  const uncombined: AdvantagedGroup = { ...group, trajectories: trs.map((t) => ({ ...t, costAdvantages: [0.5] })) };
+  let caught: unknown;
+  policyUpdate(learner)(of({ iteration: 0, groups: [uncombined], metrics: {} })).subscribe({ error: (e: unknown) => (caught = e) });
+  assert.match(String(caught), /never combined with the reward advantage; put primalDual between constraintCost and policyUpdate/);
   pi.dispose();
 });
