@@ -145,6 +145,13 @@ export const AdvantagedTrajectory = t.intersection(
 );
 export type AdvantagedTrajectory = t.TypeOf<typeof AdvantagedTrajectory>;
 
+/**
+ * A type-only brand on trajectories whose cost advantages have not yet been combined with the
+ * reward advantage (`constraintCost` sets it, `primalDual` consumes it): `policyUpdate` refuses
+ * branded input at compile time, so a constrained pipeline cannot skip `primalDual` silently.
+ */
+export declare const UNCOMBINED_COST: unique symbol;
+
 // ---------------------------------------------------------------------------------------------
 // Groups.
 

@@ -32,7 +32,7 @@
  * ```
  */
 import { map, type OperatorFunction } from 'rxjs';
-import type { AdvantagedGroup, AdvantagedTrajectory, Batch, ScoredTrajectory } from '../lib/data.ts';
+import type { AdvantagedGroup, AdvantagedTrajectory, Batch, ScoredTrajectory, UNCOMBINED_COST } from '../lib/data.ts';
 import {
   ADVANTAGE_ESTIMATOR_DEFAULTS,
   groupAdvantageValues,
@@ -40,8 +40,11 @@ import {
   type AdvantageEstimatorConfig,
 } from './groupAdvantages.ts';
 
-/** An advantaged trajectory whose `costAdvantages` are present (one per constraint). */
-export type CostAdvantagedTrajectory = AdvantagedTrajectory & { costAdvantages: number[] };
+/**
+ * An advantaged trajectory whose `costAdvantages` are present (one per constraint) and not yet
+ * combined into `advantage` (the type-only `UNCOMBINED_COST` brand; `primalDual` removes it).
+ */
+export type CostAdvantagedTrajectory = AdvantagedTrajectory & { costAdvantages: number[]; readonly [UNCOMBINED_COST]?: true };
 
 /** A group of trajectories with reward *and* cost advantages: what `primalDual` needs. */
 export interface CostAdvantagedGroup extends Omit<AdvantagedGroup, 'trajectories'> {
@@ -135,7 +138,7 @@ export function constraintCost(
           const c = costs[gi]![i]!;
           const scores: Record<string, number> = { ...tr.scores };
           cfg.costs.forEach((spec, k) => (scores[`cost/${spec.name}`] = c[k]!));
-          return { ...tr, scores, costAdvantages: values.map((v) => v.advantages[go]![i]!) };
+          return { ...tr, scores, costAdvantages: values.map((v) => v.advantages[go]![i]!) } as CostAdvantagedTrajectory;
         }),
       });
     });

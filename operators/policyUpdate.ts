@@ -27,7 +27,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { map, type OperatorFunction } from 'rxjs';
-import type { AdvantagedGroup, AdvantagedTrajectory, Batch, Trajectory } from '../lib/data.ts';
+import type { AdvantagedGroup, AdvantagedTrajectory, Batch, Trajectory, UNCOMBINED_COST } from '../lib/data.ts';
+
+/** What policyUpdate trains on: advantaged groups whose cost advantages (if any) went through primalDual. */
+export interface UpdatableGroup extends Omit<AdvantagedGroup, 'trajectories'> {
+  trajectories: (AdvantagedTrajectory & { readonly [UNCOMBINED_COST]?: never })[];
+}
 import type { Policy } from '../lib/models/policy.ts';
 import { Rng } from '../lib/random.ts';
 
@@ -221,7 +226,7 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
 export function policyUpdate<B>(
   learner: Learner<B>,
   config: Partial<PolicyUpdateConfig> = {},
-): OperatorFunction<Batch<AdvantagedGroup>, Batch<AdvantagedGroup>> {
+): OperatorFunction<Batch<UpdatableGroup>, Batch<AdvantagedGroup>> {
   const cfg: PolicyUpdateConfig = { ...POLICY_UPDATE_DEFAULTS, ...config };
   checkConfig(cfg);
   if (cfg.klCoef > 0 && !learner.ref) throw new RangeError('policyUpdate: klCoef > 0 needs a reference policy (learner.ref)');

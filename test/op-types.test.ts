@@ -13,10 +13,11 @@ import { MetricsCollector, metrics } from '../operators/metrics.ts';
 import { LagrangeState, primalDual } from '../operators/primalDual.ts';
 import { ReplayBuffer, replayBuffer } from '../operators/replayBuffer.ts';
 import { returns } from '../operators/returns.ts';
+import { policyUpdate, type Learner } from '../operators/policyUpdate.ts';
 import { makeBatch, makeGroup, makeTrajectory } from './helpers/fixtures.ts';
 
 /** Never called: only type-checked. */
-export function wrongCompositions(raw$: Observable<Batch<Group>>, lagrange: LagrangeState, buffer: ReplayBuffer): void {
+export function wrongCompositions(raw$: Observable<Batch<Group>>, lagrange: LagrangeState, buffer: ReplayBuffer, learner: Learner<unknown>): void {
   // @ts-expect-error raw trajectories have no advantages (nor cost advantages)
   raw$.pipe(primalDual(lagrange));
   // @ts-expect-error reward advantages alone are not enough: primalDual needs constraintCost's cost advantages
@@ -29,6 +30,13 @@ export function wrongCompositions(raw$: Observable<Batch<Group>>, lagrange: Lagr
   raw$.pipe(returns(), groupAdvantages(), constraintCost(), primalDual(lagrange), primalDual(lagrange));
   // @ts-expect-error the replay buffer stores scored trajectories
   raw$.pipe(replayBuffer(buffer));
+  // @ts-expect-error a constrained pipeline cannot skip primalDual: uncombined cost advantages are refused
+  raw$.pipe(returns(), groupAdvantages(), constraintCost(), policyUpdate(learner));
+}
+
+/** A constrained composition with the update: type-checks. */
+export function constrainedUpdate(raw$: Observable<Batch<Group>>, lagrange: LagrangeState, learner: Learner<unknown>): Observable<Batch<AdvantagedGroup>> {
+  return raw$.pipe(returns(), groupAdvantages(), constraintCost(), primalDual(lagrange), policyUpdate(learner));
 }
 
 /** The HIPO-style constrained composition: type-checks. */
