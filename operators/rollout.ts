@@ -62,16 +62,24 @@ export function policyActor<B>(
  */
 export function dtActor(
   dt: DecisionTransformer,
-  cfg: { targetReturn: number; scale?: number; contextLength?: number; version: () => number },
+  cfg: {
+    /** R̂_0 of a group; a function of the start lets a mid-episode snapshot start use its remaining target. */
+    targetReturn: number | ((start: Start) => number);
+    scale?: number;
+    contextLength?: number;
+    version: () => number;
+  },
 ): Actor {
   const scale = cfg.scale ?? 1;
   let histories: DtHistory[] = [];
   let rtg = new Float64Array(0);
   return {
     version: cfg.version,
-    begin(n) {
-      histories = Array.from({ length: n }, () => new DtHistory(dt.stateDim, dt.actDim));
-      rtg = new Float64Array(n).fill(cfg.targetReturn);
+    begin(n, start) {
+      // Timesteps continue from a snapshot start's env time, as the trajectory's `timesteps` do.
+      const t0 = start.kind === 'snapshot' ? start.t : 0;
+      histories = Array.from({ length: n }, () => new DtHistory(dt.stateDim, dt.actDim, t0));
+      rtg = new Float64Array(n).fill(typeof cfg.targetReturn === 'number' ? cfg.targetReturn : cfg.targetReturn(start));
     },
     act(observations, n, rng, deterministic) {
       if (histories.length !== n) throw new Error(`dtActor: begin(${n}) was not called for this group`);

@@ -200,9 +200,11 @@ export class DtHistory {
   readonly actions: number[][] = [];
   readonly returnsToGo: number[] = [];
 
+  /** `t0`: the env time of the first observed step (a history started from a mid-episode snapshot). */
   constructor(
     readonly stateDim: number,
     readonly actDim: number,
+    readonly t0 = 0,
   ) {}
 
   get length(): number {
@@ -253,7 +255,7 @@ export function dtWindowBatch(histories: readonly DtHistory[], K: number): DtBat
       states.set(h.states[t]!, k * S);
       actions.set(h.actions[t]!, k * A);
       returnsToGo[k] = h.returnsToGo[t]!;
-      timesteps[k] = t;
+      timesteps[k] = h.t0 + t;
       mask[k] = 1;
     }
   });
