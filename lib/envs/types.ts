@@ -91,6 +91,15 @@ export class EnvStateError extends Error {
   override readonly name = 'EnvStateError';
 }
 
+/** The error for stepping an env that has no live episode (never reset, or ended). */
+export function noEpisodeError(envId: string, elapsedSteps: number): EnvStateError {
+  return new EnvStateError(
+    elapsedSteps === 0
+      ? `${envId}: step() before reset(); call reset() first`
+      : `${envId}: step() after the episode ended (terminated or truncated); call reset() first`,
+  );
+}
+
 /** Validates a continuous action against a box: length and finiteness. Returns it as float64. */
 export function checkBoxAction(envId: string, action: Action, space: BoxSpace): Float64Array {
   const dim = space.shape.reduce((a, b) => a * b, 1);

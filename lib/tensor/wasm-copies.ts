@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { CastAttrs, ConcatAttrs, KernelConfig, KernelFunc, SliceAttrs, SplitVAttrs, SumAttrs, TensorInfo } from '@tensorflow/tfjs-core';
-import { asWasm, heapF32, heapI32, sizeOf, tensorData } from './wasm-internals.ts';
+import { asWasm, heapF32, heapI32, replaceWasmKernel, sizeOf, tensorData } from './wasm-internals.ts';
 import { simdKernels } from './simd/instance.ts';
 
 type KernelArgs = Parameters<KernelFunc>[0];
@@ -201,16 +201,7 @@ function concatRuns(args: KernelArgs): TensorInfo | TensorInfo[] {
 }
 
 function replace(name: string, kernelFunc: KernelFunc): boolean {
-  if (stock.has(name)) return false;
-  const orig = tf.getKernel(name, 'wasm');
-  if (orig === undefined) return false;
-  stock.set(name, orig);
-  tf.unregisterKernel(name, 'wasm');
-  const config: KernelConfig = { kernelName: name, backendName: 'wasm', kernelFunc };
-  if (orig.setupFunc !== undefined) config.setupFunc = orig.setupFunc;
-  if (orig.disposeFunc !== undefined) config.disposeFunc = orig.disposeFunc;
-  tf.registerKernel(config);
-  return true;
+  return replaceWasmKernel(name, kernelFunc, stock);
 }
 
 /** Register the shared-buffer `Identity`/`Cast` and leading-axes `Sum` (idempotent). Returns

@@ -9,7 +9,8 @@
  * made by registering a fresh id that points inside it (`registerView`) and unregistering it
  * afterwards (`disposeView`), without copying and without freeing anything.
  */
-import type { DataId, DataType, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { DataId, DataType, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
 export interface WasmTensorData {
   id: number;
@@ -98,4 +99,23 @@ export function sizeOf(shape: readonly number[]): number {
 
 export function shapeBytes(shape: readonly number[]): Uint8Array {
   return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+/**
+ * Replaces the wasm kernel `name` with `kernelFunc`, saving the stock registration in `saved` (so
+ * the replacement can fall back to it). The stock setupFunc (which creates the stock kernel's
+ * cwrap) and disposeFunc are kept, so the fallback works even when this runs before the backend
+ * initialises. Returns false if already replaced or if wasm has no such kernel.
+ */
+export function replaceWasmKernel(name: string, kernelFunc: KernelFunc, saved: Map<string, KernelConfig>): boolean {
+  if (saved.has(name)) return false;
+  const orig = tf.getKernel(name, 'wasm');
+  if (orig === undefined) return false;
+  saved.set(name, orig);
+  tf.unregisterKernel(name, 'wasm');
+  const config: KernelConfig = { kernelName: name, backendName: 'wasm', kernelFunc };
+  if (orig.setupFunc !== undefined) config.setupFunc = orig.setupFunc;
+  if (orig.disposeFunc !== undefined) config.disposeFunc = orig.disposeFunc;
+  tf.registerKernel(config);
+  return true;
 }

@@ -45,6 +45,7 @@ import {
   disposeView,
   heapF32,
   registerView,
+  replaceWasmKernel,
   shapeBytes,
   sizeOf,
   tensorData,
@@ -428,18 +429,7 @@ function fusedMatMulFixed(args: KernelArgs): TensorInfo | TensorInfo[] {
 // registration
 
 function replaceKernel(name: string, kernelFunc: KernelFunc): boolean {
-  if (originals.has(name)) return false;
-  const orig = tf.getKernel(name, 'wasm');
-  if (orig === undefined) return false;
-  originals.set(name, orig);
-  tf.unregisterKernel(name, 'wasm');
-  const config: KernelConfig = { kernelName: name, backendName: 'wasm', kernelFunc };
-  // the stock setupFunc creates the stock kernel's cwrap; keep it so the fallback path works
-  // when we are registered before the backend initialises
-  if (orig.setupFunc !== undefined) config.setupFunc = orig.setupFunc;
-  if (orig.disposeFunc !== undefined) config.disposeFunc = orig.disposeFunc;
-  tf.registerKernel(config);
-  return true;
+  return replaceWasmKernel(name, kernelFunc, originals);
 }
 
 let applied: string[] | undefined;

@@ -20,7 +20,7 @@
  */
 
 import { Rng } from '../../random.ts';
-import { EnvStateError } from '../types.ts';
+import { EnvStateError, noEpisodeError } from '../types.ts';
 import type {
   Action,
   BoxSpace,
@@ -142,11 +142,7 @@ export abstract class ClassicEnv implements Env {
   step(action: Action): StepResult {
     if (this.done) {
       this.checkOpen();
-      throw new EnvStateError(
-        this.elapsedSteps === 0
-          ? `${this.id}: step() before reset(); call reset() first`
-          : `${this.id}: step() after the episode ended (terminated or truncated); call reset() first`,
-      );
+      throw noEpisodeError(this.id, this.elapsedSteps);
     }
     const t = this.advance(action);
     const steps = ++this.elapsedSteps;

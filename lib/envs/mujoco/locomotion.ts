@@ -39,6 +39,7 @@ import {
   boxSpace,
   checkBoxAction,
   EnvStateError,
+  noEpisodeError,
   type Action,
   type BoxSpace,
   type Env,
@@ -326,11 +327,7 @@ export class LocomotionEnv implements Env {
   step(action: Action): StepResult {
     if (this.done) {
       this.checkOpen();
-      throw new EnvStateError(
-        this.elapsedSteps === 0
-          ? `${this.id}: step() before reset(); call reset() first`
-          : `${this.id}: step() after the episode ended (terminated or truncated); call reset() first`,
-      );
+      throw noEpisodeError(this.id, this.elapsedSteps);
     }
     const a = checkBoxAction(this.id, action, this.actionSpace);
     const { mujoco, model, data, params } = this;
