@@ -207,7 +207,8 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
     }
     const names = Object.keys(grads);
     const norm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))));
-    const [lossV, normV, klV, entV, clipV, rMeanV, rMaxV] = [loss, norm, ...side].map((x) => x.dataSync()[0]!);
+    // One device read for all seven scalars.
+    const [lossV, normV, klV, entV, clipV, rMeanV, rMaxV] = tf.stack([loss, norm, ...side]).dataSync();
     side.forEach((x) => x.dispose());
     if (!Number.isFinite(lossV!) || !Number.isFinite(normV!)) {
       throw new NonFiniteUpdateError(
