@@ -336,3 +336,14 @@ test('bad input: unencodable rule words, a template that drops the system role, 
   assert.deepEqual(p!.best.words, ['cat']);
   assert.equal(p!.conflict, true);
 });
+
+test('generated prompts: no short answer beats the best answer (brute force)', () => {
+  const s = makeHierarchySuite({ seed: 3, trainSize: 0, evalSize: 30, heldOutSize: 10 });
+  const prompts = [...s.eval.conflicting, ...s.heldOut.conflicting].slice(0, 20);
+  for (const p of prompts) {
+    const ruleWords = p.system.flatMap((r) => ('words' in r ? r.words : 'word' in r ? [r.word] : []));
+    const alphabet = [...new Set([...p.userFollowing.words, ...ruleWords, ...p.best.words, 'okay', 'sorry', ',', 'red'])].slice(0, 12);
+    const brute = bruteForceBest(p.system, p.request, alphabet, 3);
+    assert.ok(brute <= p.best.utility + 1e-12, `${p.id}: a short answer reaches ${brute} > best ${p.best.utility}`);
+  }
+});
