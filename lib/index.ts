@@ -17,3 +17,4 @@ export * from './io/checkpoint.ts';
 export { readSafetensors, writeSafetensors, SafetensorsError } from './io/safetensors.ts';
 export { loadHfModel, hfTransformerConfig } from './models/hf.ts';
 export { HfTokenizer } from './models/tokenizer.ts';
+export * from './tasks/hierarchy/index.ts';
