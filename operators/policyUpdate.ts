@@ -14,14 +14,18 @@
  * KL to a frozen reference policy per step: k1 = log π_θ − log π_ref, or Schulman's k3 =
  * exp(log π_ref − log π_θ) − (log π_ref − log π_θ) − 1. Entropy H per step from the policy.
  * Aggregation weights w: `token-mean` (1/Σ_i T_i), `sequence-mean` (1/(N·T_i)), `constant`
- * (Dr. GRPO: 1/(N·C) with C = `aggregationConstant`, default the longest trajectory).
+ * (Dr. GRPO: 1/(N·C) with C = `aggregationConstant`, default the longest trajectory). They weigh
+ * the whole loss: with a `sequence` or `subtrajectory` ratio, trajectory i's one clipped term
+ * counts on each of its T_i steps, so its weight is T_i·w — T_i/Σ_j T_j (`token-mean`), 1/N
+ * (`sequence-mean`, GSPO's objective) or T_i/(N·C) (`constant`). The `kl` metric is measured
+ * whenever `learner.ref` exists; it enters the loss only when β = `klCoef` > 0.
  * Gradients are clipped to a global norm `maxGradNorm`. The loss and the gradient norm are read
  * before any weight changes: a NaN or ±Inf in either throws `NonFiniteUpdateError` and the
  * weights stay as they were. Emits `loss`, `kl`, `clip_frac`, `ratio/mean`, `ratio/max`,
  * `grad_norm`, `entropy`, `policy_version`, `staleness`.
  *
  * ```ts
- * const learner = { policy, optimizer: tf.train.adam(3e-3), version: 0, batchOf: mlpBatchOf };
+ * const learner = { policy, optimizer: tf.train.adam(3e-3), version: 0, batchOf: stepBatchOf };
  * batches$.pipe(returns(), groupAdvantages(), policyUpdate(learner, { epochs: 4, minibatches: 4 }));
  * ```
  */
@@ -116,6 +120,8 @@ interface StepArrays {
   /** For sequence-level ratios: [N, S] segment matrix (1/T_i or 1 on trajectory i's steps). */
   segment?: Float32Array;
   seqAdv: Float32Array;
+  /** For sequence-level ratios: trajectory i's weight, Σ_t w over its steps (its term counts on each step). */
+  seqWeight: Float32Array;
   steps: number;
 }
 
@@ -127,6 +133,7 @@ function stepArrays(trs: readonly AdvantagedTrajectory[], cfg: PolicyUpdateConfi
   const adv = new Float32Array(S);
   const weight = new Float32Array(S);
   const seqAdv = Float32Array.from(trs, (t) => t.advantage);
+  const seqWeight = new Float32Array(N);
   const segment = cfg.ratioLevel === 'token' ? undefined : new Float32Array(N * S);
   let o = 0;
   trs.forEach((t, i) => {
@@ -136,11 +143,12 @@ function stepArrays(trs: readonly AdvantagedTrajectory[], cfg: PolicyUpdateConfi
       oldLogp[o + k] = t.logProbs[k]!;
       adv[o + k] = t.advantage;
       weight[o + k] = w;
+      seqWeight[i] = seqWeight[i]! + w;
       if (segment) segment[i * S + o + k] = cfg.ratioLevel === 'sequence' ? 1 / T : 1;
     }
     o += T;
   });
-  return { oldLogp, adv, weight, segment, seqAdv, steps: S };
+  return { oldLogp, adv, weight, segment, seqAdv, seqWeight, steps: S };
 }
 
 interface StepStats {
@@ -165,7 +173,8 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
   const stats = tf.tidy(() => {
     const oldLogp = tf.tensor1d(a.oldLogp);
     const weight = tf.tensor1d(a.weight);
-    const refLogp = cfg.klCoef > 0 && learner.ref ? tf.reshape(learner.ref.logProb(batch), [-1]) : undefined;
+    // Measured whenever a reference exists (the `kl` metric), in the loss only when klCoef > 0.
+    const refLogp = learner.ref ? tf.reshape(learner.ref.logProb(batch), [-1]) : undefined;
     let side: tf.Tensor[] = [];
     const { value: loss, grads } = tf.variableGrads(() => {
       const logp = tf.reshape(learner.policy.logProb(batch), [-1]);
@@ -181,7 +190,8 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
         const seg = tf.tensor2d(a.segment, [trs.length, a.steps]);
         ratio = tf.exp(tf.squeeze(tf.matMul(seg, tf.reshape(logRatio, [-1, 1])), [1]));
         const adv = tf.tensor1d(a.seqAdv);
-        surrogate = tf.mean(tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, lo, hi), adv)));
+        const s = tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, lo, hi), adv));
+        surrogate = tf.sum(tf.mul(s, tf.tensor1d(a.seqWeight)));
       }
       let total = tf.neg(surrogate);
       let kl: tf.Tensor = tf.scalar(0);
@@ -189,7 +199,7 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
         const d = tf.sub(refLogp, logp);
         const perStep = cfg.klEstimator === 'k1' ? tf.neg(d) : tf.sub(tf.sub(tf.exp(d), d), 1);
         kl = tf.sum(tf.mul(perStep, weight));
-        total = tf.add(total, tf.mul(cfg.klCoef, kl));
+        if (cfg.klCoef > 0) total = tf.add(total, tf.mul(cfg.klCoef, kl));
       }
       let entropy: tf.Tensor = tf.scalar(0);
       if (cfg.entropyCoef > 0) {

@@ -70,8 +70,10 @@ function refLoss(theta: number, cfg: PolicyUpdateConfig, refTheta: number): numb
       ent += w * theta * theta * f * f;
     }
     if (cfg.ratioLevel !== 'token') {
+      // one term per trajectory, counted on each of its T steps and aggregated like token terms:
+      // token-mean T/S, sequence-mean 1/N (GSPO), constant T/(N·C)
       const s = Math.exp(cfg.ratioLevel === 'sequence' ? sumLogRatio / T : sumLogRatio);
-      surr += (1 / N) * Math.min(s * t.advantage, clip(s) * t.advantage);
+      surr += T * w * Math.min(s * t.advantage, clip(s) * t.advantage);
     }
   }
   return -surr + cfg.klCoef * kl - cfg.entropyCoef * ent;
@@ -83,6 +85,9 @@ const cases: Partial<PolicyUpdateConfig>[] = [
   { ratioLevel: 'token', lossAggregation: 'constant', aggregationConstant: 10, klCoef: 0.3, klEstimator: 'k1' },
   { ratioLevel: 'sequence', lossAggregation: 'token-mean', klCoef: 0.5, klEstimator: 'k3', entropyCoef: 0.05 },
   { ratioLevel: 'subtrajectory', lossAggregation: 'sequence-mean', clipEps: 0.3 },
+  { ratioLevel: 'sequence', lossAggregation: 'sequence-mean' },
+  { ratioLevel: 'sequence', lossAggregation: 'constant', aggregationConstant: 6 },
+  { ratioLevel: 'subtrajectory', lossAggregation: 'token-mean', clipEps: 0.3 },
 ];
 
 for (const c of cases) {
@@ -153,4 +158,22 @@ test('policyUpdate emits one batch per batch, bumps the version, leaks no tensor
   policyUpdate(learner)(of({ iteration: 0, groups: [uncombined], metrics: {} })).subscribe({ error: (e: unknown) => (caught = e) });
   assert.match(String(caught), /never combined with the reward advantage; put primalDual between constraintCost and policyUpdate/);
   pi.dispose();
+});
+
+test('kl is measured whenever a reference exists, also with klCoef = 0 (and stays out of the loss)', () => {
+  for (const klEstimator of ['k1', 'k3'] as const) {
+    const cfg: PolicyUpdateConfig = { ...POLICY_UPDATE_DEFAULTS, maxGradNorm: Infinity, klCoef: 0, klEstimator };
+    const pi = toyPolicy(0.4);
+    const ref = toyPolicy(0.1);
+    const learner: Learner<B> = { policy: pi, optimizer: tf.train.sgd(0.01), batchOf, version: 0, ref };
+    const before = tf.memory().numTensors;
+    const s = updateStep(learner, trs, cfg, 4);
+    assert.equal(tf.memory().numTensors, before);
+    // the KL term of refLoss alone: refLoss with klCoef 1 minus refLoss with klCoef 0
+    const kl = refLoss(0.4, { ...cfg, klCoef: 1 }, 0.1) - refLoss(0.4, cfg, 0.1);
+    assert.ok(Math.abs(kl) > 1e-3, 'the reference differs from the policy');
+    assert.ok(Math.abs(s.kl - kl) < 1e-5, `${klEstimator}: kl ${s.kl} vs ${kl}`);
+    assert.ok(Math.abs(s.loss - refLoss(0.4, cfg, 0.1)) < 1e-5, 'kl is not in the loss');
+    pi.dispose(); ref.dispose(); learner.optimizer.dispose();
+  }
 });
