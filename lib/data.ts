@@ -105,7 +105,12 @@ const TrajectoryOptional = t.partial({
   targets: Float32,
   /** Env time index of each step, length T (sub-trajectories start mid-episode). */
   timesteps: Int32,
-  /** Per-step validity (1 = real action, 0 = padding), length T. */
+  /**
+   * Per-step validity (1 = real action, 0 = padding), length T. Batch builders still emit padding
+   * steps (so per-step values stay aligned); `policyUpdate` gives them no weight in the surrogate,
+   * KL, entropy or ratio metrics and leaves them out of every step count. Padding should carry
+   * zero reward and cost: `returns` sums the rewards as given.
+   */
   mask: Float32,
   /** Scalar terms of an episode-level reward/cost decomposition (e.g. `utility`, `compliance`). */
   scores: t.record(t.string, FiniteNumber),

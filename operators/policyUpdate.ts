@@ -14,14 +14,19 @@
  * KL to a frozen reference policy per step: k1 = log π_θ − log π_ref, or Schulman's k3 =
  * exp(log π_ref − log π_θ) − (log π_ref − log π_θ) − 1. Entropy H per step from the policy.
  * Aggregation weights w: `token-mean` (1/Σ_i T_i), `sequence-mean` (1/(N·T_i)), `constant`
- * (Dr. GRPO: 1/(N·C) with C = `aggregationConstant`, default the longest trajectory).
+ * (Dr. GRPO: 1/(N·C) with C = `aggregationConstant`, default the longest trajectory). They weigh
+ * the whole loss: with a `sequence` or `subtrajectory` ratio, trajectory i's one clipped term
+ * counts on each of its T_i steps, so its weight is T_i·w — T_i/Σ_j T_j (`token-mean`), 1/N
+ * (`sequence-mean`, GSPO's objective) or T_i/(N·C) (`constant`). The `kl` metric is measured
+ * whenever `learner.ref` exists; it enters the loss only when β = `klCoef` > 0. Padding steps
+ * (`Trajectory.mask` 0) count nowhere: T_i, Σ T_i and N count real steps and trajectories only.
  * Gradients are clipped to a global norm `maxGradNorm`. The loss and the gradient norm are read
  * before any weight changes: a NaN or ±Inf in either throws `NonFiniteUpdateError` and the
  * weights stay as they were. Emits `loss`, `kl`, `clip_frac`, `ratio/mean`, `ratio/max`,
  * `grad_norm`, `entropy`, `policy_version`, `staleness`.
  *
  * ```ts
- * const learner = { policy, optimizer: tf.train.adam(3e-3), version: 0, batchOf: mlpBatchOf };
+ * const learner = { policy, optimizer: tf.train.adam(3e-3), version: 0, batchOf: stepBatchOf };
  * batches$.pipe(returns(), groupAdvantages(), policyUpdate(learner, { epochs: 4, minibatches: 4 }));
  * ```
  */
@@ -116,31 +121,58 @@ interface StepArrays {
   /** For sequence-level ratios: [N, S] segment matrix (1/T_i or 1 on trajectory i's steps). */
   segment?: Float32Array;
   seqAdv: Float32Array;
+  /** For sequence-level ratios: trajectory i's weight, Σ_t w over its steps (its term counts on each step). */
+  seqWeight: Float32Array;
+  /** 1 on real steps, 0 on padding (`Trajectory.mask` 0), length S. */
+  valid: Float32Array;
+  /** 1 on each ratio that counts in the metrics (real steps; trajectories with a real step). */
+  ratioValid: Float32Array;
+  /** Σ ratioValid. */
+  ratioCount: number;
   steps: number;
+  /** Real (unpadded) steps. */
+  validSteps: number;
+}
+
+/** The number of real steps of a trajectory: its mask's non-zero entries (all T without a mask). */
+function validLength(t: Trajectory): number {
+  if (!t.mask) return t.length;
+  let n = 0;
+  for (let k = 0; k < t.length; k++) if (t.mask[k] !== 0) n++;
+  return n;
 }
 
 function stepArrays(trs: readonly AdvantagedTrajectory[], cfg: PolicyUpdateConfig, C: number): StepArrays {
-  const N = trs.length;
   let S = 0;
   for (const t of trs) S += t.length;
+  // Padding steps (mask 0) count nowhere: not in the weights, token counts, ratios or metrics.
+  const lengths = trs.map(validLength);
+  const validSteps = lengths.reduce((x, y) => x + y, 0);
+  const N = lengths.filter((T) => T > 0).length;
+  const valid = new Float32Array(S);
   const oldLogp = new Float32Array(S);
   const adv = new Float32Array(S);
   const weight = new Float32Array(S);
   const seqAdv = Float32Array.from(trs, (t) => t.advantage);
-  const segment = cfg.ratioLevel === 'token' ? undefined : new Float32Array(N * S);
+  const seqWeight = new Float32Array(trs.length);
+  const segment = cfg.ratioLevel === 'token' ? undefined : new Float32Array(trs.length * S);
   let o = 0;
   trs.forEach((t, i) => {
-    const T = t.length;
-    const w = cfg.lossAggregation === 'token-mean' ? 1 / S : cfg.lossAggregation === 'sequence-mean' ? 1 / (N * T) : 1 / (N * C);
-    for (let k = 0; k < T; k++) {
+    const T = lengths[i]!;
+    const w = cfg.lossAggregation === 'token-mean' ? 1 / validSteps : cfg.lossAggregation === 'sequence-mean' ? 1 / (N * T) : 1 / (N * C);
+    for (let k = 0; k < t.length; k++) {
+      if (t.mask && t.mask[k] === 0) continue;
+      valid[o + k] = 1;
       oldLogp[o + k] = t.logProbs[k]!;
       adv[o + k] = t.advantage;
       weight[o + k] = w;
       if (segment) segment[i * S + o + k] = cfg.ratioLevel === 'sequence' ? 1 / T : 1;
     }
-    o += T;
+    seqWeight[i] = T > 0 ? T * w : 0;
+    o += t.length;
   });
-  return { oldLogp, adv, weight, segment, seqAdv, steps: S };
+  const ratioValid = segment ? Float32Array.from(lengths, (T) => (T > 0 ? 1 : 0)) : valid;
+  return { oldLogp, adv, weight, segment, seqAdv, seqWeight, valid, ratioValid, ratioCount: segment ? N : validSteps, steps: S, validSteps };
 }
 
 interface StepStats {
@@ -156,7 +188,7 @@ interface StepStats {
 /** One optimizer step on a minibatch. Throws before applying anything if the loss or gradient is not finite. */
 export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTrajectory[], cfg: PolicyUpdateConfig, C: number, step?: { done: number }): StepStats {
   const a = stepArrays(trs, cfg, C);
-  if (a.steps === 0) throw new RangeError('policyUpdate: a minibatch with no steps');
+  if (a.validSteps === 0) throw new RangeError('policyUpdate: a minibatch with no steps (or only padding)');
   const lo = 1 - cfg.clipEps;
   const hi = 1 + (cfg.clipEpsHigh ?? cfg.clipEps);
   const batch = learner.batchOf(trs);
@@ -165,11 +197,12 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
   const stats = tf.tidy(() => {
     const oldLogp = tf.tensor1d(a.oldLogp);
     const weight = tf.tensor1d(a.weight);
-    const refLogp = cfg.klCoef > 0 && learner.ref ? tf.reshape(learner.ref.logProb(batch), [-1]) : undefined;
+    // Measured whenever a reference exists (the `kl` metric), in the loss only when klCoef > 0.
+    const refLogp = learner.ref ? tf.reshape(learner.ref.logProb(batch), [-1]) : undefined;
     let side: tf.Tensor[] = [];
     const { value: loss, grads } = tf.variableGrads(() => {
       const logp = tf.reshape(learner.policy.logProb(batch), [-1]);
-      const logRatio = tf.sub(logp, oldLogp);
+      const logRatio = tf.mul(tf.sub(logp, oldLogp), tf.tensor1d(a.valid)); // 0 on padding: ratio 1
       let ratio: tf.Tensor;
       let surrogate: tf.Tensor; // scalar, to maximise
       if (!a.segment) {
@@ -181,15 +214,16 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
         const seg = tf.tensor2d(a.segment, [trs.length, a.steps]);
         ratio = tf.exp(tf.squeeze(tf.matMul(seg, tf.reshape(logRatio, [-1, 1])), [1]));
         const adv = tf.tensor1d(a.seqAdv);
-        surrogate = tf.mean(tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, lo, hi), adv)));
+        const s = tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, lo, hi), adv));
+        surrogate = tf.sum(tf.mul(s, tf.tensor1d(a.seqWeight)));
       }
       let total = tf.neg(surrogate);
       let kl: tf.Tensor = tf.scalar(0);
       if (refLogp) {
-        const d = tf.sub(refLogp, logp);
+        const d = tf.mul(tf.sub(refLogp, logp), tf.tensor1d(a.valid));
         const perStep = cfg.klEstimator === 'k1' ? tf.neg(d) : tf.sub(tf.sub(tf.exp(d), d), 1);
         kl = tf.sum(tf.mul(perStep, weight));
-        total = tf.add(total, tf.mul(cfg.klCoef, kl));
+        if (cfg.klCoef > 0) total = tf.add(total, tf.mul(cfg.klCoef, kl));
       }
       let entropy: tf.Tensor = tf.scalar(0);
       if (cfg.entropyCoef > 0) {
@@ -197,7 +231,10 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
         total = tf.sub(total, tf.mul(cfg.entropyCoef, entropy));
       }
       const clipped = tf.logicalOr(tf.less(ratio, lo), tf.greater(ratio, hi));
-      side = [tf.keep(kl), tf.keep(entropy), tf.keep(tf.mean(tf.cast(clipped, 'float32'))), tf.keep(tf.mean(ratio)), tf.keep(tf.max(ratio))];
+      // Ratio metrics over the counted ratios (all of them unless there is padding).
+      const counted = a.ratioCount === a.ratioValid.length ? undefined : tf.tensor1d(a.ratioValid);
+      const meanCounted = (x: tf.Tensor) => (counted ? tf.div(tf.sum(tf.mul(x, counted)), a.ratioCount) : tf.mean(x));
+      side = [tf.keep(kl), tf.keep(entropy), tf.keep(meanCounted(tf.cast(clipped, 'float32'))), tf.keep(meanCounted(ratio)), tf.keep(tf.max(counted ? tf.mul(ratio, counted) : ratio))];
       return total as tf.Scalar;
     }, vars);
     if (cfg.entropyCoef === 0) {
@@ -239,7 +276,7 @@ export function policyUpdate<B>(
       throw new TypeError(`policyUpdate: trajectories of group ${uncombined.groupId} carry cost advantages that were never combined with the reward advantage; put primalDual between constraintCost and policyUpdate`);
     }
     if (trs.length === 0) return { ...batch, metrics: { ...batch.metrics, policy_version: learner.version } };
-    const C = cfg.aggregationConstant ?? Math.max(...trs.map((t) => t.length));
+    const C = cfg.aggregationConstant ?? Math.max(...trs.map(validLength));
     const staleness = trs.reduce((s, t) => s + (learner.version - t.policyVersion), 0) / trs.length;
     const acc = { loss: 0, kl: 0, clipFrac: 0, ratioMean: 0, entropy: 0, gradNorm: 0 };
     let ratioMax = -Infinity;

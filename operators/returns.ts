@@ -24,8 +24,8 @@ import type { Batch, Group, ScoredGroup, ScoredTrajectory, Trajectory } from '..
 export interface ReturnsConfig {
   /** Discount γ ∈ [0, 1]. Default 1 (undiscounted episode returns, as GRPO and Decision Transformers use). */
   gamma: number;
-  /** Value of the state after a truncated trajectory's last step. Default: 0 (no bootstrap). */
-  bootstrap?: (trajectory: Trajectory) => number;
+  /** Value of the state after a truncated trajectory's last step, given γ. Default: 0 (no bootstrap). */
+  bootstrap?: (trajectory: Trajectory, gamma: number) => number;
 }
 
 export const RETURNS_DEFAULTS: ReturnsConfig = { gamma: 1 };
@@ -36,7 +36,7 @@ export function discountedReturns(tr: Trajectory, config: ReturnsConfig = RETURN
   if (!(gamma >= 0 && gamma <= 1)) throw new RangeError(`returns: gamma must be in [0, 1], got ${gamma}`);
   const T = tr.length;
   const out = new Float32Array(T);
-  let g = tr.terminated || !config.bootstrap ? 0 : config.bootstrap(tr);
+  let g = tr.terminated || !config.bootstrap ? 0 : config.bootstrap(tr, gamma);
   if (!Number.isFinite(g)) throw new RangeError(`returns: bootstrap value of group ${tr.groupId} is ${g}`);
   let total = 0;
   let cost = 0;

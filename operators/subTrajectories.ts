@@ -8,7 +8,8 @@
  *
  *   score_i = Σ_{t<L} r_t  +  tail_i,    tail_i = Σ_{L≤t<L+H} r_t  (mean actions; 0 if the episode ended)
  *
- * `returns({ bootstrap: tailBootstrap })` folds tail_i into the returns, and
+ * `returns({ bootstrap: tailBootstrap })` folds tail_i into the returns (γ = 1 only: tail_i is
+ * undiscounted, so `returns` with γ < 1 refuses sub-trajectories), and
  * `groupAdvantages({ outcome: 'first-step-return' })` ranks the G sub-trajectories by that score
  * (the default outcome, the summed reward, would ignore the tail). Short groups give many more independent comparisons per env
  * step than whole episodes, and the joint likelihood ratio over L steps (`policyUpdate`'s
@@ -41,8 +42,20 @@ export interface SubTrajectoriesConfig extends Omit<RolloutConfig, 'maxSteps' | 
   horizon: number;
 }
 
-/** `returns`' bootstrap for sub-trajectories: the mean-action tail's summed reward. */
-export const tailBootstrap = (t: Trajectory): number => t.scores?.['tail_return'] ?? 0;
+/**
+ * `returns`' bootstrap for sub-trajectories: the mean-action tail's summed reward. That sum is
+ * undiscounted, so it is only consistent with γ = 1: with γ < 1 it would weigh all H tail rewards
+ * as if they arrived at step L. A sub-trajectory (one that carries `tail_return`) with γ < 1 is
+ * therefore refused.
+ */
+export const tailBootstrap = (t: Trajectory, gamma = 1): number => {
+  const tail = t.scores?.['tail_return'];
+  if (tail === undefined) return 0;
+  if (gamma !== 1) {
+    throw new RangeError(`returns: the tail_return of sub-trajectory group ${t.groupId} is an undiscounted sum; use gamma 1 with sub-trajectories (got gamma ${gamma})`);
+  }
+  return tail;
+};
 
 /** Snapshot starts every `every` steps along `trajectory` (t = every, 2·every, … < T), by replay. */
 export function resetPoints(env: Env, trajectory: Trajectory, every: number): SnapshotStart[] {
@@ -84,7 +97,7 @@ export function subTrajectories(cfg: SubTrajectoriesConfig): OperatorFunction<St
     source.pipe(
       roll,
       map((b) => {
-        const tails = b.groups.flatMap((g) => g.trajectories.map(tailBootstrap));
+        const tails = b.groups.flatMap((g) => g.trajectories.map((t) => tailBootstrap(t)));
         return { ...b, metrics: { ...b.metrics, 'subtraj/tail_return': moments(tails).mean } };
       }),
     );

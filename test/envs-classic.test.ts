@@ -406,12 +406,48 @@ describe('MountainCarContinuous-v0', () => {
     assert.equal(goals, 5);
   });
 
+  it('rounds [x, v] to float32 after every step, as Gymnasium does (float64 within a step)', () => {
+    // Reference written from the formulas: float64 arithmetic inside a step, the state stored as
+    // float32 (Gymnasium: `self.state = np.array([position, velocity], dtype=np.float32)`); the
+    // state drawn by reset stays float64 until the first step.
+    const ref = (x: number, v: number, a: number): [number, number, number] => {
+      const f = Math.min(Math.max(a, -1), 1);
+      let nv = v + f * 0.0015 - 0.0025 * Math.cos(3 * x);
+      nv = Math.min(Math.max(nv, -0.07), 0.07);
+      let nx = Math.min(Math.max(x + nv, -1.2), 0.6);
+      if (nx === -1.2 && nv < 0) nv = 0;
+      const done = nx >= 0.45 && nv >= 0;
+      return [Math.fround(nx), Math.fround(nv), (done ? 100 : 0) - a * a * 0.1]; // Gymnasium: math.pow(a, 2) * 0.1
+    };
+    const env = makeClassicEnv('MountainCarContinuous-v0', { seed: 11 });
+    env.reset();
+    const x0 = -0.5234567; // not float32-representable
+    withState(env, [x0, 0]);
+    let x = x0;
+    let v = 0;
+    for (let t = 0; t < 250; t++) {
+      const a = t < 120 ? 1.3 * Math.sin(0.37 * t) : v >= 0 ? 1 : -1;
+      const r = env.step([a]);
+      const [nx, nv, reward] = ref(x, v, a);
+      x = nx;
+      v = nv;
+      const s = env.snapshot().state;
+      assert.equal(s[0], x, `step ${t}: position`);
+      assert.equal(s[1], v, `step ${t}: velocity`);
+      assert.equal(Math.fround(s[0]!), s[0], `step ${t}: position is float32`);
+      assert.equal(Math.fround(s[1]!), s[1], `step ${t}: velocity is float32`);
+      assert.equal(r.observation[0], x);
+      assert.equal(r.reward, reward);
+      if (r.terminated) break;
+    }
+  });
+
   it('inelastic left wall and truncation at the override', () => {
     const env = makeClassicEnv('MountainCarContinuous-v0', { maxEpisodeSteps: 4 });
     env.reset(0);
     withState(env, [-1.19, -0.05]);
     const r = env.step([-1]);
-    assert.deepEqual(Array.from(env.snapshot().state), [-1.2, 0]);
+    assert.deepEqual(Array.from(env.snapshot().state), [Math.fround(-1.2), 0]);
     assert.equal(r.terminated, false);
     for (let t = 2; t <= 4; t++) assert.equal(env.step([0]).truncated, t === 4);
   });

@@ -26,6 +26,8 @@ import {
   tanhGaussianLogProbJs,
   transformerConfig,
 } from '../lib/models/index.ts';
+import { MODEL_KINDS, makeModel } from '../lib/models/registry.ts';
+import { lmPolicy } from '../lib/models/lm-policy.ts';
 import type { Arch, DtBatch, TransformerConfigInput } from '../lib/models/index.ts';
 
 before(async () => {
@@ -579,4 +581,27 @@ test('MLP Gaussian: logProb and entropy match the closed form; act log-prob is c
   assert.equal(tf.memory().numTensors, n0);
   opt.dispose();
   pi.dispose();
+});
+
+// ------------------------------------------------------------------------------------------
+// create → dispose leaves no tensor behind, for every model kind
+
+test('every model kind frees all its tensors on dispose (registry kinds and variants)', () => {
+  const cases: Array<[string, () => { dispose(): void }]> = [
+    ...ARCHS.map((arch): [string, () => { dispose(): void }] => [`causal-lm ${arch}`, () => makeModel('causal-lm', { ...tinyConfig(arch), seed: 1 })]),
+    ['causal-lm gpt2 untied', () => new CausalLM(tinyConfig('gpt2', { tieEmbeddings: false }), { seed: 2 })],
+    ['lmPolicy(llama)', () => lmPolicy(new CausalLM(tinyConfig('llama'), { seed: 3 }))],
+    ['decision-transformer', () => makeModel('decision-transformer', { stateDim: 3, actDim: 2, contextLength: 4, maxEpisodeSteps: 50, core: { dModel: 16, nLayers: 2, nHeads: 2 }, seed: 5 })],
+    ['decision-transformer llama core', () => tinyDt({ core: { arch: 'llama', dModel: 16, nLayers: 1, nHeads: 2 } })],
+    ['mlp categorical', () => makeModel('mlp', { obsDim: 4, actionSpace: { kind: 'discrete', n: 3 }, seed: 1 })],
+    ['mlp categorical + value', () => makeModel('mlp', { obsDim: 4, actionSpace: { kind: 'discrete', n: 3 }, hidden: [8], valueHead: true, seed: 1 })],
+    ['mlp gaussian + value', () => makeModel('mlp', { obsDim: 3, actionSpace: { kind: 'box', shape: [2] }, hidden: [8, 8], valueHead: true, seed: 1 })],
+  ];
+  // every registered kind is covered
+  for (const kind of MODEL_KINDS) assert.ok(cases.some(([name]) => name.startsWith(kind)), `no leak case for model kind ${kind}`);
+  for (const [name, make] of cases) {
+    const n0 = tf.memory().numTensors;
+    make().dispose();
+    assert.equal(tf.memory().numTensors, n0, `${name}: tensors left after dispose`);
+  }
 });

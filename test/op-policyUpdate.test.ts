@@ -70,8 +70,10 @@ function refLoss(theta: number, cfg: PolicyUpdateConfig, refTheta: number): numb
       ent += w * theta * theta * f * f;
     }
     if (cfg.ratioLevel !== 'token') {
+      // one term per trajectory, counted on each of its T steps and aggregated like token terms:
+      // token-mean T/S, sequence-mean 1/N (GSPO), constant T/(N·C)
       const s = Math.exp(cfg.ratioLevel === 'sequence' ? sumLogRatio / T : sumLogRatio);
-      surr += (1 / N) * Math.min(s * t.advantage, clip(s) * t.advantage);
+      surr += T * w * Math.min(s * t.advantage, clip(s) * t.advantage);
     }
   }
   return -surr + cfg.klCoef * kl - cfg.entropyCoef * ent;
@@ -83,6 +85,9 @@ const cases: Partial<PolicyUpdateConfig>[] = [
   { ratioLevel: 'token', lossAggregation: 'constant', aggregationConstant: 10, klCoef: 0.3, klEstimator: 'k1' },
   { ratioLevel: 'sequence', lossAggregation: 'token-mean', klCoef: 0.5, klEstimator: 'k3', entropyCoef: 0.05 },
   { ratioLevel: 'subtrajectory', lossAggregation: 'sequence-mean', clipEps: 0.3 },
+  { ratioLevel: 'sequence', lossAggregation: 'sequence-mean' },
+  { ratioLevel: 'sequence', lossAggregation: 'constant', aggregationConstant: 6 },
+  { ratioLevel: 'subtrajectory', lossAggregation: 'token-mean', clipEps: 0.3 },
 ];
 
 for (const c of cases) {
@@ -153,4 +158,72 @@ test('policyUpdate emits one batch per batch, bumps the version, leaks no tensor
   policyUpdate(learner)(of({ iteration: 0, groups: [uncombined], metrics: {} })).subscribe({ error: (e: unknown) => (caught = e) });
   assert.match(String(caught), /never combined with the reward advantage; put primalDual between constraintCost and policyUpdate/);
   pi.dispose();
+});
+
+test('kl is measured whenever a reference exists, also with klCoef = 0 (and stays out of the loss)', () => {
+  for (const klEstimator of ['k1', 'k3'] as const) {
+    const cfg: PolicyUpdateConfig = { ...POLICY_UPDATE_DEFAULTS, maxGradNorm: Infinity, klCoef: 0, klEstimator };
+    const pi = toyPolicy(0.4);
+    const ref = toyPolicy(0.1);
+    const learner: Learner<B> = { policy: pi, optimizer: tf.train.sgd(0.01), batchOf, version: 0, ref };
+    const before = tf.memory().numTensors;
+    const s = updateStep(learner, trs, cfg, 4);
+    assert.equal(tf.memory().numTensors, before);
+    // the KL term of refLoss alone: refLoss with klCoef 1 minus refLoss with klCoef 0
+    const kl = refLoss(0.4, { ...cfg, klCoef: 1 }, 0.1) - refLoss(0.4, cfg, 0.1);
+    assert.ok(Math.abs(kl) > 1e-3, 'the reference differs from the policy');
+    assert.ok(Math.abs(s.kl - kl) < 1e-5, `${klEstimator}: kl ${s.kl} vs ${kl}`);
+    assert.ok(Math.abs(s.loss - refLoss(0.4, cfg, 0.1)) < 1e-5, 'kl is not in the loss');
+    pi.dispose(); ref.dispose(); learner.optimizer.dispose();
+  }
+});
+
+test('Trajectory.mask: padding steps count nowhere — the update equals the one on the trajectories without them', () => {
+  // Each trajectory of `trs` with padding steps inserted (mask 0), whose old log-probs are far off
+  // (an unmasked ratio there would be e^±25 and clipped); plus one trajectory that is all padding.
+  type Spec = [number[], number[], number[], number];
+  const specs: Spec[] = [
+    [[0.5, -1, 2], [-1, -0.5, -2], [-0.9, -0.2, -1.5], 1.3],
+    [[1, 0.3], [-0.7, -1.1], [-0.4, -1.2], -0.8],
+    [[-0.6, 0.9, 0.1, 1.5], [-0.3, -0.9, -1, -2.2], [-0.8, -0.5, -1.1, -0.6], 0.4],
+  ];
+  const padAt: number[][] = [[0, 1], [2], [4, 5, 6]]; // left padding, right padding, a padded tail
+  const masked = specs.map(([f, b, old, adv], i) => {
+    const F = [...f], Bv = [...b], O = [...old], M = f.map(() => 1);
+    for (const p of padAt[i]!) {
+      F.splice(p, 0, 1.7); Bv.splice(p, 0, -0.2); O.splice(p, 0, i % 2 ? 25 : -25); M.splice(p, 0, 0);
+    }
+    return { ...traj(F, Bv, O, adv), mask: Float32Array.from(M) };
+  });
+  masked.push({ ...traj([2, -2], [-0.1, -0.1], [-20, 20], 5), mask: new Float32Array(2) });
+  const plain = specs.map(([f, b, old, adv]) => traj(f, b, old, adv));
+  const configs: Partial<PolicyUpdateConfig>[] = [
+    { ratioLevel: 'token', lossAggregation: 'token-mean', klCoef: 0.3, entropyCoef: 0.05 },
+    { ratioLevel: 'token', lossAggregation: 'sequence-mean', klEstimator: 'k1', klCoef: 0.1 },
+    { ratioLevel: 'token', lossAggregation: 'constant', aggregationConstant: 5 },
+    { ratioLevel: 'sequence', lossAggregation: 'token-mean', entropyCoef: 0.05 },
+    { ratioLevel: 'subtrajectory', lossAggregation: 'sequence-mean', klCoef: 0.2 },
+  ];
+  for (const c of configs) {
+    const cfg: PolicyUpdateConfig = { ...POLICY_UPDATE_DEFAULTS, maxGradNorm: Infinity, ...c };
+    const run = (set: AdvantagedTrajectory[]) => {
+      const pi = toyPolicy(0.3);
+      const ref = toyPolicy(0.1);
+      const learner: Learner<B> = { policy: pi, optimizer: tf.train.sgd(0.01), batchOf, version: 0, ref };
+      const s = updateStep(learner, set, cfg, cfg.aggregationConstant ?? 4);
+      const theta = pi.theta.dataSync()[0]!;
+      pi.dispose(); ref.dispose(); learner.optimizer.dispose();
+      return { ...s, theta };
+    };
+    const m = run(masked);
+    const p = run(plain);
+    for (const k of ['loss', 'kl', 'entropy', 'gradNorm', 'clipFrac', 'ratioMean', 'ratioMax', 'theta'] as const) {
+      assert.ok(Math.abs(m[k] - p[k]) < 1e-5 * Math.max(1, Math.abs(p[k])), `${JSON.stringify(c)} ${k}: masked ${m[k]} vs without padding ${p[k]}`);
+    }
+  }
+  // a minibatch of padding only is refused like an empty one
+  const pi = toyPolicy(0.3);
+  const learner: Learner<B> = { policy: pi, optimizer: tf.train.sgd(0.01), batchOf, version: 0 };
+  assert.throws(() => updateStep(learner, [masked[3]!], POLICY_UPDATE_DEFAULTS, 4), /no steps/);
+  pi.dispose(); learner.optimizer.dispose();
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { TestScheduler } from 'rxjs/testing';
 import { map } from 'rxjs';
 import { discountedReturns, returns } from '../operators/returns.ts';
+import { tailBootstrap } from '../operators/subTrajectories.ts';
 import { makeBatch, makeGroup, makeTrajectory } from './helpers/fixtures.ts';
 
 test('discounted returns match a hand computation; terminated vs truncated', () => {
@@ -18,6 +19,17 @@ test('discounted returns match a hand computation; terminated vs truncated', () 
   // A terminated trajectory ignores the bootstrap.
   assert.deepEqual([...discountedReturns(tr, { gamma: 0.5, bootstrap: () => 8 }).returns], [2.75, 3.5, 3]);
   assert.throws(() => discountedReturns(tr, { gamma: 1.5 }), /gamma/);
+});
+
+test('sub-trajectory tails: folded in with γ = 1, refused with γ < 1 (tail_return is an undiscounted sum)', () => {
+  const sub = { ...makeTrajectory([1, 2], { terminated: false, truncated: true }), scores: { tail_return: 10, tail_cost: 0 } };
+  // γ = 1: G1 = 2 + 10 = 12, G0 = 1 + 12 = 13
+  assert.deepEqual([...discountedReturns(sub, { gamma: 1, bootstrap: tailBootstrap }).returns], [13, 12]);
+  // γ < 1 would weigh the tail as if its H rewards all arrived at step L: refused, naming the fix.
+  assert.throws(() => discountedReturns(sub, { gamma: 0.9, bootstrap: tailBootstrap }), /tail_return .*undiscounted.*gamma 1/);
+  // whole episodes (no tail) keep any γ with tailBootstrap
+  const ep = makeTrajectory([1, 2], { terminated: false, truncated: true });
+  assert.ok(Math.abs(discountedReturns(ep, { gamma: 0.5, bootstrap: tailBootstrap }).returns[0]! - 2) < 1e-7);
 });
 
 test('returns never rewrites the intended targets', () => {
