@@ -18,10 +18,8 @@ import { SingleBar, Presets } from 'cli-progress';
 import { ENV_IDS } from '../lib/envs/registry.ts';
 import { MODELS } from '../lib/models/registry.ts';
 import { formatNumber, type MetricsSink } from '../operators/metrics.ts';
-import { OPERATOR_NAMES } from '../operators/index.ts';
 import { PIPELINES, getPipeline } from './registry.ts';
 import { runPipeline, validatePipelineFile, CHECKPOINT_FILE } from './runner.ts';
-import { reportCommand } from './report.ts';
 import { readCheckpoint } from '../lib/io/checkpoint.ts';
 
 export class UsageError extends Error {
@@ -147,7 +145,8 @@ async function cmdEval(args: string[]): Promise<number> {
   return 0;
 }
 
-function cmdList(): number {
+async function cmdList(): Promise<number> {
+  const { OPERATOR_NAMES } = await import('../operators/index.ts');
   console.log('pipelines:');
   for (const p of Object.values(PIPELINES)) console.log(`  ${p.name.padEnd(16)} ${p.description}`);
   console.log('envs:');
@@ -189,10 +188,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'eval':
         return await cmdEval(rest);
       case 'list':
-        return cmdList();
+        return await cmdList();
       case 'report':
         if (rest.length === 0) throw new UsageError('report needs at least one run directory');
-        await reportCommand(rest);
+        // Loaded on demand: the chart renderer is the slowest import of the CLI.
+        await (await import('./report.ts')).reportCommand(rest);
         return 0;
       case undefined:
       case '-h':

@@ -167,7 +167,7 @@ export function applySet(raw: Record<string, unknown>, assignment: string): void
   if (bad !== undefined) throw new ConfigError(`--set ${assignment.slice(0, eq)}: the key '${bad}' is not allowed (${FORBIDDEN_KEYS.join(', ')} are refused)`);
   let value: unknown;
   try {
-    value = parseYaml(assignment.slice(eq + 1), { maxAliasCount: MAX_YAML_ALIASES });
+    value = parseYaml(assignment.slice(eq + 1), { maxAliasCount: MAX_YAML_ALIASES, logLevel: 'error' });
   } catch (e) {
     throw new ConfigError(`--set ${assignment.slice(0, 200)}: the value is not valid YAML (${(e as Error).message.split('\n')[0]})`);
   }
@@ -207,7 +207,7 @@ export function readPipelineFile(path: string): Record<string, unknown> {
   } else if (ext === '.yaml' || ext === '.yml') {
     let doc: ReturnType<typeof parseDocument>;
     try {
-      doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+      doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
     } catch (e) {
       throw new ConfigError(`${path}: cannot parse YAML (${(e as Error).message.split('\n')[0]})`);
     }
