@@ -96,8 +96,10 @@ export const CONSOLE_DEFAULT_KEYS: readonly string[] = [
 export function formatNumber(x: number, digits = 4): string {
   if (!Number.isFinite(x)) return String(x);
   if (Number.isInteger(x) && Math.abs(x) < 1e9) return String(x);
-  const s = x.toPrecision(digits);
-  return s.includes('e') ? s.replace(/\.?0+e/, 'e') : s.replace(/\.?0+$/, '');
+  // Trailing zeros are stripped from the fraction only: 1150 and 1000 keep theirs.
+  const [mantissa, exponent] = x.toPrecision(digits).split('e') as [string, string | undefined];
+  const m = mantissa.includes('.') ? mantissa.replace(/\.?0+$/, '') : mantissa;
+  return exponent === undefined ? m : `${m}e${exponent}`;
 }
 
 /** `it 12 | reward/mean 1.234 | kl 0.00123` with the keys of `keys` that the record has. */

@@ -8,7 +8,8 @@
  *   rxrl report DIR [DIR ...] [--out OUT] [--title T]          HTML + PNG learning curves
  *
  * Errors print one clear message (every bad path of a pipeline file) and exit non-zero:
- * 1 for bad input or a failed run, 2 for a usage error, 130 after a second Ctrl-C.
+ * 1 for bad input or a failed run, 2 for a usage error, 130 after a second Ctrl-C. A stack trace
+ * is printed only for an unexpected error (a bug) or with `--debug` (any command).
  */
 import { parseArgs } from 'node:util';
 import { dirname, join } from 'node:path';
@@ -17,10 +18,8 @@ import { SingleBar, Presets } from 'cli-progress';
 import { ENV_IDS } from '../lib/envs/registry.ts';
 import { MODELS } from '../lib/models/registry.ts';
 import { formatNumber, type MetricsSink } from '../operators/metrics.ts';
-import { OPERATOR_NAMES } from '../operators/index.ts';
 import { PIPELINES, getPipeline } from './registry.ts';
 import { runPipeline, validatePipelineFile, CHECKPOINT_FILE } from './runner.ts';
-import { reportCommand } from './report.ts';
 import { readCheckpoint } from '../lib/io/checkpoint.ts';
 
 export class UsageError extends Error {
@@ -33,7 +32,8 @@ const USAGE = `usage:
   rxrl validate FILE [--set key=value ...]
   rxrl eval CHECKPOINT [--episodes N]
   rxrl list
-  rxrl report DIR [DIR ...] [--out OUT] [--title TITLE]`;
+  rxrl report DIR [DIR ...] [--out OUT] [--title TITLE]
+  --debug (any command): print the stack trace of an error`;
 
 const KEY_METRICS = ['reward/mean', 'cost/mean', 'lambda', 'eval/return', 'eval/normalized_score'];
 
@@ -145,7 +145,8 @@ async function cmdEval(args: string[]): Promise<number> {
   return 0;
 }
 
-function cmdList(): number {
+async function cmdList(): Promise<number> {
+  const { OPERATOR_NAMES } = await import('../operators/index.ts');
   console.log('pipelines:');
   for (const p of Object.values(PIPELINES)) console.log(`  ${p.name.padEnd(16)} ${p.description}`);
   console.log('envs:');
@@ -157,8 +158,27 @@ function cmdList(): number {
   return 0;
 }
 
+/**
+ * Errors a user can cause (bad files, bad flags, a run directory or checkpoint that does not fit):
+ * one line, no stack. Any other class is a bug and prints its stack.
+ */
+export const USER_ERRORS: readonly string[] = [
+  'ConfigError',
+  'RunError',
+  'CheckpointError',
+  'DecodeError',
+  'SafetensorsError',
+  'UnknownEnvError',
+  'InvalidActionError',
+  'EnvStateError',
+  'NonFiniteUpdateError',
+  'BackendError',
+  'ReportError',
+];
+
 export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
+  const debug = argv.includes('--debug');
+  const [cmd, ...rest] = argv.filter((a) => a !== '--debug');
   try {
     switch (cmd) {
       case 'run':
@@ -168,10 +188,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'eval':
         return await cmdEval(rest);
       case 'list':
-        return cmdList();
+        return await cmdList();
       case 'report':
         if (rest.length === 0) throw new UsageError('report needs at least one run directory');
-        await reportCommand(rest);
+        // Loaded on demand: the chart renderer is the slowest import of the CLI.
+        await (await import('./report.ts')).reportCommand(rest);
         return 0;
       case undefined:
       case '-h':
@@ -185,11 +206,16 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      process.stderr.write(`rxrl: ${err.message}\n${USAGE}\n`);
+      process.stderr.write(`rxrl: ${debug ? (err.stack ?? err.message) : err.message}\n${USAGE}\n`);
       return 2;
     }
-    const known = ['ConfigError', 'RunError', 'CheckpointError', 'DecodeError', 'SafetensorsError', 'UnknownEnvError', 'InvalidActionError', 'NonFiniteUpdateError', 'BackendError'];
-    process.stderr.write(`rxrl: ${known.includes(err.name) ? err.message : (err.stack ?? err.message)}\n`);
+    if (!(err instanceof Error)) {
+      process.stderr.write(`rxrl: internal error: ${String(e)}\n`);
+      return 1;
+    }
+    if (debug) process.stderr.write(`rxrl: ${err.stack ?? err.message}\n`);
+    else if (USER_ERRORS.includes(err.name)) process.stderr.write(`rxrl: ${err.message}\n`);
+    else process.stderr.write(`rxrl: internal error (a bug; please report it with this trace):\n${err.stack ?? err.message}\n`);
     return 1;
   }
 }

@@ -11,6 +11,10 @@
  *   `16` is a number, `true` a boolean and `[64, 64]` a list.
  * - `readPipelineFile(path)`: YAML (`.yaml`, `.yml`) or JSON (`.json`), with the line and column of
  *   a syntax error.
+ * - Limits, checked before anything is parsed or merged: a file or `--set` value of at most
+ *   `MAX_CONFIG_BYTES` (1 MB), nesting of at most `MAX_CONFIG_DEPTH` (64) levels, at most 100 YAML
+ *   alias expansions, and no `__proto__`, `constructor` or `prototype` key anywhere (they would
+ *   reach `Object.prototype` through a merge).
  *
  * ```ts
  * const Algo = section({ groupSize: PositiveInt, estimator: oneOf(['grpo', 'drgrpo', 'rloo']) });
@@ -18,7 +22,7 @@
  * ```
  */
 import * as t from 'io-ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { parseDocument, parse as parseYaml } from 'yaml';
@@ -119,18 +123,55 @@ export function resolve<T>(defaults: T, partial: DeepPartial<T> | undefined): T 
   return out as T;
 }
 
+/** The largest pipeline file or `--set` value accepted, in bytes. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+/** The deepest nesting of objects and lists accepted in a pipeline file or `--set` value. */
+export const MAX_CONFIG_DEPTH = 64;
+/** Alias expansions a YAML document may make (the "billion laughs" bound). */
+export const MAX_YAML_ALIASES = 100;
+/** Keys that would reach `Object.prototype` (or a constructor) through a merge or an assignment. */
+export const FORBIDDEN_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/**
+ * Refuses forbidden keys and nesting deeper than `MAX_CONFIG_DEPTH` anywhere in a raw config
+ * value; `where` names the file (or `--set`) in the error. Returns the value for chaining.
+ */
+export function checkConfigTree<T>(value: T, where: string): T {
+  const walk = (v: unknown, path: string, depth: number): void => {
+    if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return;
+    if (depth > MAX_CONFIG_DEPTH) throw new ConfigError(`${where}: ${path || '(root)'}: nested deeper than ${MAX_CONFIG_DEPTH} levels`);
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, `${path}[${i}]`, depth + 1));
+      return;
+    }
+    for (const k of Object.keys(v)) {
+      const at = path ? `${path}.${k}` : k;
+      if (FORBIDDEN_KEYS.includes(k)) throw new ConfigError(`${where}: ${at}: the key '${k}' is not allowed (${FORBIDDEN_KEYS.join(', ')} are refused)`);
+      walk((v as Record<string, unknown>)[k], at, depth + 1);
+    }
+  };
+  walk(value, '', 0);
+  return value;
+}
+
 /** Applies one `--set path=value` to a raw (undecoded) config object, in place. */
 export function applySet(raw: Record<string, unknown>, assignment: string): void {
   const eq = assignment.indexOf('=');
   if (eq <= 0) throw new ConfigError(`--set ${assignment}: expected path=value, e.g. --set algorithm.groupSize=16`);
+  if (Buffer.byteLength(assignment) > MAX_CONFIG_BYTES) {
+    throw new ConfigError(`--set ${assignment.slice(0, Math.min(eq > 0 ? eq : 40, 80))}=...: longer than ${MAX_CONFIG_BYTES} bytes`);
+  }
   const path = assignment.slice(0, eq).trim().split('.');
   if (path.some((p) => p === '')) throw new ConfigError(`--set ${assignment}: empty key in path '${assignment.slice(0, eq)}'`);
+  const bad = path.find((p) => FORBIDDEN_KEYS.includes(p));
+  if (bad !== undefined) throw new ConfigError(`--set ${assignment.slice(0, eq)}: the key '${bad}' is not allowed (${FORBIDDEN_KEYS.join(', ')} are refused)`);
   let value: unknown;
   try {
-    value = parseYaml(assignment.slice(eq + 1));
+    value = parseYaml(assignment.slice(eq + 1), { maxAliasCount: MAX_YAML_ALIASES, logLevel: 'error' });
   } catch (e) {
-    throw new ConfigError(`--set ${assignment}: the value is not valid YAML (${(e as Error).message.split('\n')[0]})`);
+    throw new ConfigError(`--set ${assignment.slice(0, 200)}: the value is not valid YAML (${(e as Error).message.split('\n')[0]})`);
   }
+  checkConfigTree(value, `--set ${assignment.slice(0, eq)}`);
   let node: Record<string, unknown> = raw;
   for (const key of path.slice(0, -1)) {
     const next = node[key];
@@ -145,8 +186,13 @@ export function applySet(raw: Record<string, unknown>, assignment: string): void
 export function readPipelineFile(path: string): Record<string, unknown> {
   let text: string;
   try {
+    // Size and kind first: a FIFO or /dev/zero would be read forever, a 50 MB list parsed into OOM.
+    const st = statSync(path);
+    if (!st.isFile()) throw new ConfigError(`${path}: not a regular file`);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: ${st.size} bytes; pipeline files are limited to ${MAX_CONFIG_BYTES} bytes (1 MB)`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
   }
@@ -159,16 +205,28 @@ export function readPipelineFile(path: string): Record<string, unknown> {
       throw new ConfigError(`${path}: malformed JSON: ${(e as Error).message}`);
     }
   } else if (ext === '.yaml' || ext === '.yml') {
-    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    let doc: ReturnType<typeof parseDocument>;
+    try {
+      doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
+    } catch (e) {
+      throw new ConfigError(`${path}: cannot parse YAML (${(e as Error).message.split('\n')[0]})`);
+    }
     if (doc.errors.length > 0) {
       const e = doc.errors[0]!;
       const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : 'unknown position';
       throw new ConfigError(`${path}: malformed YAML at ${where}: ${e.message.split('\n')[0]}`);
     }
-    value = doc.toJS();
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0];
+      throw new ConfigError(
+        /alias/i.test(msg ?? '') ? `${path}: YAML aliases expand too far (more than ${MAX_YAML_ALIASES} alias expansions; a "billion laughs" document?)` : `${path}: cannot read YAML (${msg})`,
+      );
+    }
   } else {
     throw new ConfigError(`${path}: unknown pipeline file type '${ext}'; expected .yaml, .yml or .json`);
   }
   if (!isPlainObject(value)) throw new ConfigError(`${path}: expected a mapping at the top level, got ${describe(value)}`);
-  return value;
+  return checkConfigTree(value, path);
 }

@@ -10,7 +10,8 @@ import type * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { decode } from '../lib/codec.ts';
 import type { MetricsSink } from '../operators/metrics.ts';
-import { ConfigError, applySet, suggestion } from './config.ts';
+import { ConfigError, applySet, checkConfigTree, suggestion } from './config.ts';
+import { ENV_IDS, envOptionNames, envOptionProblems } from '../lib/envs/registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { GrpoControlFile, resolveGrpoControl, runGrpoControl, evaluateGrpoControl, type GrpoControlConfig } from './grpo-control.ts';
 
@@ -53,13 +54,42 @@ export function decodePipelineConfig(
   sets: readonly string[] = [],
   label = 'pipeline file',
 ): { def: PipelineDef<{ seed: number; iterations: number }>; config: { seed: number; iterations: number } & Record<string, unknown> } {
-  const obj = structuredClone(raw);
+  const obj = structuredClone(checkConfigTree(raw, label));
   for (const s of sets) applySet(obj, s);
-  const def = getPipeline(obj['pipeline']);
+  const def = getPipeline(obj['pipeline'], `${label}: pipeline`);
   const problems: string[] = [];
   for (const k of ['seed', 'iterations']) if (!(k in obj)) problems.push(`${k}: required at the top level of every pipeline file`);
   const r = decode(def.file, obj);
   if (isLeft(r)) problems.push(...r.left);
-  if (problems.length > 0 || isLeft(r)) throw new ConfigError(`${label}: invalid ${def.name} pipeline:\n  ${problems.join('\n  ')}`, problems);
-  return { def, config: def.resolve(r.right) as { seed: number; iterations: number } & Record<string, unknown> };
+  if (problems.length > 0 || isLeft(r)) throw invalid(label, def.name, problems);
+  const config = def.resolve(r.right) as { seed: number; iterations: number } & Record<string, unknown>;
+  problems.push(...envProblems(config['env']));
+  if (problems.length > 0) throw invalid(label, def.name, problems);
+  return { def, config };
+}
+
+/** One problem on one line (`file: path: why`); several as an indented list, one per line. */
+function invalid(label: string, pipeline: string, problems: string[]): ConfigError {
+  const msg = problems.length === 1 ? `${label}: ${problems[0]!}` : `${label}: invalid ${pipeline} pipeline:\n  ${problems.join('\n  ')}`;
+  return new ConfigError(msg, problems);
+}
+
+/**
+ * What `run` would refuse when it builds the env, checked at decode time (so `validate` catches it
+ * and a bad id leaves no run directory): the id, and the options against those the env declares.
+ */
+function envProblems(env: unknown): string[] {
+  if (typeof env !== 'object' || env === null) return [];
+  const { id, options } = env as { id?: unknown; options?: unknown };
+  if (typeof id !== 'string') return [];
+  if (!ENV_IDS.includes(id)) return [`env.id: unknown env '${id}'; ${suggestion(id, ENV_IDS)}(known: ${ENV_IDS.join(', ')})`];
+  const opts = typeof options === 'object' && options !== null ? (options as Record<string, unknown>) : {};
+  const names = envOptionNames(id);
+  return envOptionProblems(id, opts).map((p) =>
+    p.key === undefined
+      ? `env.options: ${p.message}`
+      : names.includes(p.key)
+        ? `env.options.${p.key}: ${p.message}`
+        : `env.options.${p.key}: unknown option of ${id}; ${suggestion(p.key, names)}(valid: ${names.join(', ')})`,
+  );
 }

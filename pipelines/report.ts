@@ -49,16 +49,23 @@ export interface RunData {
   summary: Record<string, number> | undefined;
   /** Whether a torn (partially written) last line of `metrics.jsonl` was skipped. */
   tornLastLine: boolean;
+  /** Metrics of `metrics.jsonl` that are not numbers (strings, objects): not charted. */
+  droppedKeys: string[];
+}
+
+/** A run directory or one of its files that `rxrl report` cannot use (a user's mistake, not a bug). */
+export class ReportError extends Error {
+  override readonly name = 'ReportError';
 }
 
 const RUN_FILES = 'a run directory holds config.json, metrics.jsonl and summary.json';
 
 function readText(path: string): string {
-  if (!existsSync(path)) throw new Error(`${path}: missing (${RUN_FILES})`);
+  if (!existsSync(path)) throw new ReportError(`${path}: missing (${RUN_FILES})`);
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`${path}: cannot read: ${(e as Error).message}`);
+    throw new ReportError(`${path}: cannot read: ${(e as Error).message}`);
   }
 }
 
@@ -67,7 +74,7 @@ function parseJsonFile(path: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new Error(`${path}: not JSON (${(e as Error).message})`);
+    throw new ReportError(`${path}: not JSON (${(e as Error).message})`);
   }
 }
 
@@ -75,22 +82,22 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 function readConfig(path: string): RunConfig {
   const raw = parseJsonFile(path);
-  if (!isObject(raw)) throw new Error(`${path}: expected a JSON object`);
-  if (typeof raw['pipeline'] !== 'string') throw new Error(`${path}: "pipeline" must be a string, got ${JSON.stringify(raw['pipeline'])}`);
+  if (!isObject(raw)) throw new ReportError(`${path}: expected a JSON object`);
+  if (typeof raw['pipeline'] !== 'string') throw new ReportError(`${path}: "pipeline" must be a string, got ${JSON.stringify(raw['pipeline'])}`);
   for (const key of ['seed', 'iterations'] as const) {
-    if (typeof raw[key] !== 'number') throw new Error(`${path}: "${key}" must be a number, got ${JSON.stringify(raw[key])}`);
+    if (typeof raw[key] !== 'number') throw new ReportError(`${path}: "${key}" must be a number, got ${JSON.stringify(raw[key])}`);
   }
   return raw as RunConfig;
 }
 
 function readSummary(path: string): Record<string, number> {
   const raw = parseJsonFile(path);
-  if (!isObject(raw)) throw new Error(`${path}: expected a flat JSON object { name: number }`);
+  if (!isObject(raw)) throw new ReportError(`${path}: expected a flat JSON object { name: number }`);
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (v === null) out[k] = NaN;
     else if (typeof v === 'number') out[k] = v;
-    else throw new Error(`${path}: "${k}" must be a number or null, got ${JSON.stringify(v)}`);
+    else throw new ReportError(`${path}: "${k}" must be a number or null, got ${JSON.stringify(v)}`);
   }
   return out;
 }
@@ -98,14 +105,16 @@ function readSummary(path: string): Record<string, number> {
 /**
  * Reads `metrics.jsonl`. Every line but the last non-empty one must be a JSON object with a numeric
  * `iteration`; a last line that is not JSON is a torn write of a run still going (or killed) and is
- * skipped. Numbers and `null` (NaN) are kept; other values (strings, objects) are ignored.
+ * skipped. Numbers and `null` (NaN) are kept; other values (strings, objects) are
+ * not charted, and their keys are returned in `droppedKeys` (`rxrl report` warns about them).
  */
-export function readMetricsFile(path: string): { rows: MetricsRow[]; tornLastLine: boolean } {
+export function readMetricsFile(path: string): { rows: MetricsRow[]; tornLastLine: boolean; droppedKeys: string[] } {
   const lines = readText(path).split('\n');
   let last = lines.length - 1;
   while (last >= 0 && lines[last]!.trim() === '') last--;
   const byIteration = new Map<number, MetricsRow>();
   let tornLastLine = false;
+  const dropped = new Set<string>();
   for (let i = 0; i <= last; i++) {
     const line = lines[i]!;
     if (line.trim() === '') continue;
@@ -117,20 +126,21 @@ export function readMetricsFile(path: string): { rows: MetricsRow[]; tornLastLin
         tornLastLine = true;
         continue;
       }
-      throw new Error(`${path}:${i + 1}: not JSON`);
+      throw new ReportError(`${path}:${i + 1}: not JSON`);
     }
-    if (!isObject(obj)) throw new Error(`${path}:${i + 1}: expected a JSON object`);
+    if (!isObject(obj)) throw new ReportError(`${path}:${i + 1}: expected a JSON object`);
     const it = obj['iteration'];
-    if (typeof it !== 'number' || !Number.isFinite(it)) throw new Error(`${path}:${i + 1}: "iteration" must be a number, got ${JSON.stringify(it)}`);
+    if (typeof it !== 'number' || !Number.isFinite(it)) throw new ReportError(`${path}:${i + 1}: "iteration" must be a number, got ${JSON.stringify(it)}`);
     const row: Record<string, number> = {};
     for (const [k, v] of Object.entries(obj)) {
       if (v === null) row[k] = NaN;
       else if (typeof v === 'number') row[k] = v;
+      else dropped.add(k);
     }
     byIteration.set(it, { ...byIteration.get(it), ...row } as MetricsRow);
   }
   const rows = [...byIteration.values()].sort((a, b) => a.iteration - b.iteration);
-  return { rows, tornLastLine };
+  return { rows, tornLastLine, droppedKeys: [...dropped].sort() };
 }
 
 /**
@@ -139,14 +149,14 @@ export function readMetricsFile(path: string): { rows: MetricsRow[]; tornLastLin
  * `summary.json` may be absent (an unfinished run); a present but malformed one is an error.
  */
 export function loadRun(dir: string): RunData {
-  if (!existsSync(dir)) throw new Error(`${dir}: no such run directory`);
-  if (!statSync(dir).isDirectory()) throw new Error(`${dir}: not a directory (${RUN_FILES})`);
+  if (!existsSync(dir)) throw new ReportError(`${dir}: no such run directory`);
+  if (!statSync(dir).isDirectory()) throw new ReportError(`${dir}: not a directory (${RUN_FILES})`);
   const config = readConfig(join(dir, 'config.json'));
-  const { rows, tornLastLine } = readMetricsFile(join(dir, 'metrics.jsonl'));
+  const { rows, tornLastLine, droppedKeys } = readMetricsFile(join(dir, 'metrics.jsonl'));
   const summaryPath = join(dir, 'summary.json');
   const summary = existsSync(summaryPath) ? readSummary(summaryPath) : undefined;
   const name = basename(resolve(dir));
-  return { dir, name, config, metrics: rows, summary, tornLastLine };
+  return { dir, name, config, metrics: rows, summary, tornLastLine, droppedKeys };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,7 +376,7 @@ function reportFonts(): { regular: string; bold: string } {
     const dir = join(dirname(createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json')), 'ttf');
     const files = { regular: join(dir, 'DejaVuSans.ttf'), bold: join(dir, 'DejaVuSans-Bold.ttf') };
     const missing = Object.values(files).filter((f) => !existsSync(f));
-    if (missing.length > 0) throw new Error(`report fonts missing: ${missing.join(', ')} (npm install dejavu-fonts-ttf)`);
+    if (missing.length > 0) throw new ReportError(`report fonts missing: ${missing.join(', ')} (npm install dejavu-fonts-ttf)`);
     fontFiles = files;
   }
   return fontFiles;
@@ -514,8 +524,13 @@ export interface ReportOptions {
  * per run, to compare methods or seeds.
  */
 export async function writeReport(runDirs: string[], outDir: string, options: ReportOptions = {}): Promise<{ html: string; images: string[] }> {
-  if (runDirs.length === 0) throw new Error('writeReport: no run directories given');
+  if (runDirs.length === 0) throw new ReportError('writeReport: no run directories given');
   const runs = runDirs.map((d) => loadRun(d));
+  for (const r of runs) {
+    if (r.droppedKeys.length > 0) {
+      process.stderr.write(`rxrl report: warning: ${join(r.dir, 'metrics.jsonl')}: ${r.droppedKeys.map((k) => `'${k}'`).join(', ')} ${r.droppedKeys.length === 1 ? 'is not a number' : 'are not numbers'}; not charted\n`);
+    }
+  }
   const labels = runLabels(runs);
   mkdirSync(outDir, { recursive: true });
   const scale = options.scale ?? 2;
@@ -573,7 +588,7 @@ export async function reportCommand(argv: string[]): Promise<string> {
       'no-inline': { type: 'boolean', default: false },
     },
   });
-  if (positionals.length === 0) throw new Error('usage: rxrl report DIR [DIR ...] [--out OUT] [--title TITLE] [--no-inline]');
+  if (positionals.length === 0) throw new ReportError('usage: rxrl report DIR [DIR ...] [--out OUT] [--title TITLE] [--no-inline]');
   const out = values.out ?? (positionals.length === 1 ? join(positionals[0]!, 'report') : 'report');
   const opts: ReportOptions = { inline: !values['no-inline'] };
   if (values.title !== undefined) opts.title = values.title;

@@ -448,3 +448,17 @@ writeSync(1, 'DONE\\n');
   a.dispose();
   b.dispose();
 });
+
+test('readCheckpoint refuses what is not a regular checkpoint file before reading it', async () => {
+  await assert.rejects(readCheckpoint('/dev/zero'), (e: unknown) => e instanceof CheckpointError && /\/dev\/zero: is not a regular file/.test(e.message));
+  const dir = tmp();
+  await assert.rejects(readCheckpoint(dir), /is a directory, not a checkpoint file/);
+  const short = join(dir, 'short.safetensors');
+  writeFileSync(short, Buffer.from([1, 2, 3]));
+  await assert.rejects(readCheckpoint(short), /short\.safetensors: is not a safetensors file \(3 bytes/);
+  const lying = join(dir, 'lying.safetensors');
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64LE(1n << 40n, 0);
+  writeFileSync(lying, b);
+  await assert.rejects(readCheckpoint(lying), /lying\.safetensors: is not a safetensors file \(implausible header length 1099511627776\)/);
+});

@@ -196,6 +196,24 @@ describe('classic envs: common contract', () => {
         }
         env.step(env.actionSpace.kind === 'discrete' ? 1 : 0.5); // still usable
       });
+
+      it('null, strings and objects as actions, and null or NaN snapshots, are clear errors', () => {
+        const env = makeClassicEnv(id);
+        env.reset(4);
+        const before = env.snapshot();
+        for (const a of [null, undefined, '1', { 0: 1, length: 1 }, true, ['0.5'], [null]] as unknown as Action[]) {
+          assert.throws(() => env.step(a), (e: unknown) => e instanceof InvalidActionError && e.message.startsWith(`${id}: `), `action ${JSON.stringify(a)}`);
+          assert.deepEqual(env.snapshot(), before);
+        }
+        for (const s of [null, undefined, 3, 'x']) {
+          assert.throws(() => env.restore(s as never), (e: unknown) => e instanceof EnvStateError && /restore\(\) expects a snapshot object/.test(e.message), `restore(${String(s)})`);
+        }
+        const nan = Float64Array.from(before.state);
+        nan[0] = Number.NaN;
+        assert.throws(() => env.restore({ ...before, state: nan }), (e: unknown) => e instanceof EnvStateError && /snapshot state\[0\] is NaN/.test(e.message));
+        assert.throws(() => env.restore({ ...before, done: 'no' as never }), /snapshot done must be a boolean/);
+        assert.deepEqual(env.snapshot(), before);
+      });
     });
   }
 });

@@ -98,6 +98,32 @@ test('console sink: one compact line with the selected keys present', () => {
   assert.match(formatMetricsLine({ iteration: 0, 'reward/mean': 3 } as MetricsRecord), /^it 0 \| reward\/mean 3$/);
 });
 
+test('formatNumber: 4 significant digits, trailing zeros stripped from the fraction only', () => {
+  // Hand-written expectations (the integer part of 1150 or 1000 keeps its zeros).
+  const cases: [number, string][] = [
+    [-1149.86, '-1150'],
+    [1000.4, '1000'],
+    [1149.86, '1150'],
+    [100.04, '100'],
+    [10.5, '10.5'],
+    [-0.5, '-0.5'],
+    [0.1, '0.1'],
+    [0.00123456, '0.001235'],
+    [1.5e-7, '1.5e-7'],
+    [1e-7, '1e-7'],
+    [123456.7, '1.235e+5'],
+    [-123456.7, '-1.235e+5'],
+    [100000.5, '1e+5'],
+    [3, '3'],
+    [-20, '-20'],
+    [1e12, '1e+12'],
+    [Number.NaN, 'NaN'],
+    [Number.POSITIVE_INFINITY, 'Infinity'],
+  ];
+  for (const [x, want] of cases) assert.equal(formatNumber(x), want, `formatNumber(${x})`);
+  assert.equal(formatNumber(1000.4, 6), '1000.4');
+});
+
 test('MetricsCollector merges records of the same iteration and gives series', () => {
   const c = new MetricsCollector();
   c.write({ iteration: 1, 'reward/mean': 2 } as MetricsRecord);

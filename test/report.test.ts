@@ -136,6 +136,11 @@ test('loadRun: clear errors naming the file (and line)', () => {
     assert.ok(Number.isNaN(run.metrics[0]!['kl']));
     assert.equal(run.tornLastLine, true);
     assert.equal(run.summary, undefined);
+    assert.deepEqual(run.droppedKeys, []);
+    // Non-numeric metrics are not charted, and their names are reported (the CLI warns once per run).
+    writeFileSync(join(dir, 'metrics.jsonl'), '{"iteration":0,"kl":0.1,"phase":"warmup","x":{"a":1}}\n{"iteration":1,"kl":0.2,"phase":"main"}\n');
+    assert.deepEqual(loadRun(dir).droppedKeys, ['phase', 'x']);
+    assert.throws(() => loadRun(join(root, 'nope')), (e: Error) => e.name === 'ReportError' && /nope: no such run directory/.test(e.message));
 
     writeFileSync(join(dir, 'summary.json'), '{"eval/return": "high"}');
     assert.throws(() => loadRun(dir), (e: Error) => e.message.startsWith(`${join(dir, 'summary.json')}: "eval/return"`));

@@ -12,8 +12,8 @@
  * ```
  */
 import type { Env, EnvOptions } from './types.ts';
-import { CLASSIC_ENV_IDS, makeClassicEnv } from './classic/index.ts';
-import { MUJOCO_ENV_IDS, makeMujocoEnv } from './mujoco/index.ts';
+import { CLASSIC_ENV_IDS, makeClassicEnv, type ClassicEnv } from './classic/index.ts';
+import { MUJOCO_ENV_IDS, makeMujocoEnv, TASKS, parseParams } from './mujoco/index.ts';
 import { VectorEnv, type VectorEnvOptions } from './vector.ts';
 
 export const ENV_IDS: readonly string[] = [...CLASSIC_ENV_IDS, ...MUJOCO_ENV_IDS];
@@ -30,6 +30,39 @@ export async function makeEnv(id: string, options: EnvOptions = {}): Promise<Env
   if (isOneOf(CLASSIC_ENV_IDS, id)) return makeClassicEnv(id, options);
   if (isOneOf(MUJOCO_ENV_IDS, id)) return makeMujocoEnv(id, options);
   throw new UnknownEnvError(`unknown env id ${JSON.stringify(id)}; known ids: ${ENV_IDS.join(', ')}`);
+}
+
+/** The options env `id` declares (`seed`, `maxEpisodeSteps` and its own); throws `UnknownEnvError`. */
+export function envOptionNames(id: string): readonly string[] {
+  if (isOneOf(CLASSIC_ENV_IDS, id)) return (makeClassicEnv(id) as ClassicEnv).optionNames;
+  if (isOneOf(MUJOCO_ENV_IDS, id)) return ['seed', 'maxEpisodeSteps', ...Object.keys(TASKS[id].options)];
+  throw new UnknownEnvError(`unknown env id ${JSON.stringify(id)}; known ids: ${ENV_IDS.join(', ')}`);
+}
+
+/** One problem with an env's options: the option at fault (absent for the id itself) and why. */
+export interface EnvOptionProblem {
+  readonly key?: string;
+  readonly message: string;
+}
+
+/**
+ * Checks an env id and its options without building the env (MuJoCo is not loaded): unknown ids,
+ * undeclared option names, then the values (by the env's own option parsers). `[]` when fine.
+ */
+export function envOptionProblems(id: string, options: Record<string, unknown>): EnvOptionProblem[] {
+  if (!ENV_IDS.includes(id)) return [{ message: `unknown env id ${JSON.stringify(id)}; known ids: ${ENV_IDS.join(', ')}` }];
+  const names = envOptionNames(id);
+  const unknown = Object.keys(options).filter((k) => !names.includes(k));
+  if (unknown.length > 0) return unknown.map((key) => ({ key, message: `unknown option of ${id} (valid: ${names.join(', ')})` }));
+  try {
+    if (isOneOf(CLASSIC_ENV_IDS, id)) makeClassicEnv(id, options).close();
+    else if (isOneOf(MUJOCO_ENV_IDS, id)) parseParams(TASKS[id], options);
+  } catch (e) {
+    const message = (e as Error).message;
+    const key = names.find((n) => message.includes(`option ${n} `));
+    return [{ ...(key ? { key } : {}), message: message.replace(`${id}: `, '') }];
+  }
+  return [];
 }
 
 /** N copies of `id`; copy i gets `seed + i` as its own generator seed. */

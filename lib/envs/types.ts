@@ -100,9 +100,45 @@ export function noEpisodeError(envId: string, elapsedSteps: number): EnvStateErr
   );
 }
 
+/** A short description of a bad action for an error message. */
+function describeAction(a: unknown): string {
+  if (a === null || a === undefined) return String(a);
+  if (ArrayBuffer.isView(a)) return `a ${a.constructor.name}`;
+  if (Array.isArray(a)) return `a list of length ${a.length}`;
+  if (typeof a === 'object') return 'an object';
+  return `${typeof a} ${JSON.stringify(a) ?? String(a)}`.slice(0, 60);
+}
+
+/**
+ * Checks a snapshot's shape before `restore` touches anything: an object of this env, a Float64Array
+ * state of `stateSize` finite numbers, a non-negative integer step count, a boolean `done`.
+ */
+export function checkSnapshot(envId: string, snapshot: unknown, stateSize: number): asserts snapshot is EnvSnapshot {
+  if (typeof snapshot !== 'object' || snapshot === null) {
+    throw new EnvStateError(`${envId}: restore() expects a snapshot object (from snapshot()), got ${describeAction(snapshot)}`);
+  }
+  const s = snapshot as Partial<Record<keyof EnvSnapshot, unknown>>;
+  if (s.id !== envId) throw new EnvStateError(`${envId}: cannot restore a snapshot of ${String(s.id)}`);
+  const st = s.state;
+  if (!(st instanceof Float64Array) || st.length !== stateSize) {
+    throw new EnvStateError(`${envId}: snapshot state must be a Float64Array of length ${stateSize}`);
+  }
+  for (let i = 0; i < st.length; i++) {
+    if (!Number.isFinite(st[i]!)) throw new EnvStateError(`${envId}: snapshot state[${i}] is ${st[i]}; expected finite numbers`);
+  }
+  if (typeof s.elapsedSteps !== 'number' || !Number.isInteger(s.elapsedSteps) || s.elapsedSteps < 0) {
+    throw new EnvStateError(`${envId}: snapshot elapsedSteps must be a non-negative integer`);
+  }
+  if (typeof s.done !== 'boolean') throw new EnvStateError(`${envId}: snapshot done must be a boolean`);
+  if (typeof s.rng !== 'object' || s.rng === null) throw new EnvStateError(`${envId}: snapshot rng must be a generator state object`);
+}
+
 /** Validates a continuous action against a box: length and finiteness. Returns it as float64. */
 export function checkBoxAction(envId: string, action: Action, space: BoxSpace): Float64Array {
   const dim = space.shape.reduce((a, b) => a * b, 1);
+  if (typeof action !== 'number' && !(action instanceof Float32Array) && !(action instanceof Float64Array) && !Array.isArray(action)) {
+    throw new InvalidActionError(`${envId}: expected a Float32Array action of length ${dim} (or a number[]${dim === 1 ? ' or a number' : ''}), got ${describeAction(action)}`);
+  }
   if (typeof action === 'number') {
     if (dim !== 1) {
       throw new InvalidActionError(`${envId}: expected an action of length ${dim}, got a number`);
@@ -115,6 +151,9 @@ export function checkBoxAction(envId: string, action: Action, space: BoxSpace): 
   const out = new Float64Array(dim);
   for (let i = 0; i < dim; i++) {
     const a = action[i]!;
+    if (typeof a !== 'number') {
+      throw new InvalidActionError(`${envId}: action[${i}] is ${describeAction(a)}; actions must be finite numbers`);
+    }
     if (!Number.isFinite(a)) {
       throw new InvalidActionError(`${envId}: action[${i}] is ${a}; actions must be finite numbers`);
     }
@@ -126,6 +165,9 @@ export function checkBoxAction(envId: string, action: Action, space: BoxSpace): 
 /** Validates a discrete action: an integer in [0, n). */
 export function checkDiscreteAction(envId: string, action: Action, space: DiscreteSpace): number {
   let a: number | undefined;
+  if (typeof action !== 'number' && !ArrayBuffer.isView(action) && !Array.isArray(action)) {
+    throw new InvalidActionError(`${envId}: expected an integer action in [0, ${space.n}), got ${describeAction(action)}`);
+  }
   if (typeof action === 'number') a = action;
   else if (action.length === 1) a = action[0];
   else {

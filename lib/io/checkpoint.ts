@@ -38,11 +38,12 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { readFile } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { ParamStore } from '../models/params.ts';
 import type { ParamRecord } from '../models/params.ts';
 import {
   SafetensorsError,
+  headerLengthOf,
   parseSafetensors,
   verifyChecksum,
   writeSafetensors,
@@ -380,6 +381,51 @@ export async function saveCheckpoint(path: string, opts: SaveCheckpointOptions):
 
 const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 
+/**
+ * The file's bytes, after checking what it is without reading it whole: a regular file (not
+ * `/dev/zero`, a FIFO or a directory, which would be read forever or fail obscurely), whose
+ * safetensors header length is sane and fits in the file.
+ */
+async function readCheckpointBytes(path: string): Promise<Uint8Array> {
+  const fail = (detail: string): never => {
+    throw new CheckpointError(path, detail);
+  };
+  const st = await stat(path);
+  if (st.isDirectory()) fail('is a directory, not a checkpoint file');
+  if (!st.isFile()) fail('is not a regular file');
+  const fh = await open(path, 'r');
+  try {
+    const head = new Uint8Array(Math.min(8, st.size));
+    await fh.read(head, 0, head.length, 0);
+    try {
+      headerLengthOf(head, st.size, `checkpoint ${path}`); // a sane header length that fits in the file
+    } catch (e) {
+      if (e instanceof SafetensorsError) fail(e.detail);
+      throw e;
+    }
+    const bytes = new Uint8Array(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const { bytesRead } = await fh.read(bytes, off, st.size - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    if (off !== st.size) fail(`changed while being read (${off} of ${st.size} bytes)`);
+    return bytes;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Refuses a float tensor holding NaN or ±Infinity, naming it (and the first bad index). */
+function checkFinite(path: string, what: string, t: SafetensorsTensor): void {
+  const d = t.data;
+  if (!(d instanceof Float32Array) && !(d instanceof Float64Array)) return;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) throw new CheckpointError(path, `${what} holds ${d[i]} at flat index ${i}; refusing to load non-finite weights`);
+  }
+}
+
 /** Reads and verifies a checkpoint file without assigning anything. */
 export async function readCheckpoint(path: string, opts: { expectConfig?: unknown } = {}): Promise<CheckpointContents> {
   const fail = (detail: string): never => {
@@ -387,8 +433,9 @@ export async function readCheckpoint(path: string, opts: { expectConfig?: unknow
   };
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = await readCheckpointBytes(path);
   } catch (e) {
+    if (e instanceof CheckpointError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     return fail(code === 'ENOENT' ? 'no such file' : `cannot be read (${(e as Error).message})`);
   }
@@ -507,6 +554,7 @@ export async function loadCheckpoint(
       if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
         fail(`tensor ${name} has shape ${fmtShape(t.shape)}, the model expects ${fmtShape(v.shape)}`);
       }
+      checkFinite(path, `tensor ${name}`, t);
       plan.push({ v, t });
     }
     if (missing.length) {
@@ -534,6 +582,7 @@ export async function loadCheckpoint(
         fail(`optimizer state ${OPT_SLOTS}${s.param}/${s.slot} has shape ${fmtShape(s.tensor.shape)}, the model expects ${fmtShape(v!.shape)}`);
       }
       if (s.tensor.dtype !== 'F32') fail(`optimizer state ${OPT_SLOTS}${s.param}/${s.slot} has dtype ${s.tensor.dtype}, expected F32`);
+      checkFinite(path, `optimizer state ${OPT_SLOTS}${s.param}/${s.slot}`, s.tensor);
     }
     const have = optimizerVars(opt);
     for (const [field, t] of Object.entries(os.vars)) {

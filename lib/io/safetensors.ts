@@ -153,7 +153,7 @@ function isDType(s: unknown): s is SafetensorsDType {
 // ---------------------------------------------------------------------------------------------
 
 /** Reads N from the first 8 bytes and checks it against the file size. */
-function headerLengthOf(prefix: Uint8Array, fileSize: number, label: string): number {
+export function headerLengthOf(prefix: Uint8Array, fileSize: number, label: string): number {
   if (fileSize < 8 || prefix.length < 8) {
     throw new SafetensorsError(label, `is not a safetensors file (${fileSize} bytes, shorter than the 8-byte header length)`);
   }

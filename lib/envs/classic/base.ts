@@ -20,7 +20,7 @@
  */
 
 import { Rng } from '../../random.ts';
-import { EnvStateError, noEpisodeError } from '../types.ts';
+import { EnvStateError, checkSnapshot, noEpisodeError } from '../types.ts';
 import type {
   Action,
   BoxSpace,
@@ -94,6 +94,8 @@ export abstract class ClassicEnv implements Env {
   readonly maxEpisodeSteps: number;
   /** The simulator's numbers, float64. Subclasses read and write it in place. */
   protected readonly state: Float64Array;
+  /** The options this env declares: `seed`, `maxEpisodeSteps` and its own (see `envOptionNames`). */
+  readonly optionNames: readonly string[];
   /** Parsed env-specific options (defaults not filled in: subclasses do that). */
   protected readonly optionValues: Record<string, unknown>;
   private rng: Rng;
@@ -111,6 +113,7 @@ export abstract class ClassicEnv implements Env {
     options: EnvOptions,
     specific: OptionParsers,
   ) {
+    this.optionNames = [...COMMON_OPTIONS, ...Object.keys(specific)];
     const parsed = parseOptions(id, options, specific);
     this.maxEpisodeSteps = parsed.maxEpisodeSteps ?? registeredMaxSteps;
     this.optionValues = parsed.values;
@@ -165,15 +168,7 @@ export abstract class ClassicEnv implements Env {
 
   restore(snapshot: EnvSnapshot): void {
     this.checkOpen();
-    if (snapshot.id !== this.id) {
-      throw new EnvStateError(`${this.id}: cannot restore a snapshot of ${snapshot.id}`);
-    }
-    if (!(snapshot.state instanceof Float64Array) || snapshot.state.length !== this.state.length) {
-      throw new EnvStateError(`${this.id}: snapshot state must be a Float64Array of length ${this.state.length}`);
-    }
-    if (!Number.isInteger(snapshot.elapsedSteps) || snapshot.elapsedSteps < 0) {
-      throw new EnvStateError(`${this.id}: snapshot elapsedSteps must be a non-negative integer`);
-    }
+    checkSnapshot(this.id, snapshot, this.state.length);
     // Validate the generator state before changing anything.
     const rng = Rng.fromState(snapshot.rng);
     this.rng = rng;

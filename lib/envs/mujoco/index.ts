@@ -19,7 +19,7 @@ import { LocomotionEnv, TASKS, parseParams } from './locomotion.ts';
 
 export { loadMujoco, mujocoHeapBytes, MUJOCO_ENV_IDS } from './loader.ts';
 export type { MujocoEnvId, MujocoModule } from './loader.ts';
-export { LocomotionEnv, ENV_RNG_KEY, TASKS } from './locomotion.ts';
+export { LocomotionEnv, ENV_RNG_KEY, TASKS, parseParams } from './locomotion.ts';
 export type { TaskSpec } from './locomotion.ts';
 
 export async function makeMujocoEnv(id: MujocoEnvId, options: EnvOptions = {}): Promise<Env> {

@@ -38,6 +38,7 @@ import { Rng } from '../../random.ts';
 import {
   boxSpace,
   checkBoxAction,
+  checkSnapshot,
   EnvStateError,
   noEpisodeError,
   type Action,
@@ -426,20 +427,8 @@ export class LocomotionEnv implements Env {
 
   restore(snapshot: EnvSnapshot): void {
     this.checkOpen();
-    if (snapshot.id !== this.id) {
-      throw new EnvStateError(`${this.id}: cannot restore a snapshot of ${String(snapshot.id)}`);
-    }
+    checkSnapshot(this.id, snapshot, this.stateSize);
     const st = snapshot.state;
-    if (!(st instanceof Float64Array) || st.length !== this.stateSize) {
-      throw new EnvStateError(`${this.id}: snapshot state must be a Float64Array of length ${this.stateSize}`);
-    }
-    for (let i = 0; i < st.length; i++) {
-      if (!Number.isFinite(st[i]!)) throw new EnvStateError(`${this.id}: snapshot state[${i}] is ${st[i]}; expected finite numbers`);
-    }
-    if (!Number.isInteger(snapshot.elapsedSteps) || snapshot.elapsedSteps < 0) {
-      throw new EnvStateError(`${this.id}: snapshot elapsedSteps must be a non-negative integer`);
-    }
-    if (typeof snapshot.done !== 'boolean') throw new EnvStateError(`${this.id}: snapshot done must be a boolean`);
     // Validates the generator state before anything changes.
     const rng = Rng.fromState(snapshot.rng);
 
