@@ -189,12 +189,12 @@ describe('classic envs: common contract', () => {
         const bad: Action[] =
           env.actionSpace.kind === 'discrete'
             ? [2, -1, 0.5, Number.NaN, Infinity, [0, 1], [], Float32Array.of(1, 0), Float32Array.of(Number.NaN)]
-            : [[Number.NaN], [Infinity], Float32Array.of(-Infinity), [0, 0], [], Float64Array.of(1, 2), Number.NaN];
+            : [[Number.NaN], [Infinity], Float32Array.of(-Infinity), [0, 0], [], Float64Array.of(1, 2), Number.NaN, 0.1];
         for (const a of bad) {
           assert.throws(() => env.step(a), InvalidActionError, `action ${String(a)}`);
           assert.deepEqual(env.snapshot(), before);
         }
-        env.step(env.actionSpace.kind === 'discrete' ? 1 : 0.5); // still usable
+        env.step(env.actionSpace.kind === 'discrete' ? 1 : [0.5]); // still usable
       });
 
       it('null, strings and objects as actions, and null or NaN snapshots, are clear errors', () => {

@@ -137,13 +137,12 @@ export function checkSnapshot(envId: string, snapshot: unknown, stateSize: numbe
 export function checkBoxAction(envId: string, action: Action, space: BoxSpace): Float64Array {
   const dim = space.shape.reduce((a, b) => a * b, 1);
   if (typeof action !== 'number' && !(action instanceof Float32Array) && !(action instanceof Float64Array) && !Array.isArray(action)) {
-    throw new InvalidActionError(`${envId}: expected a Float32Array action of length ${dim} (or a number[]${dim === 1 ? ' or a number' : ''}), got ${describeAction(action)}`);
+    throw new InvalidActionError(`${envId}: expected a Float32Array action of length ${dim} (or a number[]), got ${describeAction(action)}`);
   }
   if (typeof action === 'number') {
-    if (dim !== 1) {
-      throw new InvalidActionError(`${envId}: expected an action of length ${dim}, got a number`);
-    }
-    action = [action];
+    // As in Gymnasium, a Box action is an array of the space's shape, even of length 1: a bare
+    // number is almost always a discrete action sent to the wrong env.
+    throw new InvalidActionError(`${envId}: expected an action array of length ${dim} (e.g. [${action}]), got the number ${action}`);
   }
   if (action.length !== dim) {
     throw new InvalidActionError(`${envId}: expected an action of length ${dim}, got length ${action.length}`);
