@@ -20,6 +20,8 @@ export * from './replayBuffer.ts';
 export * from './evaluate.ts';
 export * from './metrics.ts';
 export * from './lmRollout.ts';
+export * from './sftUpdate.ts';
+export * from './dpoUpdate.ts';
 
 /** The stream operators (what `rxrl list` prints). */
 export const OPERATOR_NAMES = [
