@@ -16,7 +16,7 @@ MODE is one of:
   badflag   as good, with uint8 terminals holding a 2 at index 5
 
 The printed JSON holds the values as written (float64 in Python's exact repr; float16 values
-widened exactly), so the test compares against numbers that never went through TypeScript.
+widened exactly; NaN/inf as null), so the test compares against numbers that never went through TypeScript.
 """
 import json
 import sys
@@ -80,7 +80,9 @@ def write(mode, path):
         "qpos": d["qpos"].ravel().tolist(),
         "qvel": d["qvel"].ravel().tolist(),
     }
-    print(json.dumps(out, allow_nan=True))
+    # Non-finite values (the nan/inf modes) become null: JSON has no NaN.
+    clean = {k: [x if np.isfinite(x) else None for x in v] for k, v in out.items()}
+    print(json.dumps(clean))
 
 
 def read(path):
