@@ -149,6 +149,13 @@ describe('a file written by h5py (independent writer)', { skip: noH5py }, () => 
     assert.equal(await refusal(loadD4rl(path)), `${path}: terminals[5] is 2; flags must be 0 or 1`);
   });
 
+  test('strings where numbers belong, and a value beyond float32, are refused by key (and index)', async () => {
+    const str = pyWrite('strings').path;
+    assert.equal(await refusal(loadD4rl(str)), `${str}: rewards holds string data; expected numbers`);
+    const huge = pyWrite('huge').path;
+    assert.equal(await refusal(loadD4rl(huge)), `${huge}: rewards[7] is 1e+39, beyond the float32 range`);
+  });
+
   test('h5py reads what writeD4rl wrote: layout, dtypes, gzip, values, attributes', async () => {
     const d = synthetic();
     const path = join(dir, 'for-h5py.hdf5');

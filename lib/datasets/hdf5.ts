@@ -80,16 +80,19 @@ function summarise(e: unknown): string {
 /** Runs `fn` with HDF5 errors thrown (not printed); rethrows them as `Hdf5Error: <label>: ...`. */
 export function withHdf5Errors<T>(h5: H5wasm, label: string, fn: () => T): T {
   const module = h5.Module;
-  module.activate_throwing_error_handler();
+  // The handler is process-wide: switch it on at the outermost call only, off when that returns.
+  if (depth++ === 0) module.activate_throwing_error_handler();
   try {
     return fn();
   } catch (e) {
     if (e instanceof Hdf5Error || e instanceof RangeError || e instanceof TypeError) throw e;
     throw new Hdf5Error(`${label}: ${summarise(e)}`);
   } finally {
-    module.deactivate_throwing_error_handler();
+    if (--depth === 0) module.deactivate_throwing_error_handler();
   }
 }
+
+let depth = 0;
 
 /**
  * Opens `path` for reading ('r') or creates/truncates it ('w'). Reading refuses a missing file,
@@ -144,6 +147,7 @@ export function entryKind(h5: H5wasm, file: H5File, key: string): 'dataset' | 'g
   return 'missing';
 }
 
+const H5T_CLASS_NAMES = ['integer', 'float', 'time', 'string', 'bitfield', 'opaque', 'compound', 'reference', 'enum', 'variable-length', 'array'];
 const H5T_INTEGER = 0;
 const H5T_FLOAT = 1;
 const H5T_ENUM = 8;
@@ -186,7 +190,7 @@ export function readNumeric(h5: H5wasm, file: H5File, key: string, label: string
     } else if (type === H5T_INTEGER) {
       kind = signed ? 'int' : 'uint';
     } else {
-      throw new Hdf5Error(`${label}: ${key} has HDF5 type class ${type} (not a number); expected a numeric dataset`);
+      throw new Hdf5Error(`${label}: ${key} holds ${H5T_CLASS_NAMES[type] ?? `HDF5 type class ${type}`} data; expected numbers`);
     }
     if (kind === 'float' ? ![2, 4, 8].includes(size) : ![1, 2, 4, 8].includes(size)) {
       throw new Hdf5Error(`${label}: ${key} has ${size * 8}-bit elements, which are not supported`);

@@ -14,6 +14,8 @@ MODE is one of:
   mismatch  as good, with 24 rows of actions
   wrongobs  as good, with 12 observation columns
   badflag   as good, with uint8 terminals holding a 2 at index 5
+  strings   as good, with rewards stored as byte strings
+  huge      as good, with rewards[7] = 1e39 (finite in float64, beyond float32)
 
 The printed JSON holds the values as written (float64 in Python's exact repr; float16 values
 widened exactly; NaN/inf as null), so the test compares against numbers that never went through TypeScript.
@@ -46,6 +48,11 @@ def build(mode):
         qvel[4, 2] = -np.inf
     if mode == "mismatch":
         act = act[:-1]
+    if mode == "strings":
+        rew = np.array([b"1.0"] * N)
+    if mode == "huge":
+        rew = rew.astype(np.float64)
+        rew[7] = 1e39
     if mode == "badflag":
         term = term.astype(np.uint8)
         term[5] = 2
@@ -73,7 +80,7 @@ def write(mode, path):
     out = {
         "observations": d["obs"].astype(np.float64).ravel().tolist(),
         "actions": d["act"].astype(np.float64).ravel().tolist(),
-        "rewards": d["rew"].astype(np.float64).tolist(),
+        "rewards": d["rew"].astype(np.float64).tolist() if d["rew"].dtype.kind == "f" else [],
         "terminals": d["term"].astype(int).tolist(),
         "timeouts": d["tout"].astype(int).tolist(),
         "next_observations": d["nxt"].astype(np.float64).ravel().tolist(),
