@@ -136,11 +136,11 @@ async function cmdEval(args: string[]): Promise<number> {
   if (episodes !== undefined && (!Number.isInteger(episodes) || episodes < 1)) throw new UsageError(`--episodes: expected a positive integer, got ${values.episodes}`);
   const ck = await readCheckpoint(path);
   const config = ck.config as Record<string, unknown>;
-  const def = getPipeline(config['pipeline'], `${path}: config.pipeline`);
+  const def = getPipeline(config['pipeline'], `${path}: config.pipeline`).decode({ ...config, iterations: 1 }, `${path}: config`);
   if (!def.evaluate) throw new UsageError(`pipeline ${def.name} has no evaluation`);
   const { initBackend } = await import('../lib/backend.ts');
   await initBackend();
-  const result = await def.evaluate(def.resolve({ ...config, iterations: 1 }), path, episodes);
+  const result = await def.evaluate(path, episodes);
   console.log(table(Object.entries(result).map(([k, v]) => [k, formatNumber(v)]), `${def.name} checkpoint ${path} (${dirname(path)})`));
   return 0;
 }

@@ -22,7 +22,7 @@ import { initBackend } from '../lib/backend.ts';
 import type { MetricsRecord } from '../lib/data.ts';
 import { jsonlSink, readJsonl, type MetricsSink } from '../operators/metrics.ts';
 import { ConfigError, readPipelineFile } from './config.ts';
-import { decodePipelineConfig, getPipeline, type PipelineDef } from './registry.ts';
+import { decodePipelineConfig, getPipeline, type BaseConfig, type ResolvedPipeline } from './registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { saveRunCheckpoint, loadRunCheckpoint } from './run-checkpoint.ts';
 import { tensorboardSink } from '../lib/io/tensorboard.ts';
@@ -87,10 +87,7 @@ export function configDifference(a: unknown, b: unknown, path = ''): string | un
 }
 
 /** Resolves the config of a run from a file and/or a run directory to resume. */
-export function resolveRunConfig(opts: Pick<RunOptions, 'file' | 'sets' | 'resume'>): {
-  def: PipelineDef<{ seed: number; iterations: number }>;
-  config: { seed: number; iterations: number } & Record<string, unknown>;
-} {
+export function resolveRunConfig(opts: Pick<RunOptions, 'file' | 'sets' | 'resume'>): { def: ResolvedPipeline; config: BaseConfig } {
   if (opts.file) {
     const decoded = decodePipelineConfig(readPipelineFile(opts.file), opts.sets ?? [], opts.file);
     if (opts.resume) {
@@ -156,7 +153,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
   writeJsonAtomic(join(runDir, 'config.json'), config);
 
   const sinks: MetricsSink[] = [jsonlSink(metricsPath), ...(opts.tensorboard ? [tensorboardSink(join(runDir, 'tensorboard'))] : []), ...(opts.sinks ?? [])];
-  const result = await def.run(config, sinks, ctx);
+  const result = await def.run(sinks, ctx);
   const stopped = result.lastIteration < config.iterations - 1 && (opts.shouldStop?.() ?? false);
   writeJsonAtomic(join(runDir, 'summary.json'), { ...result.summary, iterations_completed: result.lastIteration + 1, stopped: stopped ? 1 : 0 });
   return { runDir, config, result, stopped };
