@@ -15,6 +15,7 @@
  */
 import * as t from 'io-ts';
 import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
+import { closest, distance } from 'fastest-levenshtein';
 
 export type TypedKind = 'float32' | 'float64' | 'int32';
 
@@ -115,6 +116,39 @@ export const PositiveNumber = numberRefinement('a positive number', (n) => Numbe
 export const NonNegativeNumber = numberRefinement('a non-negative number', (n) => Number.isFinite(n) && n >= 0);
 export const UnitInterval = numberRefinement('a number in [0, 1]', (n) => n >= 0 && n <= 1);
 export const Uint32 = numberRefinement('a uint32', (n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff);
+/** A positive integer ≤ `max` (layer widths, counts with a sane ceiling). */
+export const PositiveIntAtMost = (max: number) => numberRefinement(`a positive integer ≤ ${max}`, (n) => Number.isInteger(n) && n > 0 && n <= max);
+
+/** "did you mean 'x'? " when some candidate is close enough to be a plausible typo, else ''. */
+export function suggestion(word: string, candidates: readonly string[]): string {
+  if (candidates.length === 0) return '';
+  const best = closest(word, candidates as string[]);
+  const d = distance(word.toLowerCase(), best.toLowerCase());
+  return d <= Math.max(2, Math.floor(best.length / 3)) ? `did you mean '${best}'? ` : '';
+}
+
+function describeValue(u: unknown): string {
+  if (u === undefined) return 'nothing';
+  if (u === null) return 'null';
+  if (Array.isArray(u)) return `a list (${JSON.stringify(u).slice(0, 40)})`;
+  if (typeof u === 'object') return 'an object';
+  return JSON.stringify(u);
+}
+
+/** One of a fixed set of strings, with a suggestion for a near miss (config enums of operators and pipelines). */
+export function oneOf<const V extends string>(values: readonly V[]): t.Type<V, V, unknown> {
+  const name = values.map((v) => `'${v}'`).join(' | ');
+  const ok = (u: unknown): u is V => typeof u === 'string' && (values as readonly string[]).includes(u);
+  return new t.Type<V, V, unknown>(
+    name,
+    ok,
+    (u, c) =>
+      ok(u)
+        ? t.success(u)
+        : t.failure(u, c, `expected one of ${name}, got ${describeValue(u)}${typeof u === 'string' ? `; ${suggestion(u, values).replace(/ $/, '')}` : ''}`.replace(/; $/, '')),
+    t.identity,
+  );
+}
 
 /** One line per failure: `path.to.field: message`. The root path prints as `(root)`. */
 export function formatErrors(errors: t.Errors): string[] {

@@ -24,10 +24,17 @@ import { Float32, Float64, Int32, FiniteNumber, NonNegativeInt, Uint32 } from '.
 // ---------------------------------------------------------------------------------------------
 // Starts: where a group's trajectories begin.
 
-const RngStateC = t.type({
-  s: t.readonly(t.tuple([Uint32, Uint32, Uint32, Uint32])),
-  spare: t.union([t.number, t.null]),
-});
+/** An `Rng` state (`lib/random.ts`): four uint32 words, not all zero, and a cached normal or null. */
+export const RngStateC = t.refinement(
+  t.type({
+    s: t.readonly(t.tuple([Uint32, Uint32, Uint32, Uint32])),
+    spare: t.union([FiniteNumber, t.null]),
+  }),
+  (r) => r.s.some((w) => w !== 0),
+  'an Rng state with a non-zero word',
+);
+/** An `RngStreams` state: the seed and the state of every named stream. */
+export const RngStreamsStateC = t.type({ seed: Uint32, streams: t.record(t.string, RngStateC) }, 'RngStreamsState');
 
 /** An env's full state (see `lib/envs/types.ts`). */
 export const EnvSnapshotC = t.type(

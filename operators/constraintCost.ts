@@ -31,10 +31,12 @@
  * );
  * ```
  */
+import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
 import type { AdvantagedGroup, AdvantagedTrajectory, Batch, ScoredTrajectory, UNCOMBINED_COST } from '../lib/data.ts';
 import {
   ADVANTAGE_ESTIMATOR_DEFAULTS,
+  AdvantageEstimatorOptions,
   groupAdvantageValues,
   resolveEstimatorConfig,
   type AdvantageEstimatorConfig,
@@ -62,6 +64,18 @@ export interface ConstraintCostConfig extends AdvantageEstimatorConfig {
   /** The constraints, in order. Default: one constraint `env` on `totalCost`. */
   costs: readonly CostSpec[];
 }
+
+/**
+ * The plain-data part of the config as a codec: the estimator's knobs for the cost advantages
+ * (`AdvantageEstimatorOptions`) and the constraints by name (a cost function `fn` is code, not data).
+ */
+export const ConstraintCostOptions = t.intersection(
+  [AdvantageEstimatorOptions, t.type({ costs: t.array(t.type({ name: t.string })) })],
+  'ConstraintCostOptions',
+);
+// The codec's type is the config's plain part: a change to one that the other misses fails tsc.
+const _constraintCostOptionsMatch: t.TypeOf<typeof ConstraintCostOptions> extends Omit<ConstraintCostConfig, 'costs'> & { costs: readonly { name: string }[] } ? true : never = true;
+void _constraintCostOptionsMatch;
 
 export const CONSTRAINT_COST_DEFAULTS: ConstraintCostConfig = {
   ...ADVANTAGE_ESTIMATOR_DEFAULTS,

@@ -16,7 +16,9 @@
  * batches$.pipe(policyUpdate(learner), evaluate({ venv: evalEnv, actor: policyActor(pi, v, true), every: 10 }));
  * ```
  */
+import * as t from 'io-ts';
 import { map, type MonoTypeOperatorFunction } from 'rxjs';
+import { NonNegativeInt, PositiveInt, Uint32 } from '../lib/codec.ts';
 import type { Batch } from '../lib/data.ts';
 import type { VectorEnv } from '../lib/envs/vector.ts';
 import { d4rlNormalizedScore } from '../lib/d4rl.ts';
@@ -24,19 +26,22 @@ import { Rng } from '../lib/random.ts';
 import { moments } from './returns.ts';
 import type { Actor } from './rollout.ts';
 
-export interface EvaluateConfig {
+/**
+ * The evaluation's plain-data knobs (all optional):
+ *
+ * - `every`: evaluate every `every` iterations (and on iteration 0). Default 10.
+ * - `lastIteration`: also evaluate on this iteration (the last one).
+ * - `seed`: first evaluation seed. Default 1_000_000 (away from training seeds).
+ * - `maxSteps`: cap on episode length. Default: the env's time limit.
+ */
+export const EvaluateProps = { every: PositiveInt, lastIteration: NonNegativeInt, seed: Uint32, maxSteps: PositiveInt };
+export const EvaluateOptions = t.partial(EvaluateProps, 'EvaluateOptions');
+
+export type EvaluateConfig = t.TypeOf<typeof EvaluateOptions> & {
   /** One copy per evaluation episode (autoreset 'disabled'). */
   venv: VectorEnv;
   actor: Actor;
-  /** Evaluate every `every` iterations (and on iteration 0). Default 10. */
-  every?: number;
-  /** Also evaluate on this iteration (the last one). */
-  lastIteration?: number;
-  /** First evaluation seed. Default 1_000_000 (away from training seeds). */
-  seed?: number;
-  /** Cap on episode length. Default: the env's time limit. */
-  maxSteps?: number;
-}
+};
 
 export interface EvalResult {
   'eval/return': number;

@@ -35,30 +35,37 @@
  * );
  * ```
  */
+import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
+import { NonNegativeNumber, PositiveInt, oneOf } from '../lib/codec.ts';
 import type { AdvantagedGroup, Batch, ScoredGroup, ScoredTrajectory } from '../lib/data.ts';
 import { moments } from './returns.ts';
 
 export type AdvantageEstimator = 'grpo' | 'drgrpo' | 'rloo';
 export type StdScope = 'group' | 'batch' | 'none';
 
-/** The numeric part of the configuration, shared with `constraintCost` (cost advantages). */
-export interface AdvantageEstimatorConfig {
-  /** Default `'grpo'`. */
-  estimator: AdvantageEstimator;
-  /** Divisor scope; default per estimator: grpo → `'group'`, drgrpo and rloo → `'none'`. */
-  std?: StdScope;
-  /** ε added to the std. Default 1e-4 (TRL's GRPOTrainer). */
-  eps: number;
-  /** Delta degrees of freedom of the std: 1 (unbiased, torch.std; default) or 0 (population). */
-  ddof: 0 | 1;
-  /** A group with max − min ≤ this counts as zero-variance. Default 1e-8 (torch.isclose's atol). */
-  zeroStdTol: number;
-  /** DAPO dynamic sampling: remove zero-variance groups from the batch. Default false. */
-  dropZeroStd: boolean;
-  /** Expected trajectories per group, checked at construction (rloo needs ≥ 2). Optional. */
-  groupSize?: number;
-}
+/**
+ * The estimator's plain-data knobs, shared with `constraintCost` (cost advantages) and composed
+ * into pipeline configs; `AdvantageEstimatorConfig` is its type.
+ *
+ * - `estimator`: `'grpo'` (default), `'drgrpo'`, `'rloo'`.
+ * - `std`: divisor scope; `'auto'` (default) is per estimator: grpo → `'group'`, drgrpo and rloo → `'none'`.
+ * - `eps`: ε added to the std. Default 1e-4 (TRL's GRPOTrainer).
+ * - `ddof`: delta degrees of freedom of the std: 1 (unbiased, torch.std; default) or 0 (population).
+ * - `zeroStdTol`: a group with max − min ≤ this counts as zero-variance. Default 1e-8 (torch.isclose's atol).
+ * - `dropZeroStd`: DAPO dynamic sampling: remove zero-variance groups from the batch. Default false.
+ * - `groupSize` (optional): expected trajectories per group, checked at construction (rloo needs ≥ 2).
+ */
+export const AdvantageEstimatorProps = {
+  estimator: oneOf(['grpo', 'drgrpo', 'rloo']),
+  std: oneOf(['auto', 'group', 'batch', 'none']),
+  eps: NonNegativeNumber,
+  ddof: t.union([t.literal(0), t.literal(1)]),
+  zeroStdTol: NonNegativeNumber,
+  dropZeroStd: t.boolean,
+};
+export const AdvantageEstimatorOptions = t.intersection([t.type(AdvantageEstimatorProps), t.partial({ groupSize: PositiveInt })], 'AdvantageEstimatorOptions');
+export type AdvantageEstimatorConfig = t.TypeOf<typeof AdvantageEstimatorOptions>;
 
 export type Outcome = 'total-reward' | 'first-step-return' | ((trajectory: ScoredTrajectory) => number);
 
@@ -71,25 +78,19 @@ export interface GroupAdvantagesConfig extends AdvantageEstimatorConfig {
   outcome: Outcome;
 }
 
-export const GROUP_ADVANTAGES_DEFAULTS: GroupAdvantagesConfig = {
-  estimator: 'grpo',
-  eps: 1e-4,
-  ddof: 1,
-  zeroStdTol: 1e-8,
-  dropZeroStd: false,
-  outcome: 'total-reward',
-};
-
 /** The defaults the estimator settings fall back to (no outcome: shared with constraintCost). */
 export const ADVANTAGE_ESTIMATOR_DEFAULTS: AdvantageEstimatorConfig = {
   estimator: 'grpo',
+  std: 'auto',
   eps: 1e-4,
   ddof: 1,
   zeroStdTol: 1e-8,
   dropZeroStd: false,
 };
 
-export type ResolvedEstimatorConfig = AdvantageEstimatorConfig & { std: StdScope };
+export const GROUP_ADVANTAGES_DEFAULTS: GroupAdvantagesConfig = { ...ADVANTAGE_ESTIMATOR_DEFAULTS, outcome: 'total-reward' };
+
+export type ResolvedEstimatorConfig = Omit<AdvantageEstimatorConfig, 'std'> & { std: StdScope };
 
 /** Fills in defaults and validates; throws a `RangeError` naming the bad field. */
 export function resolveEstimatorConfig(
@@ -100,7 +101,7 @@ export function resolveEstimatorConfig(
   if (!['grpo', 'drgrpo', 'rloo'].includes(c.estimator)) {
     throw new RangeError(`${who}: estimator must be 'grpo', 'drgrpo' or 'rloo', got ${String(c.estimator)}`);
   }
-  const std: StdScope = c.std ?? (c.estimator === 'grpo' ? 'group' : 'none');
+  const std: StdScope = c.std === undefined || c.std === 'auto' ? (c.estimator === 'grpo' ? 'group' : 'none') : c.std;
   if (!['group', 'batch', 'none'].includes(std)) {
     throw new RangeError(`${who}: std must be 'group', 'batch' or 'none', got ${String(std)}`);
   }

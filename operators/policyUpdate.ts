@@ -31,7 +31,9 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
+import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
+import { NonNegativeNumber, PositiveInt, PositiveNumber, Uint32, oneOf } from '../lib/codec.ts';
 import type { AdvantagedGroup, AdvantagedTrajectory, Batch, Trajectory, UNCOMBINED_COST } from '../lib/data.ts';
 
 /** What policyUpdate trains on: advantaged groups whose cost advantages (if any) went through primalDual. */
@@ -58,30 +60,40 @@ export interface Learner<B> {
   readonly rng?: Rng;
 }
 
-export interface PolicyUpdateConfig {
-  /** ε of the clipped surrogate. PPO/GRPO default 0.2. */
-  clipEps: number;
-  /** Upper clip ε_high (DAPO's clip-higher); default = clipEps. */
-  clipEpsHigh?: number;
-  ratioLevel: 'token' | 'sequence' | 'subtrajectory';
-  /** β of the KL penalty to `learner.ref`; 0 turns it off. */
-  klCoef: number;
-  klEstimator: 'k1' | 'k3';
-  /** c_H of the entropy bonus. */
-  entropyCoef: number;
-  lossAggregation: 'token-mean' | 'sequence-mean' | 'constant';
-  /** C of the `constant` aggregation; default: the batch's longest trajectory. */
-  aggregationConstant?: number;
-  epochs: number;
-  minibatches: number;
-  /** Global gradient-norm clip; Infinity turns it off. */
-  maxGradNorm: number;
-  /** Seed of the minibatch shuffling stream. */
-  seed: number;
-}
+/**
+ * The update's knobs as a codec (the single source of their type, `PolicyUpdateConfig`, and of the
+ * pipeline-file checks):
+ *
+ * - `clipEps`: ε of the clipped surrogate. PPO/GRPO default 0.2.
+ * - `clipEpsHigh`: upper clip ε_high (DAPO's clip-higher); `null` (default) = `clipEps`.
+ * - `ratioLevel`: `'token'` (default) | `'sequence'` | `'subtrajectory'`.
+ * - `klCoef`: β of the KL penalty to `learner.ref`; 0 (default) turns it off. `klEstimator`: `'k1'` | `'k3'` (default).
+ * - `entropyCoef`: c_H of the entropy bonus. Default 0.
+ * - `lossAggregation`: `'token-mean'` (default) | `'sequence-mean'` | `'constant'`; `aggregationConstant`
+ *   (optional): C of `constant`, default the batch's longest trajectory.
+ * - `epochs`, `minibatches`: passes over the batch and minibatches per pass. Default 1 and 1.
+ * - `maxGradNorm`: global gradient-norm clip (Infinity, from code, turns it off). Default 1.
+ * - `seed`: seed of the minibatch shuffling stream. Default 0.
+ */
+export const PolicyUpdateProps = {
+  clipEps: PositiveNumber,
+  clipEpsHigh: t.union([PositiveNumber, t.null]),
+  ratioLevel: oneOf(['token', 'sequence', 'subtrajectory']),
+  klCoef: NonNegativeNumber,
+  klEstimator: oneOf(['k1', 'k3']),
+  entropyCoef: NonNegativeNumber,
+  lossAggregation: oneOf(['token-mean', 'sequence-mean', 'constant']),
+  epochs: PositiveInt,
+  minibatches: PositiveInt,
+  maxGradNorm: PositiveNumber,
+  seed: Uint32,
+};
+export const PolicyUpdateOptions = t.intersection([t.type(PolicyUpdateProps), t.partial({ aggregationConstant: PositiveNumber })], 'PolicyUpdateOptions');
+export type PolicyUpdateConfig = t.TypeOf<typeof PolicyUpdateOptions>;
 
 export const POLICY_UPDATE_DEFAULTS: PolicyUpdateConfig = {
   clipEps: 0.2,
+  clipEpsHigh: null,
   ratioLevel: 'token',
   klCoef: 0,
   klEstimator: 'k3',
@@ -102,7 +114,7 @@ function checkConfig(c: PolicyUpdateConfig): void {
     throw new RangeError(`policyUpdate: ${k}: expected ${why}, got ${String(v)}`);
   };
   if (!(c.clipEps > 0)) bad('clipEps', 'a positive number', c.clipEps);
-  if (c.clipEpsHigh !== undefined && !(c.clipEpsHigh > 0)) bad('clipEpsHigh', 'a positive number', c.clipEpsHigh);
+  if (c.clipEpsHigh != null && !(c.clipEpsHigh > 0)) bad('clipEpsHigh', 'a positive number', c.clipEpsHigh);
   if (!Number.isInteger(c.epochs) || c.epochs < 1) bad('epochs', 'a positive integer', c.epochs);
   if (!Number.isInteger(c.minibatches) || c.minibatches < 1) bad('minibatches', 'a positive integer', c.minibatches);
   if (!(c.maxGradNorm > 0)) bad('maxGradNorm', 'a positive number (Infinity to disable)', c.maxGradNorm);

@@ -52,7 +52,9 @@
  * );  // checkpoint: JSON.stringify(lagrange.state())
  * ```
  */
+import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
+import { FiniteNumber, NonNegativeInt, NonNegativeNumber, PositiveInt, PositiveNumber, oneOf } from '../lib/codec.ts';
 import type { AdvantagedGroup, Batch } from '../lib/data.ts';
 import { checkConstraintNames, type CostAdvantagedGroup } from './constraintCost.ts';
 import { moments } from './returns.ts';
@@ -74,7 +76,10 @@ export interface LagrangeConfig {
   readonly constraints: readonly ConstraintSpec[];
   /** Default `'projected'`. */
   readonly update: LagrangeUpdateRule;
-  /** η for `projected` and `log`. Default 0.1 (Safe RLHF's lambda_lr). */
+  /**
+   * η for `projected` and `log`. Default 0.02 (rxrl's one default, also grpo-control's: costs on the
+   * scale of episode costs; Safe RLHF's lambda_lr is 0.1 with its normalised costs).
+   */
   readonly lr: number;
   /**
    * λ_0. Default 1 for `log` (Safe RLHF's lambda_init; ln λ needs λ > 0), 0 otherwise; required for
@@ -102,7 +107,7 @@ export interface LagrangeConfig {
 
 export const LAGRANGE_DEFAULTS: Omit<LagrangeConfig, 'constraints'> = {
   update: 'projected',
-  lr: 0.1,
+  lr: 0.02,
   lambdaMax: 100,
   logGradient: 'lambda-scaled',
   kP: 0.1,
@@ -469,3 +474,68 @@ export function primalDual(
     return { ...batch, groups, metrics };
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Config and state codecs: the plain-data forms of `LagrangeConfig`, `PrimalDualConfig` and
+// `LagrangeStateJSON` (pipeline configs compose them; checkpoints are decoded with them). The
+// compile-time checks below fail tsc if a codec and its interface drift apart.
+
+/** The multiplier dynamics' knobs (`LagrangeConfig` without `constraints`); defaults in `LAGRANGE_DEFAULTS`. */
+export const LagrangeRuleProps = {
+  update: oneOf(['projected', 'log', 'pid', 'fixed']),
+  lr: NonNegativeNumber,
+  lambdaMax: t.union([PositiveNumber, t.null]),
+  logGradient: oneOf(['lambda-scaled', 'plain']),
+  kP: NonNegativeNumber,
+  kI: NonNegativeNumber,
+  kD: NonNegativeNumber,
+  emaP: NonNegativeNumber,
+  emaD: NonNegativeNumber,
+  derivativeDelay: PositiveInt,
+  window: PositiveInt,
+};
+export const ConstraintSpecC = t.intersection([
+  t.type({ name: t.string, limit: FiniteNumber }),
+  t.partial({ lambdaInit: NonNegativeNumber, lambdaMax: t.union([PositiveNumber, t.null]) }),
+]);
+/** `LagrangeState`'s constructor options, fully resolved. */
+export const LagrangeOptions = t.intersection(
+  [t.type({ ...LagrangeRuleProps, constraints: t.readonlyArray(ConstraintSpecC) }), t.partial({ lambdaInit: NonNegativeNumber })],
+  'LagrangeOptions',
+);
+/** `primalDual`'s combine/normalize options. */
+export const PrimalDualProps = {
+  combine: oneOf(['lagrangian', 'normalized-lagrangian']),
+  normalize: oneOf(['none', 'one-plus-lambda']),
+  timing: oneOf(['before-update', 'after-update']),
+  eps: NonNegativeNumber,
+};
+export const PrimalDualOptions = t.type(PrimalDualProps, 'PrimalDualOptions');
+
+const NullableFinite = t.union([FiniteNumber, t.null]);
+export const ConstraintStateC = t.type({
+  name: t.string,
+  lambda: NonNegativeNumber,
+  logLambda: NullableFinite,
+  integral: FiniteNumber,
+  deltaP: FiniteNumber,
+  costD: FiniteNumber,
+  costHistory: t.readonlyArray(FiniteNumber),
+  prevError: NullableFinite,
+  window: t.readonlyArray(FiniteNumber),
+});
+/** A checkpointed `LagrangeState` (`state()` / `fromState`). */
+export const LagrangeStateC = t.type(
+  { version: t.literal(1), config: LagrangeOptions, updates: NonNegativeInt, constraints: t.readonlyArray(ConstraintStateC) },
+  'LagrangeState',
+);
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? Mutable<E>[] : T[K] extends object ? Mutable<T[K]> : T[K] };
+const _codecsMatch: [
+  Same<Mutable<t.TypeOf<typeof PrimalDualOptions>>, PrimalDualConfig>,
+  t.TypeOf<typeof LagrangeOptions> extends LagrangeConfig ? true : never,
+  t.TypeOf<typeof LagrangeStateC> extends LagrangeStateJSON ? true : never,
+] = [true, true, true];
+void _codecsMatch;
+

@@ -41,7 +41,7 @@ const KEY_METRICS = ['reward/mean', 'cost/mean', 'lambda', 'eval/return', 'eval/
 export function progressSink(total: number, first: number, stream: NodeJS.WriteStream = process.stderr): MetricsSink {
   if (stream.isTTY) {
     const bar = new SingleBar(
-      { format: 'iteration {value}/{total} {bar} {percentage}% | ETA {eta_formatted} | {metrics}', stream, hideCursor: true, etaBuffer: 5 },
+      { format: 'done {value}/{total} iterations {bar} {percentage}% | ETA {eta_formatted} | {metrics}', stream, hideCursor: true, etaBuffer: 5 },
       Presets.shades_classic,
     );
     bar.start(total, first, { metrics: '' });
@@ -61,7 +61,7 @@ export function progressSink(total: number, first: number, stream: NodeJS.WriteS
       const done = m.iteration + 1 - first;
       const eta = done > 0 ? ((Date.now() - t0) / done) * (total - m.iteration - 1) : 0;
       const shown = KEY_METRICS.filter((k) => m[k] !== undefined).map((k) => `${k} ${formatNumber(m[k]!)}`).join('  ');
-      stream.write(`iteration ${m.iteration + 1}/${total}  ETA ${Math.round(eta / 1000)}s  ${shown}\n`);
+      stream.write(`iteration ${m.iteration} (${m.iteration + 1}/${total} done)  ETA ${Math.round(eta / 1000)}s  ${shown}\n`);
     },
   };
 }
@@ -136,11 +136,11 @@ async function cmdEval(args: string[]): Promise<number> {
   if (episodes !== undefined && (!Number.isInteger(episodes) || episodes < 1)) throw new UsageError(`--episodes: expected a positive integer, got ${values.episodes}`);
   const ck = await readCheckpoint(path);
   const config = ck.config as Record<string, unknown>;
-  const def = getPipeline(config['pipeline'], `${path}: config.pipeline`);
+  const def = getPipeline(config['pipeline'], `${path}: config.pipeline`).decode({ ...config, iterations: 1 }, `${path}: config`);
   if (!def.evaluate) throw new UsageError(`pipeline ${def.name} has no evaluation`);
   const { initBackend } = await import('../lib/backend.ts');
   await initBackend();
-  const result = await def.evaluate(def.resolve({ ...config, iterations: 1 }), path, episodes);
+  const result = await def.evaluate(path, episodes);
   console.log(table(Object.entries(result).map(([k, v]) => [k, formatNumber(v)]), `${def.name} checkpoint ${path} (${dirname(path)})`));
   return 0;
 }

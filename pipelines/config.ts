@@ -24,8 +24,10 @@
 import * as t from 'io-ts';
 import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import { closest, distance } from 'fastest-levenshtein';
+import { oneOf, suggestion } from '../lib/codec.ts';
 import { parseDocument, parse as parseYaml } from 'yaml';
+
+export { oneOf, suggestion };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -43,14 +45,6 @@ function describe(u: unknown): string {
   if (Array.isArray(u)) return `a list (${JSON.stringify(u).slice(0, 40)})`;
   if (typeof u === 'object') return 'an object';
   return JSON.stringify(u);
-}
-
-/** "did you mean 'x'?" when some candidate is close enough to be a plausible typo. */
-export function suggestion(word: string, candidates: readonly string[]): string {
-  if (candidates.length === 0) return '';
-  const best = closest(word, candidates as string[]);
-  const d = distance(word.toLowerCase(), best.toLowerCase());
-  return d <= Math.max(2, Math.floor(best.length / 3)) ? `did you mean '${best}'? ` : '';
 }
 
 /**
@@ -87,20 +81,6 @@ export function section<P extends t.Props>(props: P, name = 'section'): t.Type<{
   );
 }
 
-/** One of a fixed set of strings, with a suggestion for a near miss. */
-export function oneOf<const V extends string>(values: readonly V[]): t.Type<V, V, unknown> {
-  const name = values.map((v) => `'${v}'`).join(' | ');
-  return new t.Type<V, V, unknown>(
-    name,
-    (u): u is V => typeof u === 'string' && (values as readonly string[]).includes(u),
-    (u, c) =>
-      typeof u === 'string' && (values as readonly string[]).includes(u)
-        ? t.success(u as V)
-        : t.failure(u, c, `expected one of ${name}, got ${describe(u)}${typeof u === 'string' ? `; ${suggestion(u, values).replace(/ $/, '')}` : ''}`.replace(/; $/, '')),
-    t.identity,
-  );
-}
-
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x);
 }
@@ -111,16 +91,67 @@ export type DeepPartial<T> = T extends readonly unknown[] | ArrayBufferView | ((
     ? { [K in keyof T]?: DeepPartial<T[K]> }
     : T;
 
+/**
+ * The pipeline-file codec derived from a full config codec: every object (`t.type`, `t.strict`,
+ * `t.partial`, intersections of them) becomes a `section` (keys optional, unknown keys refused with
+ * the nearest name), recursively; unions (`null | {...}`) are derived member by member; everything
+ * else (numbers, enums, lists) is kept as is. So the file codec cannot drift from the config.
+ */
+export function deepPartial<C extends t.Mixed>(codec: C, name = codec.name): t.Type<DeepPartial<t.TypeOf<C>>, unknown, unknown> {
+  return derivePartial(codec, name);
+}
+
+function derivePartial(codec: t.Mixed, name: string): t.Mixed {
+  const props = objectProps(codec);
+  if (props) {
+    const derived: t.Props = {};
+    for (const [k, v] of Object.entries(props)) derived[k] = derivePartial(v, k);
+    return section(derived, name);
+  }
+  if (codec instanceof t.UnionType) {
+    const members = (codec.types as t.Mixed[]).map((m) => derivePartial(m, name));
+    return members.length >= 2 ? t.union(members as [t.Mixed, t.Mixed, ...t.Mixed[]], name) : codec;
+  }
+  return codec;
+}
+
+/** The props of an object codec (through `t.strict`/`t.exact`, `t.readonly` and intersections), else undefined. */
+function objectProps(codec: t.Mixed): t.Props | undefined {
+  if (codec instanceof t.InterfaceType || codec instanceof t.PartialType) return codec.props as t.Props;
+  if (codec instanceof t.ExactType || codec instanceof t.ReadonlyType) return objectProps(codec.type as t.Mixed);
+  if (codec instanceof t.IntersectionType) {
+    const all: t.Props = {};
+    for (const m of codec.types as t.Mixed[]) {
+      const p = objectProps(m);
+      if (!p) return undefined;
+      Object.assign(all, p);
+    }
+    return all;
+  }
+  return undefined;
+}
+
+/** The props of `keys` (a pipeline config takes the operator knobs it exposes from the operator's props). */
+export function pick<P extends t.Props, K extends keyof P & string>(props: P, keys: readonly K[]): Pick<P, K> {
+  const out: Partial<Pick<P, K>> = {};
+  for (const k of keys) out[k] = props[k];
+  return out as Pick<P, K>;
+}
+
 /** Deep merge of `partial` over `defaults`: objects merge key by key, everything else replaces. */
 export function resolve<T>(defaults: T, partial: DeepPartial<T> | undefined): T {
+  return merge(defaults, partial) as T;
+}
+
+function merge(defaults: unknown, partial: unknown): unknown {
   if (partial === undefined) return defaults;
-  if (!isPlainObject(defaults) || !isPlainObject(partial)) return partial as T;
+  if (!isPlainObject(defaults) || !isPlainObject(partial)) return partial;
   const out: Record<string, unknown> = { ...defaults };
   for (const [k, v] of Object.entries(partial)) {
     if (v === undefined) continue;
-    out[k] = k in defaults ? resolve((defaults as Record<string, unknown>)[k], v as never) : v;
+    out[k] = k in defaults ? merge(defaults[k], v) : v;
   }
-  return out as T;
+  return out;
 }
 
 /** The largest pipeline file or `--set` value accepted, in bytes. */

@@ -20,7 +20,11 @@ export interface PipelineContext {
   /** Called every `checkpointEvery` iterations and once at the end (also after a stop). */
   checkpoint?: { save(content: CheckpointContent): Promise<void> };
   /** Restores weights and optimizer slots in place and returns the saved plain state. */
-  resume?: { load(params: ParamStore, optimizer: tf.Optimizer): Promise<Record<string, unknown>> };
+  resume?: {
+    load(params: ParamStore, optimizer: tf.Optimizer): Promise<Record<string, unknown>>;
+    /** The metrics record of the checkpoint's iteration (the summary of a run resumed with nothing left to do). */
+    lastRecord?(): MetricsRecord | undefined;
+  };
   /** Polled before each iteration; true stops the run after the current update. */
   shouldStop?: () => boolean;
 }
@@ -32,4 +36,6 @@ export interface PipelineResult {
   summary: Record<string, number>;
   /** The last completed iteration (first − 1 if none ran). */
   lastIteration: number;
+  /** Why the run ended before its last iteration: the stop rule or `shouldStop` (Ctrl-C); absent if it did not. */
+  stoppedBy?: 'rule' | 'signal';
 }

@@ -1,14 +1,16 @@
 /**
  * `grpo-control` — GRPO with reset-state groups for control envs and an MLP policy, optionally
- * constrained (Lagrangian GRPO), composed only of rxrl's operators:
+ * constrained (Lagrangian GRPO), composed only of rxrl's operators. Per iteration i:
  *
- *   starts → rollout (G copies from one reset state) → returns → groupAdvantages
- *          → [constraintCost → primalDual] → policyUpdate → evaluate → metrics
+ *   starts (reset seeds) → rollout (G copies from each reset state) → returns → groupAdvantages
+ *          → [constraintCost → primalDual] → policyUpdate → evaluate
  *
- * One item per iteration; the loop is on-policy (the next rollout waits for the update). The same
- * typed config is what a pipeline file holds (`pipelines/examples/grpo-cartpole.yaml`,
- * `lagrangian-cartpole.yaml`) and what `runGrpoControl` takes; defaults live in
- * `GRPO_CONTROL_DEFAULTS` for both.
+ * This module is the pipeline's three parts and nothing else: its config (`GrpoControlConfig`, a
+ * codec composed of the operators' codecs; the type is `t.TypeOf` of it, the pipeline-file codec
+ * `GrpoControlFile` is derived from it, each knob has one default in `GRPO_CONTROL_DEFAULTS`), the
+ * construction of its parts, and `iteration(i)`. Resume, checkpoints, the stop rule, Ctrl-C, sinks
+ * and the summary are the shared loop's (pipelines/loop.ts); the checkpointed plain state is
+ * `GrpoControlState`, decoded with its codec on resume.
  *
  * ```ts
  * const { history } = await runGrpoControl({ env: { id: 'CartPole-v1' }, iterations: 30, seed: 1 });
@@ -17,72 +19,83 @@
  */
 import * as t from 'io-ts';
 import * as tf from '@tensorflow/tfjs-core';
-import { EMPTY, concatMap, of, range, lastValueFrom, map, toArray, takeWhile } from 'rxjs';
+import { of, map } from 'rxjs';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
-import { Rng, RngStreams, type RngState } from '../lib/random.ts';
+import { Rng, RngStreams } from '../lib/random.ts';
 import type { MlpPolicy } from '../lib/models/mlp.ts';
 import { makeModel } from '../lib/models/registry.ts';
-import type { AdvantagedGroup, MetricsRecord } from '../lib/data.ts';
-import { FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, NonNegativeNumber, Uint32 } from '../lib/codec.ts';
+import { RngStateC, RngStreamsStateC, type AdvantagedGroup, type MetricsRecord } from '../lib/data.ts';
+import { FiniteNumber, NonNegativeInt, NonNegativeNumber, PositiveInt, PositiveIntAtMost, PositiveNumber, Uint32, decodeOrThrow, oneOf, suggestion } from '../lib/codec.ts';
 import { rollout, policyActor, type StartsBatch } from '../operators/rollout.ts';
 import { returns } from '../operators/returns.ts';
-import { groupAdvantages, type AdvantageEstimator, type StdScope } from '../operators/groupAdvantages.ts';
+import { groupAdvantages, AdvantageEstimatorProps, ADVANTAGE_ESTIMATOR_DEFAULTS } from '../operators/groupAdvantages.ts';
 import { constraintCost } from '../operators/constraintCost.ts';
-import { primalDual, LagrangeState, type LagrangeStateJSON, type LagrangeUpdateRule } from '../operators/primalDual.ts';
-import { policyUpdate, stepBatchOf, type Learner } from '../operators/policyUpdate.ts';
-import { evaluate, runEvaluation } from '../operators/evaluate.ts';
-import { metrics, type MetricsSink } from '../operators/metrics.ts';
-import { oneOf, resolve, section, type DeepPartial } from './config.ts';
+import { primalDual, LagrangeState, LagrangeStateC, LagrangeRuleProps, PrimalDualProps, LAGRANGE_DEFAULTS, PRIMAL_DUAL_DEFAULTS } from '../operators/primalDual.ts';
+import { policyUpdate, stepBatchOf, PolicyUpdateProps, POLICY_UPDATE_DEFAULTS, type Learner } from '../operators/policyUpdate.ts';
+import { evaluate, runEvaluation, EvaluateProps } from '../operators/evaluate.ts';
+import type { MetricsSink } from '../operators/metrics.ts';
+import { deepPartial, pick, resolve, type DeepPartial } from './config.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
+import { runLoop, stopRule, StopRule, type PipelineState } from './loop.ts';
 
-export interface GrpoControlConfig {
-  pipeline: 'grpo-control';
-  seed: number;
-  iterations: number;
-  env: { id: string; options: Record<string, number | string | boolean> };
-  /** The policy model; `kind` names it in the model registry (`rxrl list`). */
-  policy: { kind: 'mlp'; hidden: number[]; activation: 'tanh' | 'relu' };
-  algorithm: {
-    /** Reset states per iteration. */
-    startsPerIteration: number;
-    /** G: rollouts per reset state. */
-    groupSize: number;
-    learningRate: number;
-    advantages: { estimator: AdvantageEstimator; std?: StdScope; eps: number; dropZeroStd: boolean };
-    update: {
-      epochs: number;
-      minibatches: number;
-      clipEps: number;
-      clipEpsHigh?: number;
-      ratioLevel: 'token' | 'sequence' | 'subtrajectory';
-      lossAggregation: 'token-mean' | 'sequence-mean' | 'constant';
-      entropyCoef: number;
-      maxGradNorm: number;
-    };
-    /** A cost constraint handled by primal-dual updates; null for unconstrained GRPO. */
-    constraint: null | {
-      /** d: the limit on the mean episode cost. */
-      limit: number;
-      update: LagrangeUpdateRule;
-      /** η of the multiplier. */
-      lr: number;
-      lambdaInit?: number;
-      lambdaMax: number;
-      kP: number;
-      kI: number;
-      kD: number;
-      window: number;
-      combine: 'lagrangian' | 'normalized-lagrangian';
-      normalize: 'none' | 'one-plus-lambda';
-    };
-  };
-  evaluation: { every: number; episodes: number };
-  /** Stop after the first iteration where `metric` ≥ `atLeast` (or ≤ `atMost`); null: run all iterations. */
-  stop: null | { metric: string; atLeast?: number; atMost?: number };
-  /** Write a checkpoint every this many iterations (0: only at the end). */
-  checkpointEvery: number;
-}
+/** Largest width of a hidden layer (a larger one is a typo, not an experiment). */
+export const MAX_HIDDEN = 65536;
 
+const ADVANTAGE_KEYS = ['estimator', 'std', 'eps', 'dropZeroStd'] as const;
+const UPDATE_KEYS = ['epochs', 'minibatches', 'clipEps', 'clipEpsHigh', 'ratioLevel', 'lossAggregation', 'entropyCoef', 'maxGradNorm'] as const;
+const RULE_KEYS = ['update', 'lr', 'lambdaMax', 'kP', 'kI', 'kD', 'window'] as const;
+const COMBINE_KEYS = ['combine', 'normalize'] as const;
+
+/** A cost constraint handled by primal-dual updates (`limit` d on the mean episode cost). */
+export const GrpoControlConstraint = t.strict(
+  { limit: FiniteNumber, lambdaInit: t.union([NonNegativeNumber, t.null]), ...pick(LagrangeRuleProps, RULE_KEYS), ...pick(PrimalDualProps, COMBINE_KEYS) },
+  'constraint',
+);
+
+/** The full config: every knob required (a pipeline file states only what differs from the defaults). */
+export const GrpoControlConfig = t.strict(
+  {
+    pipeline: oneOf(['grpo-control']),
+    seed: Uint32,
+    iterations: PositiveInt,
+    env: t.strict({ id: t.string, options: t.record(t.string, t.union([t.number, t.string, t.boolean])) }),
+    /** The policy model; `kind` names it in the model registry (`rxrl list`). */
+    policy: t.strict({ kind: oneOf(['mlp']), hidden: t.array(PositiveIntAtMost(MAX_HIDDEN)), activation: oneOf(['tanh', 'relu']) }),
+    algorithm: t.strict({
+      /** Reset states per iteration. */
+      startsPerIteration: PositiveInt,
+      /** G: rollouts per reset state. */
+      groupSize: PositiveInt,
+      learningRate: PositiveNumber,
+      advantages: t.strict(pick(AdvantageEstimatorProps, ADVANTAGE_KEYS)),
+      update: t.strict(pick(PolicyUpdateProps, UPDATE_KEYS)),
+      /** null: unconstrained GRPO. */
+      constraint: t.union([t.null, GrpoControlConstraint]),
+    }),
+    evaluation: t.strict({ every: EvaluateProps.every, episodes: PositiveInt }),
+    /** null: run all iterations. */
+    stop: t.union([t.null, StopRule]),
+    /** Write a checkpoint every this many iterations (0: only at the end). */
+    checkpointEvery: NonNegativeInt,
+  },
+  'grpo-control',
+);
+export type GrpoControlConfig = t.TypeOf<typeof GrpoControlConfig>;
+export type GrpoControlConstraint = t.TypeOf<typeof GrpoControlConstraint>;
+
+/** The pipeline file's codec, derived: every key optional, unknown keys refused with the nearest name. */
+export const GrpoControlFile = deepPartial(GrpoControlConfig);
+
+const pickValues = <T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> => {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) out[k] = o[k];
+  return out as Pick<T, K>;
+};
+
+/**
+ * Every default, once. Operator knobs take the operator's default; the pipeline's own choices
+ * (a tuned CartPole recipe) override only `epochs` 4, `minibatches` 4, `maxGradNorm` 0.5.
+ */
 export const GRPO_CONTROL_DEFAULTS: GrpoControlConfig = {
   pipeline: 'grpo-control',
   seed: 0,
@@ -93,8 +106,8 @@ export const GRPO_CONTROL_DEFAULTS: GrpoControlConfig = {
     startsPerIteration: 4,
     groupSize: 16,
     learningRate: 0.02,
-    advantages: { estimator: 'grpo', eps: 1e-4, dropZeroStd: false },
-    update: { epochs: 4, minibatches: 4, clipEps: 0.2, ratioLevel: 'token', lossAggregation: 'token-mean', entropyCoef: 0, maxGradNorm: 0.5 },
+    advantages: pickValues(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
+    update: { ...pickValues(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), epochs: 4, minibatches: 4, maxGradNorm: 0.5 },
     constraint: null,
   },
   evaluation: { every: 10, episodes: 5 },
@@ -102,91 +115,60 @@ export const GRPO_CONTROL_DEFAULTS: GrpoControlConfig = {
   checkpointEvery: 10,
 };
 
-export const CONSTRAINT_DEFAULTS: NonNullable<GrpoControlConfig['algorithm']['constraint']> = {
+/** The defaults of a `constraint` section (its default is null: unconstrained). */
+export const CONSTRAINT_DEFAULTS: GrpoControlConstraint = {
   limit: 25,
-  update: 'projected',
-  lr: 0.02,
-  lambdaMax: 100,
-  kP: 0.1,
-  kI: 0.01,
-  kD: 0.01,
-  window: 1,
-  combine: 'lagrangian',
-  normalize: 'one-plus-lambda',
+  lambdaInit: null,
+  ...pickValues(LAGRANGE_DEFAULTS, RULE_KEYS),
+  ...pickValues(PRIMAL_DUAL_DEFAULTS, COMBINE_KEYS),
 };
 
-/** The pipeline file's codec: every key optional (defaults fill in), unknown keys rejected. */
-export const GrpoControlFile = section(
-  {
-    pipeline: oneOf(['grpo-control']),
-    seed: Uint32,
-    iterations: PositiveInt,
-    env: section({ id: t.string, options: t.record(t.string, t.union([t.number, t.string, t.boolean])) }, 'env'),
-    policy: section({ kind: oneOf(['mlp']), hidden: t.array(PositiveInt), activation: oneOf(['tanh', 'relu']) }, 'policy'),
-    algorithm: section(
-      {
-        startsPerIteration: PositiveInt,
-        groupSize: PositiveInt,
-        learningRate: PositiveNumber,
-        advantages: section({ estimator: oneOf(['grpo', 'drgrpo', 'rloo']), std: oneOf(['group', 'batch', 'none']), eps: NonNegativeNumber, dropZeroStd: t.boolean }, 'advantages'),
-        update: section(
-          {
-            epochs: PositiveInt,
-            minibatches: PositiveInt,
-            clipEps: PositiveNumber,
-            clipEpsHigh: PositiveNumber,
-            ratioLevel: oneOf(['token', 'sequence', 'subtrajectory']),
-            lossAggregation: oneOf(['token-mean', 'sequence-mean', 'constant']),
-            entropyCoef: NonNegativeNumber,
-            maxGradNorm: PositiveNumber,
-          },
-          'update',
-        ),
-        constraint: t.union([
-          t.null,
-          section(
-            {
-              limit: FiniteNumber,
-              update: oneOf(['projected', 'log', 'pid', 'fixed']),
-              lr: PositiveNumber,
-              lambdaInit: NonNegativeNumber,
-              lambdaMax: PositiveNumber,
-              kP: NonNegativeNumber,
-              kI: NonNegativeNumber,
-              kD: NonNegativeNumber,
-              window: PositiveInt,
-              combine: oneOf(['lagrangian', 'normalized-lagrangian']),
-              normalize: oneOf(['none', 'one-plus-lambda']),
-            },
-            'constraint',
-          ),
-        ]),
-      },
-      'algorithm',
-    ),
-    evaluation: section({ every: PositiveInt, episodes: PositiveInt }, 'evaluation'),
-    stop: t.union([t.null, section({ metric: t.string, atLeast: FiniteNumber, atMost: FiniteNumber }, 'stop')]),
-    checkpointEvery: NonNegativeInt,
-  },
-  'grpo-control',
-);
+/** The metrics this pipeline emits (docs/metrics.md); `stop.metric` must be one of them. */
+export const GRPO_CONTROL_METRICS: readonly string[] = [
+  ...['rollout/env_steps', 'rollout/episodes', 'policy_version', 'reward/mean', 'reward/std', 'reward/min', 'reward/max', 'cost/mean', 'length/mean'],
+  ...['frac_zero_std', 'advantage/mean', 'advantage/std', 'groups/kept', 'loss', 'kl', 'clip_frac', 'ratio/mean', 'ratio/max', 'entropy', 'grad_norm', 'staleness'],
+  ...['cost/cost/mean', 'cost/cost/frac_zero_std', 'lambda', 'constraint/estimate', 'constraint/violation', 'constraint/limit'],
+  ...['eval/return', 'eval/return_std', 'eval/length', 'eval/cost', 'eval/normalized_score'],
+];
 
-/** Fills the defaults in (a constraint section gets the constraint defaults). */
+/** Fills the defaults in (a constraint section gets the constraint defaults) and checks the result. */
 export function resolveGrpoControl(partial: DeepPartial<GrpoControlConfig> = {}): GrpoControlConfig {
-  const cfg = resolve<GrpoControlConfig>(GRPO_CONTROL_DEFAULTS, partial);
+  const merged = resolve(GRPO_CONTROL_DEFAULTS, partial);
   const c = partial.algorithm?.constraint;
-  if (c) cfg.algorithm.constraint = resolve<NonNullable<GrpoControlConfig['algorithm']['constraint']>>(CONSTRAINT_DEFAULTS, c);
-  return cfg;
+  const full = c ? { ...merged, algorithm: { ...merged.algorithm, constraint: resolve(CONSTRAINT_DEFAULTS, c) } } : merged;
+  return decodeOrThrow(GrpoControlConfig, full, 'grpo-control config');
 }
 
-/** What a checkpoint of this pipeline holds besides the weights and optimizer slots. */
-export interface GrpoControlState {
-  iteration: number;
-  version: number;
-  rng: ReturnType<RngStreams['state']>;
-  minibatchRng: RngState;
-  lagrange?: LagrangeStateJSON;
+/** Cross-field checks (what the codec cannot say), as `path: problem` lines; `rxrl validate` reports them. */
+export function checkGrpoControl(cfg: GrpoControlConfig): string[] {
+  const out: string[] = [];
+  const u = cfg.algorithm.update;
+  if (u.clipEpsHigh !== null && u.clipEpsHigh < u.clipEps) out.push(`algorithm.update.clipEpsHigh: must be ≥ clipEps (${u.clipEps}), got ${u.clipEpsHigh}`);
+  const a = cfg.algorithm.advantages;
+  if (a.estimator === 'drgrpo' && a.std !== 'none' && a.std !== 'auto') out.push(`algorithm.advantages.std: drgrpo is GRPO without the std division; use 'none' (or estimator 'grpo' with std '${a.std}'), got '${a.std}'`);
+  if (a.estimator === 'rloo' && cfg.algorithm.groupSize < 2) out.push(`algorithm.groupSize: rloo needs groupSize ≥ 2, got ${cfg.algorithm.groupSize}`);
+  const c = cfg.algorithm.constraint;
+  if (c) {
+    if (c.limit < 0) out.push(`algorithm.constraint.limit: must be ≥ 0 (episode costs are non-negative), got ${c.limit}`);
+    if (c.lambdaInit !== null && c.lambdaMax !== null && c.lambdaInit > c.lambdaMax) out.push(`algorithm.constraint.lambdaInit: must be ≤ lambdaMax (${c.lambdaMax}), got ${c.lambdaInit}`);
+    if (c.update === 'fixed' && c.lambdaInit === null) out.push(`algorithm.constraint.lambdaInit: the 'fixed' rule needs lambdaInit (the fixed weight)`);
+    if (c.update === 'log' && c.lambdaInit === 0) out.push(`algorithm.constraint.lambdaInit: the 'log' rule needs lambdaInit > 0 (it updates ln λ), got 0`);
+    if (c.update === 'log' && c.lambdaMax !== null && c.lambdaInit === null && c.lambdaMax < 1) out.push(`algorithm.constraint.lambdaMax: the 'log' rule starts at λ = 1 unless lambdaInit is set; lambdaMax ${c.lambdaMax} is below it`);
+  }
+  const s = cfg.stop;
+  if (s) {
+    if (!GRPO_CONTROL_METRICS.includes(s.metric)) out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, GRPO_CONTROL_METRICS)}(grpo-control emits: ${GRPO_CONTROL_METRICS.join(', ')})`);
+    if (s.atLeast === undefined && s.atMost === undefined) out.push(`stop: needs atLeast or atMost (a bound on ${s.metric}), got neither`);
+  }
+  return out;
 }
+
+/** What a checkpoint of this pipeline holds besides the weights and optimizer slots (and `iteration`). */
+export const GrpoControlState = t.intersection(
+  [t.type({ version: NonNegativeInt, rng: RngStreamsStateC, minibatchRng: RngStateC }), t.partial({ lagrange: LagrangeStateC })],
+  'GrpoControlState',
+);
+export type GrpoControlState = t.TypeOf<typeof GrpoControlState>;
 
 export interface GrpoControlResult extends PipelineResult {
   policy: MlpPolicy;
@@ -198,18 +180,16 @@ export async function runGrpoControl(
   sinks: MetricsSink[] = [],
   ctx: PipelineContext = {},
 ): Promise<GrpoControlResult> {
-  const cfg = resolveGrpoControl(partial);
+  const { stopWhen, ...rest } = partial;
+  const cfg = resolveGrpoControl(rest);
   const alg = cfg.algorithm;
-  let streams = new RngStreams(cfg.seed);
+  const c = alg.constraint;
+
+  // The parts: envs, policy, learner, multiplier, RNG streams.
+  const streams = new RngStreams(cfg.seed);
   const venv = await makeVectorEnv(cfg.env.id, alg.groupSize, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
   const evalEnv = await makeVectorEnv(cfg.env.id, cfg.evaluation.episodes, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
-  const policy = makeModel(cfg.policy.kind, {
-    obsDim: venv.obsDim,
-    actionSpace: venv.actionSpace,
-    hidden: cfg.policy.hidden,
-    activation: cfg.policy.activation,
-    seed: streams.get('init').seed(),
-  });
+  const policy = makeModel(cfg.policy.kind, { obsDim: venv.obsDim, actionSpace: venv.actionSpace, hidden: cfg.policy.hidden, activation: cfg.policy.activation, seed: streams.get('init').seed() });
   const learner: Learner<ReturnType<typeof stepBatchOf>> & { rng: Rng } = {
     policy,
     optimizer: tf.train.adam(alg.learningRate),
@@ -217,113 +197,58 @@ export async function runGrpoControl(
     batchOf: stepBatchOf,
     rng: new Rng(cfg.seed, 'policyUpdate/minibatch'),
   };
-  const c = alg.constraint;
   let lagrange = c
-    ? new LagrangeState({
-        constraints: [{ name: 'cost', limit: c.limit }],
-        update: c.update,
-        lr: c.lr,
-        lambdaMax: c.lambdaMax,
-        kP: c.kP,
-        kI: c.kI,
-        kD: c.kD,
-        window: c.window,
-        ...(c.lambdaInit !== undefined ? { lambdaInit: c.lambdaInit } : {}),
-      })
+    ? new LagrangeState({ constraints: [{ name: 'cost', limit: c.limit }], ...pickValues(c, RULE_KEYS), ...(c.lambdaInit !== null ? { lambdaInit: c.lambdaInit } : {}) })
     : undefined;
-
-  // Resume: weights, optimizer slots and every piece of state that shapes what comes next.
-  let first = 0;
-  if (ctx.resume) {
-    const s = (await ctx.resume.load(policy.params, learner.optimizer)) as unknown as GrpoControlState;
-    first = s.iteration + 1;
-    learner.version = s.version;
-    streams = RngStreams.fromState(s.rng);
-    learner.rng.setState(s.minibatchRng);
-    if (lagrange && s.lagrange) lagrange = LagrangeState.fromState(s.lagrange);
-  }
-  const capture = (iteration: number): GrpoControlState => ({
-    iteration,
-    version: learner.version,
-    rng: streams.state(),
-    minibatchRng: learner.rng.state(),
-    ...(lagrange ? { lagrange: lagrange.state() } : {}),
-  });
-  const checkpoint = async (iteration: number) => {
-    await ctx.checkpoint?.save({ params: policy.params, optimizer: learner.optimizer, state: capture(iteration) as unknown as Record<string, unknown>, iteration });
-  };
-
-  const stopWhen =
-    partial.stopWhen ??
-    (cfg.stop
-      ? (m: MetricsRecord) => {
-          const v = m[cfg.stop!.metric];
-          if (v === undefined) return false;
-          return (cfg.stop!.atLeast !== undefined && v >= cfg.stop!.atLeast) || (cfg.stop!.atMost !== undefined && v <= cfg.stop!.atMost);
-        }
-      : undefined);
 
   const starts = (iteration: number): StartsBatch => {
     const resets = streams.get('env/reset');
-    return {
-      iteration,
-      starts: Array.from({ length: alg.startsPerIteration }, () => ({ kind: 'seed' as const, envId: cfg.env.id, seed: resets.seed() })),
-    };
+    return { iteration, starts: Array.from({ length: alg.startsPerIteration }, () => ({ kind: 'seed' as const, envId: cfg.env.id, seed: resets.seed() })) };
   };
   const actor = policyActor(policy, () => learner.version);
-  const rng = streams.get('action');
-  const update = policyUpdate(learner, alg.update);
   const evalActor = policyActor(policy, () => learner.version, true);
-  const evaluation = evaluate<AdvantagedGroup>({ venv: evalEnv, actor: evalActor, every: cfg.evaluation.every });
-  const estimator = { ...alg.advantages, ...(alg.advantages.std ? { std: alg.advantages.std } : {}) };
+  const act = rollout({ venv, actor, rng: streams.get('action') });
   // With a constraint, zero-variance groups are dropped by constraintCost (only when neither reward
   // nor cost varies), never before it: dropping on reward alone would bias the cost estimate Ĵ_C.
-  const advantages = groupAdvantages(lagrange ? { ...estimator, dropZeroStd: false } : estimator);
-  const sinksOnce = metrics<AdvantagedGroup>({ sinks, close: false });
-  /** One on-policy iteration: rollout → … → update → evaluation → metrics, as its own finite stream. */
-  const iteration = (i: number) => {
-    const scored = of(i).pipe(map(starts), rollout({ venv, actor, rng }), returns(), advantages);
-    const updated = lagrange
-      ? scored.pipe(constraintCost({ ...estimator, costs: [{ name: 'cost' }] }), primalDual(lagrange, { combine: c!.combine, normalize: c!.normalize }), update)
-      : scored.pipe(update);
-    return updated.pipe(evaluation, sinksOnce);
-  };
-  let lastIteration = first - 1;
-  try {
-    const history = await lastValueFrom(
-      range(first, Math.max(0, cfg.iterations - first)).pipe(
-        // concatMap: iteration i + 1 starts only after iteration i's update and checkpoint.
-        concatMap((i) =>
-          ctx.shouldStop?.()
-            ? EMPTY
-            : iteration(i).pipe(
-                // The metrics line of iteration i is written (sinksOnce) before checkpoint i, so a
-                // kill between the two resumes from an earlier checkpoint and loses no line.
-                concatMap(async (b) => {
-                  lastIteration = b.iteration;
-                  if (cfg.checkpointEvery > 0 && (b.iteration + 1) % cfg.checkpointEvery === 0 && b.iteration < cfg.iterations - 1) await checkpoint(b.iteration);
-                  // A macrotask between iterations lets signals (Ctrl-C) and progress output through.
-                  await new Promise((r) => setImmediate(r));
-                  return b;
-                }),
-              ),
-        ),
-        map((b) => ({ iteration: b.iteration, ...b.metrics }) as MetricsRecord),
-        takeWhile((m) => !stopWhen?.(m), true),
-        toArray(),
-      ),
-      { defaultValue: [] as MetricsRecord[] },
+  const advantages = groupAdvantages(lagrange ? { ...alg.advantages, dropZeroStd: false } : alg.advantages);
+  const costs = constraintCost({ ...alg.advantages, costs: [{ name: 'cost' }] });
+  const update = policyUpdate(learner, alg.update);
+  const evaluation = evaluate<AdvantagedGroup>({ venv: evalEnv, actor: evalActor, every: cfg.evaluation.every });
+
+  /** One on-policy iteration. */
+  const iteration = (i: number) =>
+    of(i).pipe(
+      map(starts),
+      act,
+      returns(),
+      advantages,
+      (scored) => (lagrange && c ? scored.pipe(costs, primalDual(lagrange, pickValues(c, COMBINE_KEYS)), update) : scored.pipe(update)),
+      evaluation,
     );
-    if (lastIteration >= first) await checkpoint(lastIteration);
-    // The summary: the last iteration's training metrics and a final evaluation of the policy
-    // (outside metrics.jsonl, so a resumed run's metrics equal an uninterrupted one's).
-    const summary: Record<string, number> = {};
-    const last = history.at(-1);
-    if (last) for (const k of ['reward/mean', 'cost/mean', 'lambda']) if (last[k] !== undefined) summary[k] = last[k]!;
-    Object.assign(summary, runEvaluation({ venv: evalEnv, actor: evalActor }));
-    return lagrange ? { history, summary, policy, lagrange, lastIteration } : { history, summary, policy, lastIteration };
+
+  const state: PipelineState<GrpoControlState> = {
+    codec: GrpoControlState,
+    params: policy.params,
+    optimizer: learner.optimizer,
+    capture: () => ({ version: learner.version, rng: streams.state(), minibatchRng: learner.rng.state(), ...(lagrange ? { lagrange: lagrange.state() } : {}) }),
+    restore: (s) => {
+      learner.version = s.version;
+      for (const [name, st] of Object.entries(s.rng.streams)) streams.get(name).setState(st);
+      learner.rng.setState(s.minibatchRng);
+      if (lagrange && s.lagrange) lagrange = LagrangeState.fromState(s.lagrange);
+    },
+  };
+  /** The last iteration's training metrics and a final evaluation (outside metrics.jsonl). */
+  const summary = (last: MetricsRecord | undefined): Record<string, number> => {
+    const out: Record<string, number> = {};
+    if (last) for (const k of ['reward/mean', 'cost/mean', 'lambda']) if (last[k] !== undefined) out[k] = last[k]!;
+    return Object.assign(out, runEvaluation({ venv: evalEnv, actor: evalActor }));
+  };
+
+  try {
+    const result = await runLoop({ iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: stopWhen ?? stopRule(cfg.stop), state, iteration, summary }, sinks, ctx);
+    return lagrange ? { ...result, policy, lagrange } : { ...result, policy };
   } finally {
-    for (const sink of sinks) sink.close?.();
     venv.close();
     evalEnv.close();
     learner.optimizer.dispose();

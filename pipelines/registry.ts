@@ -1,46 +1,97 @@
 /**
  * Pipelines by name: what a pipeline file's `pipeline:` key selects, what `rxrl list` prints.
  *
- * A pipeline registers its file codec (every key optional, unknown keys rejected), the function
- * that fills in its defaults (the same defaults the TypeScript API uses) and its run function.
- * `decodePipelineConfig(raw, sets)` turns a raw file object plus `--set` overrides into the typed,
- * fully resolved config, or throws a `ConfigError` listing every bad path.
+ * A pipeline registers its config codec, the file codec derived from it (every key optional,
+ * unknown keys rejected), the function that fills in its defaults (the same defaults the
+ * TypeScript API uses), its cross-field checks, the metric names it emits and its run function.
+ * `definePipeline` hides the config type behind closures (an existential), so the registry holds
+ * pipelines of different config types without casts. `decodePipelineConfig(raw, sets)` turns a
+ * raw file object plus `--set` overrides into the resolved, checked pipeline, or throws a
+ * `ConfigError` listing every bad path.
  */
 import type * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { decode } from '../lib/codec.ts';
 import type { MetricsSink } from '../operators/metrics.ts';
-import { ConfigError, applySet, checkConfigTree, suggestion } from './config.ts';
+import { ConfigError, applySet, checkConfigTree, suggestion, type DeepPartial } from './config.ts';
 import { ENV_IDS, envOptionNames, envOptionProblems } from '../lib/envs/registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
-import { GrpoControlFile, resolveGrpoControl, runGrpoControl, evaluateGrpoControl, type GrpoControlConfig } from './grpo-control.ts';
+import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoControl, runGrpoControl, evaluateGrpoControl } from './grpo-control.ts';
 
-export interface PipelineDef<C extends { seed: number; iterations: number }> {
+/** What every pipeline config has. */
+export type BaseConfig = { seed: number; iterations: number } & Record<string, unknown>;
+
+export interface PipelineDef<C extends BaseConfig> {
   readonly name: string;
   readonly description: string;
-  readonly file: t.Type<unknown, unknown, unknown>;
-  resolve(partial: unknown): C;
+  /** The pipeline-file codec (derived from the config codec with `deepPartial`). */
+  readonly file: t.Type<DeepPartial<C>, unknown, unknown>;
+  /** Metric names the pipeline emits (docs/metrics.md); `stop.metric` is checked against them. */
+  readonly metrics: readonly string[];
+  resolve(partial: DeepPartial<C>): C;
+  /** Cross-field problems of a resolved config, as `path: problem` lines. */
+  check(config: C): string[];
   run(config: C, sinks: MetricsSink[], ctx: PipelineContext): Promise<PipelineResult>;
   /** Evaluates the policy of a checkpoint written by this pipeline (`rxrl eval`). */
   evaluate?(config: C, checkpoint: string, episodes?: number): Promise<Record<string, number>>;
 }
 
-function define<C extends { seed: number; iterations: number }>(def: PipelineDef<C>): PipelineDef<C> {
-  return def;
+/** A pipeline with its config resolved: what the runner and `rxrl eval` use. */
+export interface ResolvedPipeline {
+  readonly name: string;
+  readonly config: BaseConfig;
+  run(sinks: MetricsSink[], ctx: PipelineContext): Promise<PipelineResult>;
+  evaluate?(checkpoint: string, episodes?: number): Promise<Record<string, number>>;
 }
 
-export const PIPELINES: Readonly<Record<string, PipelineDef<{ seed: number; iterations: number }>>> = {
-  'grpo-control': define<GrpoControlConfig>({
+/** A registered pipeline, its config type hidden. */
+export interface Pipeline {
+  readonly name: string;
+  readonly description: string;
+  readonly metrics: readonly string[];
+  /** A raw config object → the resolved, checked pipeline; a `ConfigError` naming every bad path. */
+  decode(raw: Record<string, unknown>, label: string): ResolvedPipeline;
+}
+
+export function definePipeline<C extends BaseConfig>(def: PipelineDef<C>): Pipeline {
+  return {
+    name: def.name,
+    description: def.description,
+    metrics: def.metrics,
+    decode(raw, label) {
+      const problems: string[] = [];
+      for (const k of ['seed', 'iterations']) if (!(k in raw)) problems.push(`${k}: required at the top level of every pipeline file`);
+      const r = decode(def.file, raw);
+      if (isLeft(r)) problems.push(...r.left);
+      if (problems.length > 0 || isLeft(r)) throw invalid(label, def.name, problems);
+      const config = def.resolve(r.right);
+      const cross = [...envProblems(config['env']), ...def.check(config)];
+      if (cross.length > 0) throw invalid(label, def.name, cross);
+      const evaluate = def.evaluate;
+      return {
+        name: def.name,
+        config,
+        run: (sinks, ctx) => def.run(config, sinks, ctx),
+        ...(evaluate ? { evaluate: (checkpoint: string, episodes?: number) => evaluate(config, checkpoint, episodes) } : {}),
+      };
+    },
+  };
+}
+
+export const PIPELINES: Readonly<Record<string, Pipeline>> = {
+  'grpo-control': definePipeline({
     name: 'grpo-control',
     description: 'GRPO with reset-state groups on a control env with an MLP policy; optionally Lagrangian (constraint: {...})',
-    file: GrpoControlFile as t.Type<unknown, unknown, unknown>,
-    resolve: (p) => resolveGrpoControl(p as never),
+    file: GrpoControlFile,
+    metrics: GRPO_CONTROL_METRICS,
+    resolve: resolveGrpoControl,
+    check: checkGrpoControl,
     run: (config, sinks, ctx) => runGrpoControl(config, sinks, ctx),
-    evaluate: (config, checkpoint, episodes) => evaluateGrpoControl(config, checkpoint, episodes),
-  }) as unknown as PipelineDef<{ seed: number; iterations: number }>,
+    evaluate: evaluateGrpoControl,
+  }),
 };
 
-export function getPipeline(name: unknown, where = 'pipeline'): PipelineDef<{ seed: number; iterations: number }> {
+export function getPipeline(name: unknown, where = 'pipeline'): Pipeline {
   const names = Object.keys(PIPELINES);
   if (typeof name !== 'string') throw new ConfigError(`${where}: expected the name of a pipeline (${names.join(', ')}), got ${JSON.stringify(name) ?? 'nothing'}`);
   const def = PIPELINES[name];
@@ -48,24 +99,12 @@ export function getPipeline(name: unknown, where = 'pipeline'): PipelineDef<{ se
   return def;
 }
 
-/** Raw file object + `--set` overrides → the pipeline and its resolved config. */
-export function decodePipelineConfig(
-  raw: Record<string, unknown>,
-  sets: readonly string[] = [],
-  label = 'pipeline file',
-): { def: PipelineDef<{ seed: number; iterations: number }>; config: { seed: number; iterations: number } & Record<string, unknown> } {
+/** Raw file object + `--set` overrides → the resolved pipeline (`def`) and its config. */
+export function decodePipelineConfig(raw: Record<string, unknown>, sets: readonly string[] = [], label = 'pipeline file'): { def: ResolvedPipeline; config: BaseConfig } {
   const obj = structuredClone(checkConfigTree(raw, label));
   for (const s of sets) applySet(obj, s);
-  const def = getPipeline(obj['pipeline'], `${label}: pipeline`);
-  const problems: string[] = [];
-  for (const k of ['seed', 'iterations']) if (!(k in obj)) problems.push(`${k}: required at the top level of every pipeline file`);
-  const r = decode(def.file, obj);
-  if (isLeft(r)) problems.push(...r.left);
-  if (problems.length > 0 || isLeft(r)) throw invalid(label, def.name, problems);
-  const config = def.resolve(r.right) as { seed: number; iterations: number } & Record<string, unknown>;
-  problems.push(...envProblems(config['env']));
-  if (problems.length > 0) throw invalid(label, def.name, problems);
-  return { def, config };
+  const def = getPipeline(obj['pipeline'], `${label}: pipeline`).decode(obj, label);
+  return { def, config: def.config };
 }
 
 /** One problem on one line (`file: path: why`); several as an indented list, one per line. */

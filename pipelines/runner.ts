@@ -22,9 +22,10 @@ import { initBackend } from '../lib/backend.ts';
 import type { MetricsRecord } from '../lib/data.ts';
 import { jsonlSink, readJsonl, type MetricsSink } from '../operators/metrics.ts';
 import { ConfigError, readPipelineFile } from './config.ts';
-import { decodePipelineConfig, getPipeline, type PipelineDef } from './registry.ts';
+import { decodePipelineConfig, getPipeline, type BaseConfig, type ResolvedPipeline } from './registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { saveRunCheckpoint, loadRunCheckpoint } from './run-checkpoint.ts';
+import { readCheckpoint } from '../lib/io/checkpoint.ts';
 import { tensorboardSink } from '../lib/io/tensorboard.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -87,10 +88,7 @@ export function configDifference(a: unknown, b: unknown, path = ''): string | un
 }
 
 /** Resolves the config of a run from a file and/or a run directory to resume. */
-export function resolveRunConfig(opts: Pick<RunOptions, 'file' | 'sets' | 'resume'>): {
-  def: PipelineDef<{ seed: number; iterations: number }>;
-  config: { seed: number; iterations: number } & Record<string, unknown>;
-} {
+export function resolveRunConfig(opts: Pick<RunOptions, 'file' | 'sets' | 'resume'>): { def: ResolvedPipeline; config: BaseConfig } {
   if (opts.file) {
     const decoded = decodePipelineConfig(readPipelineFile(opts.file), opts.sets ?? [], opts.file);
     if (opts.resume) {
@@ -137,28 +135,45 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
     ...(opts.shouldStop ? { shouldStop: opts.shouldStop } : {}),
   };
   if (opts.resume) {
-    if (!existsSync(ckptPath)) throw new RunError(`cannot resume ${runDir}: no ${CHECKPOINT_FILE} (the run stopped before its first checkpoint)`);
-    ctx.resume = {
-      load: async (params, optimizer) => {
-        const state = await loadRunCheckpoint(ckptPath, config, params, optimizer);
-        // Drop metrics of iterations after the checkpoint: they are recomputed identically.
-        const iteration = Number(state['iteration']);
-        const kept = existsSync(metricsPath) ? readJsonl(metricsPath).filter((m) => m.iteration <= iteration) : [];
-        const tmp = `${metricsPath}.tmp-${process.pid}`;
-        writeFileSync(tmp, kept.map((m) => JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n').join(''));
-        renameSync(tmp, metricsPath);
-        return state;
-      },
-    };
+    const rows = existsSync(metricsPath) ? readJsonl(metricsPath) : [];
+    // The checkpoint's iteration (its plain state is decoded again, with the pipeline's codec, on load).
+    const saved = existsSync(ckptPath) ? Number((await readCheckpoint(ckptPath)).state['iteration']) : undefined;
+    // Rows 0 … k must all be there (a torn last line is skipped by readJsonl): else the checkpoint
+    // cannot be continued without losing row k, and the run is recomputed from the start (seeded:
+    // identical rows). Likewise without a checkpoint (stopped before the first one was written).
+    if (saved !== undefined && !(Number.isInteger(saved) && saved >= 0)) throw new RunError(`${ckptPath}: invalid checkpoint state: iteration: expected a non-negative integer, got ${saved}`);
+    const complete = saved !== undefined && Number.isInteger(saved) && rows.filter((m) => m.iteration <= saved).length === saved + 1;
+    if (saved === undefined && rows.length === 0) throw new RunError(`cannot resume ${runDir}: no ${CHECKPOINT_FILE} and no metrics (nothing to continue)`);
+    const done = complete ? saved + 1 : 0;
+    const ranBefore = rows.length === 0 ? 0 : Math.max(...rows.map((m) => m.iteration)) + 1;
+    if (config.iterations < Math.max(done, ranBefore)) {
+      throw new RunError(`cannot resume ${runDir} with iterations=${config.iterations}: it has completed ${Math.max(done, ranBefore)} iterations; iterations may only grow`);
+    }
+    // Drop metrics of iterations after the checkpoint: they are recomputed identically.
+    const kept = rows.filter((m) => m.iteration < done);
+    const tmp = `${metricsPath}.tmp-${process.pid}`;
+    writeFileSync(tmp, kept.map((m) => JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n').join(''));
+    renameSync(tmp, metricsPath);
+    if (complete) {
+      ctx.resume = { load: (params, optimizer) => loadRunCheckpoint(ckptPath, config, params, optimizer), lastRecord: () => kept.at(-1) };
+    } else {
+      process.stderr.write(`rxrl: ${runDir}: ${saved === undefined ? `no ${CHECKPOINT_FILE}` : `the metrics of checkpoint iteration ${saved} are incomplete`}; recomputing from iteration 0\n`);
+    }
   } else {
     if (existsSync(metricsPath)) throw new RunError(`${runDir} already holds a run (metrics.jsonl); choose another --out or --resume it`);
   }
   writeJsonAtomic(join(runDir, 'config.json'), config);
 
   const sinks: MetricsSink[] = [jsonlSink(metricsPath), ...(opts.tensorboard ? [tensorboardSink(join(runDir, 'tensorboard'))] : []), ...(opts.sinks ?? [])];
-  const result = await def.run(config, sinks, ctx);
-  const stopped = result.lastIteration < config.iterations - 1 && (opts.shouldStop?.() ?? false);
-  writeJsonAtomic(join(runDir, 'summary.json'), { ...result.summary, iterations_completed: result.lastIteration + 1, stopped: stopped ? 1 : 0 });
+  const result = await def.run(sinks, ctx);
+  // stopped: 1 when the run ended before its last iteration (Ctrl-C or the stop rule), and which.
+  const stopped = result.stoppedBy === 'signal';
+  writeJsonAtomic(join(runDir, 'summary.json'), {
+    ...result.summary,
+    iterations_completed: result.lastIteration + 1,
+    stopped: result.stoppedBy ? 1 : 0,
+    stopped_by_rule: result.stoppedBy === 'rule' ? 1 : 0,
+  });
   return { runDir, config, result, stopped };
 }
 

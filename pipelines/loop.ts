@@ -1,0 +1,124 @@
+/**
+ * The shared iteration loop: everything a pipeline does between its iterations, written once.
+ *
+ *   resume   decode the checkpoint's plain state with the pipeline's codec (a bad value is refused,
+ *            naming its key), restore weights, optimizer slots and state, continue at iteration + 1
+ *   per i    `shouldStop()` (Ctrl-C) → `iteration(i)` (one batch) → sinks → checkpoint every
+ *            `checkpointEvery` iterations → one macrotask (signals and progress output get through;
+ *            `setTimeout`, so it runs in browsers too) → the stop rule
+ *   end      a final checkpoint of the last completed iteration, the sinks closed, the summary
+ *
+ * A pipeline module supplies only what is its own: its parts, `iteration(i)` as one `pipe(...)`,
+ * the state that shapes what comes next (`PipelineState`) and `summary`. The metrics line of
+ * iteration i is written before checkpoint i, so a kill between the two resumes from an earlier
+ * checkpoint and loses no line.
+ *
+ * ```ts
+ * return runLoop({ iterations, checkpointEvery, stop: stopRule(cfg.stop), state, iteration, summary }, sinks, ctx);
+ * ```
+ */
+import * as t from 'io-ts';
+import type * as tf from '@tensorflow/tfjs-core';
+import { lastValueFrom, type Observable } from 'rxjs';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { DecodeError, FiniteNumber, NonNegativeInt, decode } from '../lib/codec.ts';
+import type { Batch, MetricsRecord } from '../lib/data.ts';
+import type { ParamStore } from '../lib/models/params.ts';
+import { metrics, toMetricsRecord, type MetricsSink } from '../operators/metrics.ts';
+import type { PipelineContext, PipelineResult } from './context.ts';
+
+/** Stop after the first iteration whose `metric` is ≥ `atLeast` (or ≤ `atMost`). */
+export const StopRule = t.intersection([t.type({ metric: t.string }), t.partial({ atLeast: FiniteNumber, atMost: FiniteNumber })], 'StopRule');
+export type StopRule = t.TypeOf<typeof StopRule>;
+
+/** The stop rule as a predicate on an iteration's metrics (a metric the record lacks never stops). */
+export function stopRule(rule: StopRule | null): ((m: MetricsRecord) => boolean) | undefined {
+  if (!rule) return undefined;
+  return (m) => {
+    const v = m[rule.metric];
+    if (v === undefined) return false;
+    return (rule.atLeast !== undefined && v >= rule.atLeast) || (rule.atMost !== undefined && v <= rule.atMost);
+  };
+}
+
+/** What a checkpoint holds besides the iteration: weights, optimizer slots and plain state `S`. */
+export interface PipelineState<S extends Record<string, unknown>> {
+  /** Decodes the plain state on resume (`t.type`: extra keys such as `iteration` pass through). */
+  readonly codec: t.Type<S, unknown, unknown>;
+  readonly params: ParamStore;
+  readonly optimizer: tf.Optimizer;
+  /** The plain state after the iteration just completed (RNG states, counters, multipliers). */
+  capture(): S;
+  /** Puts a decoded state back (weights and optimizer slots are restored by the loop). */
+  restore(state: S): void;
+}
+
+export interface LoopSpec<G, S extends Record<string, unknown>> {
+  /** Total iterations of the run (a resumed run continues up to it). */
+  iterations: number;
+  /** Checkpoint every this many iterations (0: only at the end). */
+  checkpointEvery: number;
+  /** True ends the run after this iteration (the stop rule). */
+  stop?: ((m: MetricsRecord) => boolean) | undefined;
+  state: PipelineState<S>;
+  /** One on-policy iteration as a finite stream that emits the iteration's batch once. */
+  iteration(i: number): Observable<Batch<G>>;
+  /** The run's summary from its last metrics record (undefined if no iteration ever completed). */
+  summary(last: MetricsRecord | undefined): Record<string, number>;
+}
+
+const Position = t.type({ iteration: NonNegativeInt });
+
+/** Decodes a checkpoint's plain state, or throws a `DecodeError` naming every bad key. */
+export function decodeCheckpointState<S>(codec: t.Type<S, unknown, unknown>, raw: unknown): S & { iteration: number } {
+  const position = decode(Position, raw);
+  const state = decode(codec, raw);
+  const problems = [...(isLeft(position) ? position.left : []), ...(isLeft(state) ? state.left : [])];
+  if (isLeft(position) || isLeft(state)) throw new DecodeError('checkpoint state', problems);
+  return { ...state.right, iteration: position.right.iteration };
+}
+
+const macrotask = () => new Promise<void>((r) => setTimeout(r, 0));
+
+/** Runs iterations `first … iterations − 1` of a pipeline (see the module comment). */
+export async function runLoop<G, S extends Record<string, unknown>>(spec: LoopSpec<G, S>, sinks: readonly MetricsSink[] = [], ctx: PipelineContext = {}): Promise<PipelineResult> {
+  const { state } = spec;
+  let first = 0;
+  let last: MetricsRecord | undefined;
+  if (ctx.resume) {
+    const s = decodeCheckpointState(state.codec, await ctx.resume.load(state.params, state.optimizer));
+    state.restore(s);
+    first = s.iteration + 1;
+    last = ctx.resume.lastRecord?.();
+  }
+  const checkpoint = async (iteration: number) => {
+    await ctx.checkpoint?.save({ params: state.params, optimizer: state.optimizer, state: state.capture(), iteration });
+  };
+  const toSinks = metrics<G>({ sinks, close: false });
+  const history: MetricsRecord[] = [];
+  let lastIteration = first - 1;
+  let stoppedBy: 'rule' | 'signal' | undefined;
+  try {
+    for (let i = first; i < spec.iterations; i++) {
+      if (ctx.shouldStop?.()) {
+        stoppedBy = 'signal';
+        break;
+      }
+      const batch = await lastValueFrom(spec.iteration(i).pipe(toSinks));
+      const record = toMetricsRecord(batch);
+      history.push(record);
+      last = record;
+      lastIteration = i;
+      if (spec.checkpointEvery > 0 && (i + 1) % spec.checkpointEvery === 0 && i < spec.iterations - 1) await checkpoint(i);
+      await macrotask();
+      if (spec.stop?.(record)) {
+        if (i < spec.iterations - 1) stoppedBy = 'rule';
+        break;
+      }
+    }
+    if (lastIteration >= first) await checkpoint(lastIteration);
+    return { history, summary: spec.summary(last), lastIteration, ...(stoppedBy ? { stoppedBy } : {}) };
+  } finally {
+    for (const sink of sinks) sink.close?.();
+  }
+}
