@@ -6,6 +6,7 @@
  */
 export { initBackend, currentBackend, BackendError, BACKEND_NAMES, type BackendName, type BackendOptions, type BackendInfo } from './backend.ts';
 export { Rng, RngStreams, type RngState } from './random.ts';
+export { mean, meanStd, moments } from './stats.ts';
 export * from './codec.ts';
 export * from './data.ts';
 export * from './envs/types.ts';

@@ -21,7 +21,7 @@ import type { Batch } from '../lib/data.ts';
 import type { VectorEnv } from '../lib/envs/vector.ts';
 import { d4rlNormalizedScore } from '../lib/d4rl.ts';
 import { Rng } from '../lib/random.ts';
-import { moments } from './returns.ts';
+import { moments } from '../lib/stats.ts';
 import type { Actor } from './rollout.ts';
 
 export interface EvaluateConfig {

@@ -55,7 +55,7 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { AdvantagedGroup, Batch } from '../lib/data.ts';
 import { checkConstraintNames, type CostAdvantagedGroup } from './constraintCost.ts';
-import { moments } from './returns.ts';
+import { moments } from '../lib/stats.ts';
 
 export type LagrangeUpdateRule = 'projected' | 'log' | 'pid' | 'fixed';
 
@@ -361,7 +361,7 @@ export const PRIMAL_DUAL_DEFAULTS: PrimalDualConfig = {
 };
 
 function standardise(xs: readonly number[], eps: number): number[] {
-  const { mean, std } = moments(xs as number[]);
+  const { mean, std } = moments(xs);
   return xs.map((x) => (x - mean) / (std + eps));
 }
 
