@@ -11,6 +11,7 @@ export * from './codec.ts';
 export * from './data.ts';
 export * from './actor.ts';
 export * from './episodes.ts';
+export * from './lagrange.ts';
 export * from './envs/types.ts';
 export { makeEnv, makeVectorEnv, ENV_IDS, UnknownEnvError } from './envs/registry.ts';
 export { VectorEnv } from './envs/vector.ts';

@@ -13,6 +13,16 @@ export * from './rollout.ts';
 export { type Actor, policyActor } from '../lib/actor.ts';
 export { dtActor } from '../lib/models/dt-actor.ts';
 export { stepBatchOf } from '../lib/models/mlp.ts';
+export {
+  LagrangeState,
+  LAGRANGE_DEFAULTS,
+  resolveLagrangeConfig,
+  type LagrangeConfig,
+  type LagrangeStateJSON,
+  type LagrangeStep,
+  type LagrangeUpdateRule,
+  type ConstraintSpec,
+} from '../lib/lagrange.ts';
 export * from './returns.ts';
 export * from './hindsightRelabel.ts';
 export * from './groupAdvantages.ts';
