@@ -340,7 +340,7 @@ export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint:
   const policy = makeModel(config.policy.kind, { obsDim: venv.obsDim, actionSpace: venv.actionSpace, hidden: config.policy.hidden, activation: config.policy.activation, seed: 0 });
   try {
     const { loadCheckpoint } = await import('../lib/io/checkpoint.ts');
-    const { state } = await loadCheckpoint(checkpoint, { params: policy.params, strict: false });
+    const { state } = await loadCheckpoint(checkpoint, { params: policy.params.map, strict: false });
     const result = runEvaluation({ venv, actor: policyActor(policy, () => Number(state['version'] ?? 0), true) });
     return { ...result, iteration: Number(state['iteration'] ?? -1), policy_version: Number(state['version'] ?? 0) } as Record<string, number>;
   } finally {
