@@ -20,7 +20,7 @@ import { formatNumber, type MetricsSink } from '../operators/metrics.ts';
 import { OPERATOR_NAMES } from '../operators/index.ts';
 import { PIPELINES, getPipeline } from './registry.ts';
 import { runPipeline, validatePipelineFile, CHECKPOINT_FILE } from './runner.ts';
-import { reportCommand } from './report.ts';
+import { reportCommand } from './report/index.ts';
 import { readCheckpoint } from '../lib/io/checkpoint.ts';
 
 export class UsageError extends Error {
