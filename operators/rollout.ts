@@ -26,6 +26,7 @@ import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, Start, Trajectory } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
 import type { VectorEnv } from '../lib/envs/vector.ts';
+import { spaceSize } from '../lib/envs/types.ts';
 import type { Actor } from '../lib/actor.ts';
 import { runEpisodes } from '../lib/episodes.ts';
 
@@ -59,10 +60,9 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
   if (venv.autoreset !== 'disabled') {
     throw new Error(`rollout: the VectorEnv must be built with autoreset 'disabled' (got '${venv.autoreset}')`);
   }
-  const obsSpace = venv.observationSpace;
-  const obsDim = obsSpace.shape.reduce((a, b) => a * b, 1);
+  const obsDim = spaceSize(venv.observationSpace);
   const discrete = venv.actionSpace.kind === 'discrete';
-  const actDim = venv.actionSpace.kind === 'discrete' ? 1 : venv.actionSpace.shape.reduce((a, b) => a * b, 1);
+  const actDim = spaceSize(venv.actionSpace);
 
   let obs: Float32Array;
   if (start.kind === 'seed') obs = venv.reset(new Array<number>(G).fill(start.seed)).observations;

@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -36,24 +36,7 @@ function processAlive(pid: number): boolean {
  * pid is not a running process). Returns the names removed.
  */
 export async function removeStaleTempFiles(path: string): Promise<string[]> {
-  const dir = dirname(path);
-  const re = tmpPattern(basename(path));
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const n of names) {
-    const m = re.exec(n);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || processAlive(pid)) continue;
-    await rm(join(dir, n), { force: true });
-    removed.push(n);
-  }
-  return removed;
+  return removeStaleTempFilesSync(path);
 }
 
 /**
@@ -90,9 +73,7 @@ async function fsyncDir(dir: string): Promise<void> {
     fh = await open(dir, 'r');
     await fh.sync();
   } catch (e) {
-    // Some platforms cannot open or fsync a directory (Windows: EISDIR/EPERM); the rename stands.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw e;
+    if (!dirSyncUnsupported(e)) throw e;
   } finally {
     await fh?.close();
   }
@@ -140,22 +121,25 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
   fsyncDirSync(dir);
 }
 
-function removeStaleTempFilesSync(path: string): void {
+function removeStaleTempFilesSync(path: string): string[] {
   const dir = dirname(path);
   const re = tmpPattern(basename(path));
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return;
+    return [];
   }
+  const removed: string[] = [];
   for (const n of names) {
     const m = re.exec(n);
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid === process.pid || processAlive(pid)) continue;
     rmSync(join(dir, n), { force: true });
+    removed.push(n);
   }
+  return removed;
 }
 
 function fsyncDirSync(dir: string): void {
@@ -164,10 +148,14 @@ function fsyncDirSync(dir: string): void {
     fd = openSync(dir, 'r');
     fsyncSync(fd);
   } catch (e) {
-    // As fsyncDir: some platforms cannot open or fsync a directory; the rename stands.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw e;
+    if (!dirSyncUnsupported(e)) throw e;
   } finally {
     if (fd !== null) closeSync(fd);
   }
+}
+
+/** Some platforms cannot open or fsync a directory (Windows: EISDIR/EPERM); the rename stands. */
+function dirSyncUnsupported(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'EISDIR' || code === 'EPERM' || code === 'EINVAL' || code === 'EBADF';
 }
