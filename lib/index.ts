@@ -6,8 +6,12 @@
  */
 export { initBackend, currentBackend, BackendError, BACKEND_NAMES, type BackendName, type BackendOptions, type BackendInfo } from './backend.ts';
 export { Rng, RngStreams, type RngState } from './random.ts';
+export { mean, meanStd, moments } from './stats.ts';
 export * from './codec.ts';
 export * from './data.ts';
+export * from './actor.ts';
+export * from './episodes.ts';
+export * from './lagrange.ts';
 export * from './envs/types.ts';
 export { makeEnv, makeVectorEnv, ENV_IDS, UnknownEnvError } from './envs/registry.ts';
 export { VectorEnv } from './envs/vector.ts';

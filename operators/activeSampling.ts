@@ -23,7 +23,7 @@ import { map, type OperatorFunction } from 'rxjs';
 import type { SnapshotStart } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
 import type { StartsBatch } from './rollout.ts';
-import { moments } from './returns.ts';
+import { moments } from '../lib/stats.ts';
 
 /** A FIFO pool of candidate reset states with a capacity. */
 export class ResetPool {

@@ -34,6 +34,7 @@
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
 import type { AdvantagedGroup, AdvantagedTrajectory, Batch, ScoredTrajectory, UNCOMBINED_COST } from '../lib/data.ts';
+import { checkConstraintNames } from '../lib/lagrange.ts';
 import {
   ADVANTAGE_ESTIMATOR_DEFAULTS,
   AdvantageEstimatorOptions,
@@ -81,19 +82,6 @@ export const CONSTRAINT_COST_DEFAULTS: ConstraintCostConfig = {
   ...ADVANTAGE_ESTIMATOR_DEFAULTS,
   costs: [{ name: 'env' }],
 };
-
-const NAME = /^[A-Za-z0-9_.-]+$/;
-
-/** Checks a list of constraint names: non-empty, unique, metric-safe. */
-export function checkConstraintNames(names: readonly string[], who: string): void {
-  if (names.length === 0) throw new RangeError(`${who}: at least one constraint is needed`);
-  const seen = new Set<string>();
-  for (const n of names) {
-    if (!NAME.test(n)) throw new RangeError(`${who}: constraint name must match ${NAME}, got ${JSON.stringify(n)}`);
-    if (seen.has(n)) throw new RangeError(`${who}: duplicate constraint name ${JSON.stringify(n)}`);
-    seen.add(n);
-  }
-}
 
 /** C_k(τ) for every constraint, checked finite. */
 export function trajectoryCosts(tr: ScoredTrajectory, costs: readonly CostSpec[], where = ''): number[] {

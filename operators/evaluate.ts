@@ -23,8 +23,9 @@ import type { Batch } from '../lib/data.ts';
 import type { VectorEnv } from '../lib/envs/vector.ts';
 import { d4rlNormalizedScore } from '../lib/d4rl.ts';
 import { Rng } from '../lib/random.ts';
-import { moments } from './returns.ts';
-import type { Actor } from './rollout.ts';
+import { moments } from '../lib/stats.ts';
+import type { Actor } from '../lib/actor.ts';
+import { runEpisodes } from '../lib/episodes.ts';
 
 /**
  * The evaluation's plain-data knobs (all optional):
@@ -56,31 +57,17 @@ export function runEvaluation(cfg: EvaluateConfig): EvalResult {
   const { venv, actor } = cfg;
   const n = venv.numEnvs;
   const seed = cfg.seed ?? 1_000_000;
-  let obs = venv.reset(Array.from({ length: n }, (_, i) => seed + i)).observations;
+  const obs = venv.reset(Array.from({ length: n }, (_, i) => seed + i)).observations;
   const rng = new Rng(seed, 'eval'); // only used by stochastic actors
   actor.begin?.(n, { kind: 'seed', envId: venv.id, seed });
   const ret = new Float64Array(n);
   const cost = new Float64Array(n);
   const len = new Float64Array(n);
-  const done = new Uint8Array(n);
-  const limit = cfg.maxSteps ?? Number.POSITIVE_INFINITY;
-  let live = n;
-  for (let t = 0; live > 0; t++) {
-    const { action } = actor.act(obs, n, rng);
-    const r = venv.step(action);
-    actor.observe?.(r.rewards, r.observations);
-    for (let i = 0; i < n; i++) {
-      if (done[i]) continue;
-      ret[i] = ret[i]! + r.rewards[i]!;
-      cost[i] = cost[i]! + r.costs[i]!;
-      len[i] = len[i]! + 1;
-      if (r.terminated[i] || r.truncated[i] || t + 1 >= limit) {
-        done[i] = 1;
-        live--;
-      }
-    }
-    obs = r.observations;
-  }
+  runEpisodes(venv, actor, rng, obs, cfg.maxSteps === undefined ? {} : { maxSteps: cfg.maxSteps }, (i, s) => {
+    ret[i] = ret[i]! + s.result.rewards[i]!;
+    cost[i] = cost[i]! + s.result.costs[i]!;
+    len[i] = len[i]! + 1;
+  });
   const m = moments([...ret]);
   const out: EvalResult = {
     'eval/return': m.mean,

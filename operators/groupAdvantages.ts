@@ -39,7 +39,7 @@ import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
 import { NonNegativeNumber, PositiveInt, oneOf } from '../lib/codec.ts';
 import type { AdvantagedGroup, Batch, ScoredGroup, ScoredTrajectory } from '../lib/data.ts';
-import { moments } from './returns.ts';
+import { meanStd, moments } from '../lib/stats.ts';
 
 export type AdvantageEstimator = 'grpo' | 'drgrpo' | 'rloo';
 export type StdScope = 'group' | 'batch' | 'none';
@@ -138,18 +138,6 @@ export interface GroupAdvantageValues {
   readonly groupStd: number[];
   /** The divisor actually used per group (std + ε, or 1). */
   readonly scale: number[];
-}
-
-function meanStd(xs: readonly number[], ddof: 0 | 1): { mean: number; std: number } {
-  const n = xs.length;
-  if (n === 0) return { mean: 0, std: 0 };
-  let s = 0;
-  for (const x of xs) s += x;
-  const mean = s / n;
-  if (n - ddof <= 0) return { mean, std: 0 };
-  let v = 0;
-  for (const x of xs) v += (x - mean) ** 2;
-  return { mean, std: Math.sqrt(v / (n - ddof)) };
 }
 
 /**

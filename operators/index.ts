@@ -8,6 +8,21 @@
  * under the names of docs/metrics.md; nothing in a stream holds a tensor.
  */
 export * from './rollout.ts';
+// What `rollout`/`evaluate` act with and `policyUpdate` batches with live in lib (beside the models
+// they serve); re-exported so a pipeline written against rxrl/operators finds them here too.
+export { type Actor, policyActor } from '../lib/actor.ts';
+export { dtActor } from '../lib/models/dt-actor.ts';
+export { stepBatchOf } from '../lib/models/mlp.ts';
+export {
+  LagrangeState,
+  LAGRANGE_DEFAULTS,
+  resolveLagrangeConfig,
+  type LagrangeConfig,
+  type LagrangeStateJSON,
+  type LagrangeStep,
+  type LagrangeUpdateRule,
+  type ConstraintSpec,
+} from '../lib/lagrange.ts';
 export * from './returns.ts';
 export * from './hindsightRelabel.ts';
 export * from './groupAdvantages.ts';

@@ -28,7 +28,7 @@ import type { Rng } from '../lib/random.ts';
 import type { CausalLM } from '../lib/models/lm.ts';
 import { generate, type SamplingOptions } from '../lib/models/generate.ts';
 import type { StartsBatch } from './rollout.ts';
-import { moments } from './returns.ts';
+import { moments } from '../lib/stats.ts';
 
 export interface CompletionScore {
   reward: number;

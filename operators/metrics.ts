@@ -156,24 +156,60 @@ export function jsonlSink(path: string, options: JsonlSinkOptions = {}): JsonlSi
   };
 }
 
-/** Reads a JSONL metrics file; `null` values become NaN, a torn last line (crash) is skipped. */
-export function readJsonl(path: string): MetricsRecord[] {
-  const lines = readFileSync(path, 'utf8').split('\n');
-  const out: MetricsRecord[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    let obj: Record<string, unknown>;
+/**
+ * Reads a JSONL metrics file, one record per line in file order. Every line but the last non-empty
+ * one must be a JSON object with a numeric `iteration` (errors name `path:line`); a last line that
+ * is not JSON is a torn write (a crash, or a run still going) and is skipped, reported as
+ * `tornLastLine`. `null` reads as NaN; values that are not numbers are dropped.
+ */
+/** A metrics file that cannot be read as JSONL metrics (a user's file, not a bug). */
+export class MetricsFileError extends Error {
+  override readonly name = 'MetricsFileError';
+}
+
+export function readJsonlFile(path: string): { records: MetricsRecord[]; tornLastLine: boolean; droppedKeys: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new MetricsFileError(`${path}: cannot read: ${(e as Error).message}`);
+  }
+  const lines = text.split('\n');
+  let last = lines.length - 1;
+  while (last >= 0 && lines[last]!.trim() === '') last--;
+  const records: MetricsRecord[] = [];
+  let tornLastLine = false;
+  const dropped = new Set<string>();
+  for (let i = 0; i <= last; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    let obj: unknown;
     try {
-      obj = JSON.parse(line) as Record<string, unknown>;
-    } catch (e) {
-      if (i === lines.length - 1) return; // a partial last line
-      throw new Error(`readJsonl: ${path}:${i + 1}: ${(e as Error).message}`);
+      obj = JSON.parse(line) as unknown;
+    } catch {
+      if (i === last) {
+        tornLastLine = true;
+        continue;
+      }
+      throw new MetricsFileError(`${path}:${i + 1}: not JSON`);
     }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new MetricsFileError(`${path}:${i + 1}: expected a JSON object`);
+    const it = (obj as Record<string, unknown>)['iteration'];
+    if (typeof it !== 'number' || !Number.isFinite(it)) throw new MetricsFileError(`${path}:${i + 1}: "iteration" must be a number, got ${JSON.stringify(it)}`);
     const rec: Record<string, number> = {};
-    for (const [k, v] of Object.entries(obj)) rec[k] = v === null ? NaN : (v as number);
-    out.push(rec as MetricsRecord);
-  });
-  return out;
+    for (const [k, v] of Object.entries(obj)) {
+      if (v === null) rec[k] = NaN;
+      else if (typeof v === 'number') rec[k] = v;
+      else dropped.add(k);
+    }
+    records.push(rec as MetricsRecord);
+  }
+  return { records, tornLastLine, droppedKeys: [...dropped].sort() };
+}
+
+/** `readJsonlFile`'s records: a JSONL metrics file, `null` as NaN, a torn last line skipped. */
+export function readJsonl(path: string): MetricsRecord[] {
+  return readJsonlFile(path).records;
 }
 
 // ---------------------------------------------------------------------------------------------

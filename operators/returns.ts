@@ -20,6 +20,7 @@
  */
 import { map, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, ScoredGroup, ScoredTrajectory, Trajectory } from '../lib/data.ts';
+import { moments } from '../lib/stats.ts';
 
 export interface ReturnsConfig {
   /** Discount γ ∈ [0, 1]. Default 1 (undiscounted episode returns, as GRPO and Decision Transformers use). */
@@ -49,23 +50,6 @@ export function discountedReturns(tr: Trajectory, config: ReturnsConfig = RETURN
     cost += tr.costs[t]!;
   }
   return { ...tr, returns: out, totalReward: total, totalCost: cost };
-}
-
-/** Mean, population std, min and max of a list of numbers (0s for an empty list). */
-export function moments(xs: readonly number[]): { mean: number; std: number; min: number; max: number } {
-  if (xs.length === 0) return { mean: 0, std: 0, min: 0, max: 0 };
-  let s = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (const x of xs) {
-    s += x;
-    if (x < min) min = x;
-    if (x > max) max = x;
-  }
-  const mean = s / xs.length;
-  let v = 0;
-  for (const x of xs) v += (x - mean) ** 2;
-  return { mean, std: Math.sqrt(v / xs.length), min, max };
 }
 
 export function returns(config: Partial<ReturnsConfig> = {}): OperatorFunction<Batch<Group>, Batch<ScoredGroup>> {

@@ -26,72 +26,9 @@ import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, Start, Trajectory } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
 import type { VectorEnv } from '../lib/envs/vector.ts';
-import type { Policy } from '../lib/models/policy.ts';
-import type { DecisionTransformer } from '../lib/models/decision-transformer.ts';
-import { DtHistory, selectDtActions } from '../lib/models/generate.ts';
-
-/** What acts in the env: G observations in, G actions and behaviour log-probs out. */
-export interface Actor {
-  /** The version of the policy that acts now (stamped on every trajectory). */
-  version(): number;
-  /** Called once per group before the first step (a DT clears its context, sets its target). */
-  begin?(n: number, start: Start): void;
-  /** Actions for the `n` rows of `observations` (n × obsDim); the policy's mode if `deterministic`. */
-  act(observations: Float32Array, n: number, rng: Rng, deterministic?: boolean): { action: Int32Array | Float32Array; logProb: Float32Array };
-  /** Return-conditioned actors: the targets they were conditioned on at this step (n values). */
-  targets?(): Float32Array;
-  /** Called after each step with the rewards the n rows received (a DT lowers its target). */
-  observe?(rewards: Float64Array, observations: Float32Array): void;
-}
-
-/** An `Actor` over a plain policy acting on the current observation alone (its mode if `deterministic`). */
-export function policyActor<B>(
-  policy: Pick<Policy<B, Float32Array, Int32Array | Float32Array>, 'act'>,
-  version: () => number,
-  deterministic = false,
-): Actor {
-  return { version, act: (obs, _n, rng, det) => policy.act(obs, rng, { deterministic: det ?? deterministic }) };
-}
-
-/**
- * An `Actor` over a Decision Transformer, conditioned on a return-to-go target (ODT's acting):
- * each row starts a group with R̂_0 = `targetReturn`, sees the last K (R̂·scale, s, a) steps, and
- * after each step lowers its target by the reward received, R̂_{t+1} = R̂_t − r_t. The targets
- * the rows acted on are what `targets()` reports, so trajectories carry the *intended*
- * returns-to-go (never the achieved ones, unless a pipeline relabels them explicitly).
- */
-export function dtActor(
-  dt: DecisionTransformer,
-  cfg: {
-    /** R̂_0 of a group; a function of the start lets a mid-episode snapshot start use its remaining target. */
-    targetReturn: number | ((start: Start) => number);
-    scale?: number;
-    contextLength?: number;
-    version: () => number;
-  },
-): Actor {
-  const scale = cfg.scale ?? 1;
-  let histories: DtHistory[] = [];
-  let rtg = new Float64Array(0);
-  return {
-    version: cfg.version,
-    begin(n, start) {
-      // Timesteps continue from a snapshot start's env time, as the trajectory's `timesteps` do.
-      const t0 = start.kind === 'snapshot' ? start.t : 0;
-      histories = Array.from({ length: n }, () => new DtHistory(dt.stateDim, dt.actDim, t0));
-      rtg = new Float64Array(n).fill(typeof cfg.targetReturn === 'number' ? cfg.targetReturn : cfg.targetReturn(start));
-    },
-    act(observations, n, rng, deterministic) {
-      if (histories.length !== n) throw new Error(`dtActor: begin(${n}) was not called for this group`);
-      for (let i = 0; i < n; i++) histories[i]!.observe(observations.subarray(i * dt.stateDim, (i + 1) * dt.stateDim), rtg[i]! * scale);
-      return selectDtActions(dt, histories, rng, { deterministic: deterministic ?? false, ...(cfg.contextLength ? { contextLength: cfg.contextLength } : {}) });
-    },
-    targets: () => Float32Array.from(rtg),
-    observe(rewards) {
-      for (let i = 0; i < rtg.length; i++) rtg[i] = rtg[i]! - rewards[i]!;
-    },
-  };
-}
+import { spaceSize } from '../lib/envs/types.ts';
+import type { Actor } from '../lib/actor.ts';
+import { runEpisodes } from '../lib/episodes.ts';
 
 /** One iteration's starts (and metrics of how they were chosen, e.g. by `activeSampling`). */
 export interface StartsBatch {
@@ -123,11 +60,9 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
   if (venv.autoreset !== 'disabled') {
     throw new Error(`rollout: the VectorEnv must be built with autoreset 'disabled' (got '${venv.autoreset}')`);
   }
-  const obsSpace = venv.observationSpace;
-  const obsDim = obsSpace.shape.reduce((a, b) => a * b, 1);
+  const obsDim = spaceSize(venv.observationSpace);
   const discrete = venv.actionSpace.kind === 'discrete';
-  const actDim = venv.actionSpace.kind === 'discrete' ? 1 : venv.actionSpace.shape.reduce((a, b) => a * b, 1);
-  const limit = cfg.maxSteps ?? Number.POSITIVE_INFINITY;
+  const actDim = spaceSize(venv.actionSpace);
 
   let obs: Float32Array;
   if (start.kind === 'seed') obs = venv.reset(new Array<number>(G).fill(start.seed)).observations;
@@ -149,53 +84,32 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
     tgt: [] as number[],
     terminated: false,
     truncated: false,
-    done: false,
   }));
   for (let i = 0; i < G; i++) for (let k = 0; k < obsDim; k++) rows[i]!.obs.push(obs[i * obsDim + k]!);
 
-  let live = G;
-  for (let step = 0; live > 0; step++) {
-    const targets = actor.targets?.();
-    const { action, logProb } = actor.act(obs, G, rng);
-    const res = venv.step(action);
-    actor.observe?.(res.rewards, res.observations);
-    for (let i = 0; i < G; i++) {
-      const row = rows[i]!;
-      if (row.done) continue;
-      for (let k = 0; k < actDim; k++) row.act.push(action[i * actDim + k]!);
-      row.logp.push(logProb[i]!);
-      row.rew.push(res.rewards[i]!);
-      row.cost.push(res.costs[i]!);
-      if (targets) row.tgt.push(targets[i]!);
-      for (let k = 0; k < obsDim; k++) row.obs.push(res.observations[i * obsDim + k]!);
-      if (res.terminated[i] || res.truncated[i] || step + 1 >= limit) {
-        row.terminated = res.terminated[i] === 1;
-        row.truncated = !row.terminated;
-        row.done = true;
-        live--;
-      }
+  obs = runEpisodes(venv, actor, rng, obs, cfg.maxSteps === undefined ? {} : { maxSteps: cfg.maxSteps }, (i, s, ended) => {
+    const row = rows[i]!;
+    for (let k = 0; k < actDim; k++) row.act.push(s.action[i * actDim + k]!);
+    row.logp.push(s.logProb[i]!);
+    row.rew.push(s.result.rewards[i]!);
+    row.cost.push(s.result.costs[i]!);
+    if (s.targets) row.tgt.push(s.targets[i]!);
+    for (let k = 0; k < obsDim; k++) row.obs.push(s.result.observations[i * obsDim + k]!);
+    if (ended) {
+      row.terminated = s.result.terminated[i] === 1;
+      row.truncated = !row.terminated;
     }
-    obs = res.observations;
-  }
+  });
 
   const tailReturn = new Float64Array(G);
   const tailCost = new Float64Array(G);
   if (cfg.tail && cfg.tail.steps > 0) {
     // Rows cut by maxSteps (not ended by the env) continue with the actor's mode for H steps.
-    const alive = new Uint8Array(G);
-    for (let i = 0; i < G; i++) alive[i] = venv.active[i]!;
-    for (let h = 0; h < cfg.tail.steps && alive.some((x) => x === 1); h++) {
-      const { action } = actor.act(obs, G, rng, true);
-      const res = venv.step(action);
-      actor.observe?.(res.rewards, res.observations);
-      for (let i = 0; i < G; i++) {
-        if (!alive[i]) continue;
-        tailReturn[i] = tailReturn[i]! + res.rewards[i]!;
-        tailCost[i] = tailCost[i]! + res.costs[i]!;
-        if (res.terminated[i] || res.truncated[i]) alive[i] = 0;
-      }
-      obs = res.observations;
-    }
+    const live = Uint8Array.from(venv.active);
+    runEpisodes(venv, actor, rng, obs, { maxSteps: cfg.tail.steps, deterministic: true, live }, (i, s) => {
+      tailReturn[i] = tailReturn[i]! + s.result.rewards[i]!;
+      tailCost[i] = tailCost[i]! + s.result.costs[i]!;
+    });
   }
 
   const trajectories: Trajectory[] = rows.map((row, i) => {

@@ -33,7 +33,7 @@ import { map, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, SnapshotStart, Trajectory } from '../lib/data.ts';
 import type { Env } from '../lib/envs/types.ts';
 import { rollout, type RolloutConfig, type StartsBatch } from './rollout.ts';
-import { moments } from './returns.ts';
+import { moments } from '../lib/stats.ts';
 
 export interface SubTrajectoriesConfig extends Omit<RolloutConfig, 'maxSteps' | 'tail'> {
   /** L: on-policy steps per sub-trajectory. */

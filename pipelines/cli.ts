@@ -192,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'report':
         if (rest.length === 0) throw new UsageError('report needs at least one run directory');
         // Loaded on demand: the chart renderer is the slowest import of the CLI.
-        await (await import('./report.ts')).reportCommand(rest);
+        await (await import('./report/index.ts')).reportCommand(rest);
         return 0;
       case undefined:
       case '-h':

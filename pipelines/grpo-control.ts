@@ -26,12 +26,15 @@ import type { MlpPolicy } from '../lib/models/mlp.ts';
 import { makeModel } from '../lib/models/registry.ts';
 import { RngStateC, RngStreamsStateC, type AdvantagedGroup, type MetricsRecord } from '../lib/data.ts';
 import { FiniteNumber, NonNegativeInt, NonNegativeNumber, PositiveInt, PositiveIntAtMost, PositiveNumber, Uint32, decodeOrThrow, oneOf, suggestion } from '../lib/codec.ts';
-import { rollout, policyActor, type StartsBatch } from '../operators/rollout.ts';
+import { rollout, type StartsBatch } from '../operators/rollout.ts';
+import { policyActor } from '../lib/actor.ts';
 import { returns } from '../operators/returns.ts';
 import { groupAdvantages, AdvantageEstimatorProps, ADVANTAGE_ESTIMATOR_DEFAULTS } from '../operators/groupAdvantages.ts';
 import { constraintCost } from '../operators/constraintCost.ts';
-import { primalDual, LagrangeState, LagrangeStateC, LagrangeRuleProps, PrimalDualProps, LAGRANGE_DEFAULTS, PRIMAL_DUAL_DEFAULTS } from '../operators/primalDual.ts';
-import { policyUpdate, stepBatchOf, PolicyUpdateProps, POLICY_UPDATE_DEFAULTS, type Learner } from '../operators/policyUpdate.ts';
+import { primalDual, PrimalDualProps, PRIMAL_DUAL_DEFAULTS } from '../operators/primalDual.ts';
+import { LagrangeState, LagrangeStateC, LagrangeRuleProps, LAGRANGE_DEFAULTS } from '../lib/lagrange.ts';
+import { policyUpdate, PolicyUpdateProps, POLICY_UPDATE_DEFAULTS, type Learner } from '../operators/policyUpdate.ts';
+import { stepBatchOf } from '../lib/models/mlp.ts';
 import { evaluate, runEvaluation, EvaluateProps } from '../operators/evaluate.ts';
 import type { MetricsSink } from '../operators/metrics.ts';
 import { deepPartial, pick, resolve, type DeepPartial } from './config.ts';
@@ -262,7 +265,7 @@ export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint:
   const policy = makeModel(config.policy.kind, { obsDim: venv.obsDim, actionSpace: venv.actionSpace, hidden: config.policy.hidden, activation: config.policy.activation, seed: 0 });
   try {
     const { loadCheckpoint } = await import('../lib/io/checkpoint.ts');
-    const { state } = await loadCheckpoint(checkpoint, { params: policy.params, strict: false });
+    const { state } = await loadCheckpoint(checkpoint, { params: policy.params.map, strict: false });
     const result = runEvaluation({ venv, actor: policyActor(policy, () => Number(state['version'] ?? 0), true) });
     return { ...result, iteration: Number(state['iteration'] ?? -1), policy_version: Number(state['version'] ?? 0) } as Record<string, number>;
   } finally {

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { makeEnv, Rng, d4rlNormalizedScore, ENV_IDS } from '../lib/index.ts';
-import { moments } from '../operators/returns.ts';
+import { moments } from '../lib/stats.ts';
 
 const { values } = parseArgs({
   options: {

@@ -15,10 +15,10 @@ function identity(config: Record<string, unknown>): Record<string, unknown> {
 }
 
 export async function saveRunCheckpoint(path: string, config: Record<string, unknown>, c: CheckpointContent): Promise<void> {
-  await saveCheckpoint(path, { params: c.params, optimizer: c.optimizer, config: identity(config), state: { ...c.state, iteration: c.iteration } });
+  await saveCheckpoint(path, { params: c.params.map, optimizer: c.optimizer, config: identity(config), state: { ...c.state, iteration: c.iteration } });
 }
 
 export async function loadRunCheckpoint(path: string, config: Record<string, unknown>, params: ParamStore, optimizer: tf.Optimizer): Promise<Record<string, unknown>> {
-  const { state } = await loadCheckpoint(path, { params, optimizer, expectConfig: identity(config) });
+  const { state } = await loadCheckpoint(path, { params: params.map, optimizer, expectConfig: identity(config) });
   return state;
 }

@@ -15,7 +15,7 @@
  * experiment and the runner refuses it. Ctrl-C (SIGINT) stops after the current update and writes
  * a final checkpoint; a second Ctrl-C exits at once.
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync, accessSync, constants as fsc, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync, accessSync, constants as fsc } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { initBackend } from '../lib/backend.ts';
@@ -27,6 +27,7 @@ import type { PipelineContext, PipelineResult } from './context.ts';
 import { saveRunCheckpoint, loadRunCheckpoint } from './run-checkpoint.ts';
 import { readCheckpoint } from '../lib/io/checkpoint.ts';
 import { tensorboardSink } from '../lib/io/tensorboard.ts';
+import { writeFileAtomicSync } from '../lib/io/atomic.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 
@@ -61,9 +62,7 @@ export interface RunOutcome {
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, JSON.stringify(value, null, 2) + '\n');
 }
 
 function ensureWritableDir(dir: string): void {
@@ -151,9 +150,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
     }
     // Drop metrics of iterations after the checkpoint: they are recomputed identically.
     const kept = rows.filter((m) => m.iteration < done);
-    const tmp = `${metricsPath}.tmp-${process.pid}`;
-    writeFileSync(tmp, kept.map((m) => JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n').join(''));
-    renameSync(tmp, metricsPath);
+    writeFileAtomicSync(metricsPath, kept.map((m) => JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n').join(''));
     if (complete) {
       ctx.resume = { load: (params, optimizer) => loadRunCheckpoint(ckptPath, config, params, optimizer), lastRecord: () => kept.at(-1) };
     } else {

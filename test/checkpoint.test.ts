@@ -192,11 +192,11 @@ test('checkpoint: weights bit-identical, state identical (incl. large typed arra
     weird: [NaN, -0, Infinity],
   };
   const cfg = { model: tinyLlama, lr: 1e-3 };
-  await saveCheckpoint(p, { params: a.params, config: cfg, state, metadata: { run: 'x' } });
+  await saveCheckpoint(p, { params: a.params.map, config: cfg, state, metadata: { run: 'x' } });
 
   const b = new CausalLM(tinyLlama, { seed: 2 });
   assert.notDeepEqual(snapshot(b), snapshot(a));
-  const out = await loadCheckpoint(p, { params: b.params, expectConfig: cfg });
+  const out = await loadCheckpoint(p, { params: b.params.map, expectConfig: cfg });
   assert.deepEqual(snapshot(b), snapshot(a));
   assert.deepStrictEqual(out.state, state);
   assert.deepEqual(out.config, cfg);
@@ -235,14 +235,14 @@ test('checkpoint: Adam state round-trips; one more step is bit-identical to neve
   const a = new CausalLM(tinyLlama, { seed: 3 });
   const optA = tf.train.adam(0.01);
   for (let i = 0; i < 3; i++) lossStep(a, optA, x, y);
-  await saveCheckpoint(p, { params: a.params, optimizer: optA, config: tinyLlama, state: { iteration: 3 } });
+  await saveCheckpoint(p, { params: a.params.map, optimizer: optA, config: tinyLlama, state: { iteration: 3 } });
   lossStep(a, optA, x, y);
   lossStep(a, optA, x, y);
 
   // A fresh process would have fresh variables (other tfjs ids) and a fresh optimizer.
   const b = new CausalLM(tinyLlama, { seed: 99 });
   const optB = tf.train.adam(0.01);
-  const res = await loadCheckpoint(p, { params: b.params, optimizer: optB, expectConfig: tinyLlama });
+  const res = await loadCheckpoint(p, { params: b.params.map, optimizer: optB, expectConfig: tinyLlama });
   assert.equal(res.iterations, 3);
   assert.equal(optB.iterations, 3);
   lossStep(b, optB, x, y);
@@ -259,7 +259,7 @@ test('checkpoint: Adam state round-trips; one more step is bit-identical to neve
   // An optimizer of another class is refused, and nothing is assigned.
   const c = new CausalLM(tinyLlama, { seed: 5 });
   const before = snapshot(c);
-  await assert.rejects(loadCheckpoint(p, { params: c.params, optimizer: tf.train.sgd(0.1) }), /holds Adam optimizer state; this run's optimizer is SGD/);
+  await assert.rejects(loadCheckpoint(p, { params: c.params.map, optimizer: tf.train.sgd(0.1) }), /holds Adam optimizer state; this run's optimizer is SGD/);
   assert.deepEqual(snapshot(c), before);
   for (const m of [a, b, c]) m.dispose();
   optA.dispose();
@@ -271,13 +271,13 @@ test('checkpoint: corruption and mismatches are clear errors and leave the model
   const dir = tmp();
   const good = join(dir, 'good.safetensors');
   const a = new CausalLM(tinyLlama, { seed: 1 });
-  await saveCheckpoint(good, { params: a.params, config: { model: tinyLlama }, state: { it: 1 } });
+  await saveCheckpoint(good, { params: a.params.map, config: { model: tinyLlama }, state: { it: 1 } });
   const bytes = readFileSync(good);
   const target = new CausalLM(tinyLlama, { seed: 7 });
   const opt = tf.train.adam(0.01);
   const before = snapshot(target);
   const expectError = async (path: string, re: RegExp, extra: Record<string, unknown> = {}): Promise<void> => {
-    await assert.rejects(loadCheckpoint(path, { params: target.params, optimizer: undefined, ...extra }), (e: unknown) => {
+    await assert.rejects(loadCheckpoint(path, { params: target.params.map, optimizer: undefined, ...extra }), (e: unknown) => {
       assert.ok(e instanceof CheckpointError, String(e));
       assert.match((e as Error).message, re);
       return true;
@@ -329,7 +329,7 @@ test('checkpoint: corruption and mismatches are clear errors and leave the model
   // Shapes: a model with another width.
   const wide = new CausalLM({ ...tinyLlama, dModel: 32 }, { seed: 1 });
   const wideP = join(dir, 'wide.safetensors');
-  await saveCheckpoint(wideP, { params: wide.params, config: { model: { ...tinyLlama, dModel: 32 } } });
+  await saveCheckpoint(wideP, { params: wide.params.map, config: { model: { ...tinyLlama, dModel: 32 } } });
   await expectError(wideP, /wide\.safetensors: tensor embed\.weight has shape \[50,32\], the model expects \[50,16\]/);
   await expectError(wideP, /was written for config \{.*\}; this run's config differs at model\.dModel: 32 \(checkpoint\) vs 16 \(this run\)/, {
     expectConfig: { model: tinyLlama },
@@ -359,13 +359,13 @@ test('checkpoint: corruption and mismatches are clear errors and leave the model
   const extraP = join(dir, 'extra.safetensors');
   await saveCheckpoint(extraP, { params: more, config: {} });
   await expectError(extraP, /has a tensor the model does not: extra\.weight/);
-  await loadCheckpoint(extraP, { params: target.params, strict: false }); // non-strict: loads
+  await loadCheckpoint(extraP, { params: target.params.map, strict: false }); // non-strict: loads
   assert.deepEqual(snapshot(target), snapshot(a));
 
   // No optimizer state in the file but one was asked for.
   const t2 = new CausalLM(tinyLlama, { seed: 8 });
   const b2 = snapshot(t2);
-  await assert.rejects(loadCheckpoint(good, { params: t2.params, optimizer: opt }), /has no optimizer state/);
+  await assert.rejects(loadCheckpoint(good, { params: t2.params.map, optimizer: opt }), /has no optimizer state/);
   assert.deepEqual(snapshot(t2), b2);
   for (const m of [a, target, wide, t2]) m.dispose();
   opt.dispose();
@@ -375,11 +375,11 @@ test('checkpoint: a failed save leaves the previous file and no temporary file',
   const dir = tmp();
   const p = join(dir, 'ckpt.safetensors');
   const a = new CausalLM(tinyLlama, { seed: 1 });
-  await saveCheckpoint(p, { params: a.params, config: { v: 1 } });
+  await saveCheckpoint(p, { params: a.params.map, config: { v: 1 } });
   const before = readFileSync(p);
-  await assert.rejects(saveCheckpoint(p, { params: a.params, config: { v: 2 }, state: { bad: new Map() } }), /state\.bad: cannot store a Map/);
+  await assert.rejects(saveCheckpoint(p, { params: a.params.map, config: { v: 2 }, state: { bad: new Map() } }), /state\.bad: cannot store a Map/);
   await assert.rejects(
-    saveCheckpoint(p, { params: a.params, config: { v: 2 }, onProgress: () => { throw new Error('disk full (simulated)'); } }),
+    saveCheckpoint(p, { params: a.params.map, config: { v: 2 }, onProgress: () => { throw new Error('disk full (simulated)'); } }),
     /disk full/,
   );
   assert.deepEqual(readFileSync(p), before);
@@ -391,7 +391,7 @@ test('checkpoint: SIGKILL in the middle of a write leaves the previous checkpoin
   const dir = tmp();
   const p = join(dir, 'ckpt.safetensors');
   const a = new CausalLM(tinyLlama, { seed: 1 });
-  await saveCheckpoint(p, { params: a.params, config: { which: 'good' }, state: { iteration: 1 } });
+  await saveCheckpoint(p, { params: a.params.map, config: { which: 'good' }, state: { iteration: 1 } });
   const goodBytes = readFileSync(p);
 
   // The child writes ~64 MB to the same path and blocks (synchronously) half-way, so it is
@@ -438,12 +438,12 @@ writeSync(1, 'DONE\\n');
   assert.deepEqual(readFileSync(p), goodBytes);
   assert.deepEqual(readdirSync(dir).filter((n) => n !== 'writer.mts').sort(), [tmpName!, 'ckpt.safetensors'].sort());
   const b = new CausalLM(tinyLlama, { seed: 2 });
-  const res = await loadCheckpoint(p, { params: b.params, expectConfig: { which: 'good' } });
+  const res = await loadCheckpoint(p, { params: b.params.map, expectConfig: { which: 'good' } });
   assert.deepEqual(res.state, { iteration: 1 });
   assert.deepEqual(snapshot(b), snapshot(a));
 
   // The next save to that target removes the dead writer's temporary file.
-  await saveCheckpoint(p, { params: a.params, config: { which: 'newer' } });
+  await saveCheckpoint(p, { params: a.params.map, config: { which: 'newer' } });
   assert.deepEqual(readdirSync(dir).filter((n) => n !== 'writer.mts'), ['ckpt.safetensors']);
   a.dispose();
   b.dispose();

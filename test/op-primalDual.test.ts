@@ -4,7 +4,8 @@ import { TestScheduler } from 'rxjs/testing';
 import { catchError, lastValueFrom, map, of } from 'rxjs';
 import type { Batch } from '../lib/data.ts';
 import type { CostAdvantagedGroup } from '../operators/constraintCost.ts';
-import { LagrangeState, combineAdvantages, primalDual, type LagrangeConfig } from '../operators/primalDual.ts';
+import { combineAdvantages, primalDual } from '../operators/primalDual.ts';
+import { LagrangeState, type LagrangeConfig } from '../lib/lagrange.ts';
 import { discountedReturns } from '../operators/returns.ts';
 import { makeBatch, makeTrajectory } from './helpers/fixtures.ts';
 

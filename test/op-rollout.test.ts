@@ -5,7 +5,8 @@ import { map } from 'rxjs';
 import { makeEnv, makeVectorEnv } from '../lib/envs/registry.ts';
 import { Rng } from '../lib/random.ts';
 import type { SnapshotStart } from '../lib/data.ts';
-import { rollout, rolloutGroup, type Actor, type StartsBatch } from '../operators/rollout.ts';
+import { rollout, rolloutGroup, type StartsBatch } from '../operators/rollout.ts';
+import type { Actor } from '../lib/actor.ts';
 import { resetPoints, subTrajectories, tailBootstrap } from '../operators/subTrajectories.ts';
 import { activePicks, activeSampling, ResetPool } from '../operators/activeSampling.ts';
 import { runEvaluation, evaluate } from '../operators/evaluate.ts';
@@ -182,7 +183,7 @@ test('a DT actor records the intended returns-to-go; returns keeps them, hindsig
   const { initBackend } = await import('../lib/backend.ts');
   await initBackend({ backend: 'cpu', quiet: true });
   const { DecisionTransformer } = await import('../lib/models/decision-transformer.ts');
-  const { dtActor } = await import('../operators/rollout.ts');
+  const { dtActor } = await import('../lib/models/dt-actor.ts');
   const { relabelTrajectory } = await import('../operators/hindsightRelabel.ts');
   const dt = new DecisionTransformer({ stateDim: 3, actDim: 1, contextLength: 4, maxEpisodeSteps: 200, core: { dModel: 16, nLayers: 1, nHeads: 2 }, seed: 1 });
   const venv = await makeVectorEnv('Pendulum-v1', 3, {}, { autoreset: 'disabled' });

@@ -39,8 +39,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { open, stat } from 'node:fs/promises';
-import { ParamStore } from '../models/params.ts';
-import type { ParamRecord } from '../models/params.ts';
 import {
   SafetensorsError,
   headerLengthOf,
@@ -76,9 +74,19 @@ export class CheckpointError extends Error {
   }
 }
 
-/** Something holding named tensors: a ParamStore, tensors (tf.Variables to load into), or plain records. */
-export type ParamSource = ParamStore | Readonly<Record<string, tf.Tensor | ParamRecord>>;
-export type ParamTarget = ParamStore | Readonly<Record<string, tf.Variable>>;
+/** A float32 tensor as plain data (a `ParamStore.toRecord()` entry). */
+export interface PlainTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/**
+ * Named tensors to save, as a map or a record: variables (`ParamStore.map`), any tensors, or plain
+ * `{ shape, data }` records. The names are the checkpoint's weight names.
+ */
+export type ParamSource = ReadonlyMap<string, tf.Tensor | PlainTensor> | Readonly<Record<string, tf.Tensor | PlainTensor>>;
+/** Named variables to load into (`ParamStore.map`, or a record of tf.Variables). */
+export type ParamTarget = ReadonlyMap<string, tf.Variable> | Readonly<Record<string, tf.Variable>>;
 
 export interface SaveCheckpointOptions {
   params: ParamSource;
@@ -293,12 +301,12 @@ async function tensorToST(name: string, t: tf.Tensor): Promise<SafetensorsTensor
   return { dtype, shape: [...t.shape], data };
 }
 
-function isParamRecord(x: unknown): x is ParamRecord {
+function isParamRecord(x: unknown): x is PlainTensor {
   return typeof x === 'object' && x !== null && !(x instanceof tf.Tensor) && 'shape' in x && 'data' in x;
 }
 
-function entriesOf(src: ParamSource): [string, tf.Tensor | ParamRecord][] {
-  if (src instanceof ParamStore) return src.names().map((n) => [n, src.get(n)]);
+function entriesOf(src: ParamSource): [string, tf.Tensor | PlainTensor][] {
+  if (src instanceof Map) return [...(src as ReadonlyMap<string, tf.Tensor | PlainTensor>)];
   return Object.entries(src);
 }
 
@@ -520,7 +528,7 @@ export async function readCheckpoint(path: string, opts: { expectConfig?: unknow
 }
 
 function targetEntries(t: ParamTarget): [string, tf.Variable][] {
-  if (t instanceof ParamStore) return t.names().map((n) => [n, t.get(n)]);
+  if (t instanceof Map) return [...(t as ReadonlyMap<string, tf.Variable>)];
   return Object.entries(t);
 }
 

@@ -39,10 +39,10 @@
  * await reader.close();
  * ```
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { atomicWrite } from './atomic.ts';
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('rxrl: big-endian hosts are not supported');
 
@@ -579,87 +579,5 @@ async function writeFully(fh: FileHandle, buf: Uint8Array): Promise<void> {
   while (off < buf.length) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off);
     off += bytesWritten;
-  }
-}
-
-/** Temporary-file name pattern of `atomicWrite` for a target basename. */
-function tmpPattern(base: string): RegExp {
-  const esc = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^\\.${esc}\\.tmp-(\\d+)-[0-9a-f]+$`);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes temporary files left by crashed writers of `path` (`.<name>.tmp-<pid>-<hex>` whose
- * pid is not a running process). Returns the names removed.
- */
-export async function removeStaleTempFiles(path: string): Promise<string[]> {
-  const dir = dirname(path);
-  const re = tmpPattern(basename(path));
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const n of names) {
-    const m = re.exec(n);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || processAlive(pid)) continue;
-    await rm(join(dir, n), { force: true });
-    removed.push(n);
-  }
-  return removed;
-}
-
-/**
- * Writes `path` atomically: `write` fills a fresh temporary file in the same directory, which is
- * then fsynced, closed and renamed over `path`; the directory is fsynced so the rename is durable.
- * On any error the temporary file is removed and `path` is untouched.
- */
-export async function atomicWrite(path: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
-  const dir = dirname(path);
-  await removeStaleTempFiles(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-  const fh = await open(tmp, 'wx', 0o644);
-  try {
-    await write(fh);
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fsyncDir(dir);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle | null = null;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch (e) {
-    // Some platforms cannot open or fsync a directory (Windows: EISDIR/EPERM); the rename stands.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw e;
-  } finally {
-    await fh?.close();
   }
 }

@@ -18,6 +18,7 @@ export * from './lm.ts';
 export * from './policy.ts';
 export * from './mlp.ts';
 export * from './decision-transformer.ts';
+export * from './dt-actor.ts';
 export * from './generate.ts';
 export * from './lm-policy.ts';
 export * from './registry.ts';

@@ -24,6 +24,7 @@
  * ```
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { Trajectory } from '../data.ts';
 import type { Rng } from '../random.ts';
 import { ParamStore, constant, orthogonal, zeros } from './params.ts';
 import type { ActOptions, ActResult, Policy } from './policy.ts';
@@ -212,4 +213,31 @@ export class MlpPolicy implements Policy<MlpBatch, Float32Array, Int32Array | Fl
 export function gaussianLogProb(a: tf.Tensor, mean: tf.Tensor, logStd: tf.Tensor): tf.Tensor {
   const z = tf.mul(tf.sub(a, mean), tf.exp(tf.neg(logStd)));
   return tf.sum(tf.sub(tf.sub(tf.mul(tf.square(z), -0.5), logStd), HALF_LOG_2PI), -1);
+}
+
+/**
+ * The per-step batch of a policy that acts on the current observation alone (`MlpPolicy`): every
+ * trajectory's observations before each action (rows 0..T−1) and its actions, concatenated.
+ */
+export function stepBatchOf(trajectories: readonly Trajectory[]): { obs: Float32Array; actions: Int32Array | Float32Array } {
+  const first = trajectories[0];
+  if (!first) return { obs: new Float32Array(0), actions: new Int32Array(0) };
+  const { obsDim } = first;
+  let S = 0;
+  for (const t of trajectories) S += t.length;
+  const obs = new Float32Array(S * obsDim);
+  const discrete = first.actions instanceof Int32Array;
+  const actions = discrete ? new Int32Array(S) : new Float32Array(S * first.actDim);
+  let o = 0;
+  let a = 0;
+  for (const t of trajectories) {
+    if (t.obsDim !== obsDim || t.actions instanceof Int32Array !== discrete) {
+      throw new TypeError(`stepBatchOf: trajectory of group ${t.groupId} does not match the first one's shapes`);
+    }
+    obs.set(t.observations.subarray(0, t.length * obsDim), o);
+    actions.set(t.actions, a);
+    o += t.length * obsDim;
+    a += t.actions.length;
+  }
+  return { obs, actions };
 }

@@ -154,6 +154,11 @@ export class ParamStore {
     return [...this.vars.keys()];
   }
 
+  /** Every parameter by name, in insertion order (what `saveCheckpoint`/`loadCheckpoint` take). */
+  get map(): ReadonlyMap<string, tf.Variable> {
+    return this.vars;
+  }
+
   /** The trainable variables, in insertion order (what an optimizer's varList wants). */
   get variables(): tf.Variable[] {
     return [...this.vars.values()].filter((v) => v.trainable);
