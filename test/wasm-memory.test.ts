@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, setWasmMemoryContext, WasmHeapError, WASM_HEAP_MAX, wasmHeapBytes } from '../lib/backend.ts';
 import { tfjsPatches } from '../lib/tensor/patches.ts';
-import { installWasmHeapGuard, trackWasmAllocations, wasmHeapLimit } from '../lib/tensor/wasm-memory.ts';
+import { asWasmHeapError, installWasmHeapGuard, trackWasmAllocations, wasmHeapLimit } from '../lib/tensor/wasm-memory.ts';
 
 describe('wasm heap exhaustion', { skip: tf.findBackendFactory('wasm') === null ? 'wasm backend unavailable' : false }, () => {
   let prev = '';
@@ -85,6 +85,22 @@ describe('wasm heap exhaustion', { skip: tf.findBackendFactory('wasm') === null 
       tf.dispose([A, c]);
     },
   );
+
+  it('a WebAssembly trap near the heap limit becomes a WasmHeapError; elsewhere it stays what it was', () => {
+    const RuntimeError = (globalThis as unknown as { WebAssembly: { RuntimeError: new (m: string) => Error } }).WebAssembly.RuntimeError;
+    const trap = new RuntimeError('memory access out of bounds');
+    assert.equal(asWasmHeapError(trap, tf.backend(), 'BatchMatMul'), trap, 'far from the limit: unchanged');
+    try {
+      installWasmHeapGuard(tf.backend(), { limit: wasmHeapBytes() });
+      const e = asWasmHeapError(trap, tf.backend(), 'tfjs kernel BatchMatMul trapped');
+      assert.ok(e instanceof WasmHeapError);
+      assert.match((e as Error).message, /BatchMatMul trapped: memory access out of bounds/);
+      const other = new TypeError('x');
+      assert.equal(asWasmHeapError(other, tf.backend(), 'k'), other, 'not a trap: unchanged');
+    } finally {
+      installWasmHeapGuard(tf.backend(), { limit: WASM_HEAP_MAX });
+    }
+  });
 
   it('trackWasmAllocations counts each buffer once (a reshape adds nothing)', () => {
     const track = trackWasmAllocations();

@@ -110,6 +110,51 @@ interface Guard {
 const guards = new WeakMap<object, Guard>();
 
 /**
+ * `e` as a `WasmHeapError` if it is a WebAssembly trap (`RuntimeError`: an out-of-bounds access
+ * after an allocation inside C++/XNNPACK failed) with the heap within 64 MB of its limit;
+ * otherwise `e` itself.
+ */
+export function asWasmHeapError(e: unknown, backend: KernelBackend | object, what: string): unknown {
+  if (e instanceof WasmHeapError) return e;
+  const wasm = moduleOf(backend);
+  const guard = wasm === undefined ? undefined : guards.get(wasm);
+  const isTrap = e instanceof Error && e.name === 'RuntimeError';
+  if (guard === undefined || !isTrap) return e;
+  const heap = wasmHeapBytes(backend);
+  if (heap + ABORT_MARGIN < guard.limit) return e;
+  const first = (e as Error).message.split('\n')[0]!.slice(0, 120);
+  return new WasmHeapError(
+    `${message(`${what}: ${first}`, guard.limit, heap, undefined)} The wasm backend may be unusable after this.`,
+    guard.limit,
+    heap,
+    undefined,
+  );
+}
+
+let kernelsWrapped = false;
+
+/** Every wasm kernel registered now turns a trap near the heap limit into a WasmHeapError. */
+function wrapWasmKernels(): void {
+  if (kernelsWrapped) return;
+  kernelsWrapped = true;
+  for (const k of tf.getKernelsForBackend('wasm')) {
+    const f = k.kernelFunc;
+    const name = k.kernelName;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({
+      ...k,
+      kernelFunc: (args) => {
+        try {
+          return f(args);
+        } catch (e) {
+          throw asWasmHeapError(e, args.backend, `tfjs kernel ${name} trapped`);
+        }
+      },
+    });
+  }
+}
+
+/**
  * Make heap exhaustion on this wasm backend a `WasmHeapError` (see the module comment).
  * Idempotent; a later call may change `limit`. No-op on other backends.
  */
@@ -122,6 +167,7 @@ export function installWasmHeapGuard(backend: KernelBackend | object, options: {
     existing.limit = limit;
     return;
   }
+  wrapWasmKernels();
   // Emscripten's `_malloc` is a stub that replaces itself with the export on first call: resolve it
   wasm._free(wasm._malloc(8));
   const rawMalloc = wasm._malloc.bind(wasm);
@@ -181,6 +227,7 @@ export function trackWasmAllocations(backend: KernelBackend | object = tf.backen
   let peak = 0;
   wasm._malloc = (n: number): number => {
     const p = malloc(n);
+    if (p === 0) return p;
     sizes.set(p, n);
     live += n;
     if (live > peak) peak = live;

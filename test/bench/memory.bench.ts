@@ -163,7 +163,9 @@ async function main(): Promise<void> {
     .split(',')
     .map(Number)
     .filter((w) => w > 0);
+  const tried: number[] = [512];
   for (const width of widths) {
+    tried.push(width);
     const spec: Spec = { kind: 'dt', label: `DT width ${width}, 4 layers, batch 64 × K 20`, width, layers: 4, batch: 64, steps: SEARCH_STEPS };
     const r = measure(spec);
     console.log(row(spec, r));
@@ -173,7 +175,7 @@ async function main(): Promise<void> {
   console.log(
     largest === undefined
       ? 'largest DT that trains at batch 64 on wasm: none of the widths tried'
-      : `largest DT that trains at batch 64 on wasm: width ${largest.width} (${(largest.params / 1e6).toFixed(1)}M params, 4 layers; widths tried: 512, ${widths.join(', ')})`,
+      : `largest DT that trains at batch 64 on wasm: width ${largest.width} (${(largest.params / 1e6).toFixed(1)}M params, 4 layers; widths tried: ${tried.join(', ')})`,
   );
 }
 
