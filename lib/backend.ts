@@ -15,7 +15,9 @@
  *
  * Also done here, because every training script needs it: tfjs-core's gradient functions are
  * registered (lib/tensor/gradients.ts) and, on wasm, the kernel fixes
- * (lib/tensor/wasm-kernels.ts) are registered.
+ * (lib/tensor/wasm-kernels.ts) are registered — only on the tfjs version they were written for
+ * (lib/tensor/patches.ts; `RXRL_WASM_FIXES=0|1` forces them off/on) — and running out of wasm
+ * heap becomes a `WasmHeapError` (lib/tensor/wasm-memory.ts).
  *
  * ```ts
  * import { initBackend } from 'rxrl';
@@ -29,6 +31,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { ensureGradients } from './tensor/gradients.ts';
 import { registerWasmFixes } from './tensor/wasm-kernels.ts';
+import { tfjsPatches } from './tensor/patches.ts';
+import { installWasmHeapGuard } from './tensor/wasm-memory.ts';
 import {
   createSingleThreadWasmBackend,
   createThreadedWasmBackend,
@@ -39,6 +43,13 @@ import {
 // Kernel registrations are global and cheap: do them at import, so that wasm gets the fixes
 // even when it is initialised some other way (e.g. `tf.setBackend('wasm')` in a test).
 const wasmFixes = registerWasmFixes();
+
+export {
+  WasmHeapError,
+  WASM_HEAP_MAX,
+  setWasmMemoryContext,
+  wasmHeapBytes,
+} from './tensor/wasm-memory.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -60,8 +71,10 @@ export interface BackendInfo {
   skipped: { name: string; why: string }[];
   /** wasm: threads in XNNPACK's pool (1 when single-threaded); other backends: undefined. */
   threads?: number;
-  /** wasm: kernels rxrl replaced or added. */
+  /** wasm: kernels rxrl replaced or added (empty when the tfjs patches are off). */
   fixes?: string[];
+  /** Whether rxrl's tfjs patches apply, and why (lib/tensor/patches.ts). */
+  patches?: { enabled: boolean; reason: string };
   /** The npm package that provided the `tensorflow` backend. */
   package?: string;
 }
@@ -160,12 +173,16 @@ async function loadWasm(threads: number): Promise<{ threads: number; note: strin
   if (tf.engine().registry['wasm'] !== undefined) {
     // already initialised by someone (tf.setBackend('wasm') before initBackend): keep it
     if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') failed");
+    installWasmHeapGuard(tf.backend());
     const t = getThreadsCount();
     return { threads: t, note: `already initialised, ${t} thread${t === 1 ? '' : 's'}` };
   }
-  return withoutEmscriptenProcessHandlers(async () => {
+  const r = await withoutEmscriptenProcessHandlers(async () => {
     let threadNote = '';
-    if (threads > 1) {
+    if (threads > 1 && !tfjsPatches().enabled) {
+      // the threaded init works around tfjs internals (wasm-threads.ts): a patch, so off too
+      threadNote = `; ${threads} threads need the tfjs patches (off), using 1 thread`;
+    } else if (threads > 1) {
       try {
         const instance = await createThreadedWasmBackend(threads);
         await install('wasm', instance, 2);
@@ -179,6 +196,8 @@ async function loadWasm(threads: number): Promise<{ threads: number; note: strin
     await install('wasm', instance, 2);
     return { threads: 1, note: `1 thread${threadNote}` };
   });
+  installWasmHeapGuard(tf.backend());
+  return r;
 }
 
 /** tfjs-backend-cpu prints a "Hi, install tfjs-node" banner on first use; we say it once. */
@@ -214,7 +233,16 @@ async function resolve(options: BackendOptions, requested: BackendName | undefin
     } else if (name === 'wasm') {
       try {
         const w = await loadWasm(threads);
-        info = { name, reason: `wasm ready, ${w.note}`, skipped, threads: w.threads, fixes: wasmFixes };
+        const patches = tfjsPatches();
+        const off = patches.enabled ? '' : `; ${patches.reason}`;
+        info = {
+          name,
+          reason: `wasm ready, ${w.note}${off}`,
+          skipped,
+          threads: w.threads,
+          fixes: wasmFixes,
+          patches: { enabled: patches.enabled, reason: patches.reason },
+        };
       } catch (e) {
         skipped.push({ name, why: `wasm failed to initialise: ${firstLine(e)}` });
         continue;

@@ -9,6 +9,13 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKEND_NAMES, currentBackend, initBackend, type BackendInfo } from '../lib/backend.ts';
 import { wasmMatMulTuning } from '../lib/tensor/wasm-kernels.ts';
+import { tfjsPatches } from '../lib/tensor/patches.ts';
+
+/** Tests of a patch's effect skip themselves, with this reason, when the tfjs patches are off
+ * (`npm run test:nofixes`: RXRL_WASM_FIXES=0); the others must pass with the stock kernels. */
+const PATCH_EFFECT: { skip: string | false } = {
+  skip: tfjsPatches().enabled ? false : `asserts a tfjs patch's effect; ${tfjsPatches().reason}`,
+};
 
 // ----------------------------------------------------------------------------------------------
 // helpers
@@ -246,7 +253,7 @@ if (!CHILD) {
       }
     }
 
-    it('broadcasts batch axes in full ([2,1,m,k]·[1,3,k,n] → [2,3,m,n]; stock kernels get this wrong)', async () => {
+    it('broadcasts batch axes in full ([2,1,m,k]·[1,3,k,n] → [2,3,m,n]; stock kernels get this wrong)', PATCH_EFFECT, async () => {
       for (const [ta, tb] of [[false, false], [true, true], [true, false]] as const) {
         const sa = stored([2, 1, 20, 16], ta);
         const sb = stored([1, 3, 16, 24], tb);
@@ -260,7 +267,7 @@ if (!CHILD) {
       }
     });
 
-    it('handles empty and k = 0 products', async () => {
+    it('handles empty and k = 0 products', PATCH_EFFECT, async () => {
       const z = await onBackend('wasm', [{ values: new Float32Array(0), shape: [2, 3, 0] }, { values: new Float32Array(0), shape: [2, 0, 4] }],
         (a, b) => tf.matMul(a, b));
       assert.deepEqual(z.shape, [2, 3, 4]);
@@ -270,7 +277,7 @@ if (!CHILD) {
       assert.deepEqual(e.shape, [0, 3, 4]);
     });
 
-    it('does not reuse XNNPACK weights cached for another reshape of the same buffer', async () => {
+    it('does not reuse XNNPACK weights cached for another reshape of the same buffer', PATCH_EFFECT, async () => {
       const w = Float32Array.from({ length: 16 }, (_, i) => i);
       const r = await onBackend('wasm', [{ values: w, shape: [16] }], (x) => {
         const first = tf.matMul(tf.ones([1, 4]), tf.reshape(x, [4, 4]));
@@ -280,7 +287,7 @@ if (!CHILD) {
       assert.deepEqual(Array.from(r.values), [24, 28, 32, 36, 8, 10, 12, 14, 16, 18, 20, 22]);
     });
 
-    it('tf.fused.matMul with transposes, bias and relu matches cpu', async () => {
+    it('tf.fused.matMul with transposes, bias and relu matches cpu', PATCH_EFFECT, async () => {
       for (const [ta, tb] of [[false, true], [true, false], [true, true]] as const) {
         const sa = stored([33, 20], ta);
         const sb = stored([20, 27], tb);
@@ -297,7 +304,7 @@ if (!CHILD) {
       }
     });
 
-    it('gradients through batched matMul (transposed kernels in the backward pass; broadcast batch reduced) match cpu', async () => {
+    it('gradients through batched matMul (transposed kernels in the backward pass; broadcast batch reduced) match cpu', PATCH_EFFECT, async () => {
       const ins = [{ values: randomValues([4, 30, 24]), shape: [4, 30, 24] }, { values: randomValues([24, 28]), shape: [24, 28] }];
       const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
         const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, y))))([a, b]);
@@ -370,7 +377,7 @@ if (!CHILD) {
       return idx;
     }
 
-    it('grad of sum(w ⊙ gather(E, idx)) equals onehot(idx)ᵀ · w (duplicates summed, [B,T] indices)', async () => {
+    it('grad of sum(w ⊙ gather(E, idx)) equals onehot(idx)ᵀ · w (duplicates summed, [B,T] indices)', PATCH_EFFECT, async () => {
       const idx = indicesWithDuplicates();
       const w = randomValues([B, T, D]);
       const e = randomValues([V, D]);
@@ -386,7 +393,7 @@ if (!CHILD) {
       assertClose(g.values, expected, 'embedding gradient', 1e-5);
     });
 
-    it('works for gather along axis 1 too', async () => {
+    it('works for gather along axis 1 too', PATCH_EFFECT, async () => {
       const idx = Int32Array.from([2, 0, 2, 3, 2]);
       const e = randomValues([4, 5, 3]);
       const w = randomValues([4, 5, 3]);
@@ -425,7 +432,7 @@ if (!CHILD) {
       );
     });
 
-    it('gather with batchDims = 1 (forward and gradient; the stock wasm kernel returned wrong values)', async () => {
+    it('gather with batchDims = 1 (forward and gradient; the stock wasm kernel returned wrong values)', PATCH_EFFECT, async () => {
       // x [B=3, O=2, D=5, S=4], indices [B=3, K=4], axis 2 → out [3, 2, 4, 4]
       const [Bn, O, Dn, S, K] = [3, 2, 5, 4, 4];
       const x = randomValues([Bn, O, Dn, S]);
@@ -463,7 +470,7 @@ if (!CHILD) {
       }
     });
 
-    it('tf.unsortedSegmentSum matches cpu (out-of-range ids dropped)', async () => {
+    it('tf.unsortedSegmentSum matches cpu (out-of-range ids dropped)', PATCH_EFFECT, async () => {
       const ids = Int32Array.from([0, 3, 3, -1, 1, 9, 0]);
       const x = randomValues([7, 4]);
       const ins = [{ values: x, shape: [7, 4] }, { values: ids, shape: [7], dtype: 'int32' as const }];
@@ -474,7 +481,7 @@ if (!CHILD) {
       assertClose(wasm.values, cpu.values, 'unsortedSegmentSum', 1e-6);
     });
 
-    it('leaks no tensors across repeated gradient calls', () => {
+    it('leaks no tensors across repeated gradient calls', PATCH_EFFECT, () => {
       const E = tf.randomNormal([V, D]);
       const I = tf.tensor2d(indicesWithDuplicates(), [B, T], 'int32');
       const step = (): void => {
@@ -491,7 +498,7 @@ if (!CHILD) {
   });
 
   describe('multi-threaded wasm (child process, RXRL_THREADS=2)', () => {
-    it('initialises, matches plain JS, and the process exits by itself', () => {
+    it('initialises, matches plain JS, and the process exits by itself', PATCH_EFFECT, () => {
       const file = fileURLToPath(import.meta.url);
       const r = spawnSync(process.execPath, ['--import', 'tsx', file], {
         env: { ...process.env, RXRL_TEST_THREADED_CHILD: '1', RXRL_BACKEND: '' },

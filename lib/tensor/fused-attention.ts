@@ -25,6 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { asWasm, sizeOf, tensorData } from './wasm-internals.ts';
 import { simdKernels } from './simd/instance.ts';
+import { tfjsPatchesEnabled } from './patches.ts';
 
 export const CAUSAL_ATTENTION = 'RxrlCausalAttention';
 export const CAUSAL_ATTENTION_GRAD = 'RxrlCausalAttentionGrad';
@@ -279,6 +280,7 @@ const attentionGrad: GradConfig = {
 };
 
 function register(): void {
+  if (!tfjsPatchesEnabled()) return; // kernels on backend internals: off → attentionOps everywhere
   const impls: [string, KernelFunc, KernelFunc][] = [
     ['wasm', forwardWasm as unknown as KernelFunc, backwardWasm as unknown as KernelFunc],
     ['cpu', forwardCpu as unknown as KernelFunc, backwardCpu as unknown as KernelFunc],

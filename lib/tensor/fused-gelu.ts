@@ -22,6 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelFunc, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { hasSimdKernels, simdKernels } from './simd/instance.ts';
 import { asWasm, sizeOf, tensorData } from './wasm-internals.ts';
+import { tfjsPatchesEnabled } from './patches.ts';
 
 export const GELU_TANH = 'RxrlGeluTanh';
 export const GELU_TANH_GRAD = 'RxrlGeluTanhGrad';
@@ -89,7 +90,7 @@ const geluGrad: GradConfig = {
   },
 };
 
-if (tf.getKernel(GELU_TANH, 'wasm') === undefined) {
+if (tfjsPatchesEnabled() && tf.getKernel(GELU_TANH, 'wasm') === undefined) {
   tf.registerKernel({ kernelName: GELU_TANH, backendName: 'wasm', kernelFunc: forwardWasm as unknown as KernelFunc });
   tf.registerKernel({ kernelName: GELU_TANH_GRAD, backendName: 'wasm', kernelFunc: backwardWasm as unknown as KernelFunc });
 }

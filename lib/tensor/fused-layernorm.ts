@@ -22,6 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { hasSimdKernels, simdKernels } from './simd/instance.ts';
 import { asWasm, sizeOf, tensorData } from './wasm-internals.ts';
+import { tfjsPatchesEnabled } from './patches.ts';
 
 export const LAYER_NORM = 'RxrlLayerNorm';
 export const LAYER_NORM_GRAD = 'RxrlLayerNormGrad';
@@ -128,7 +129,7 @@ const layerNormGrad: GradConfig = {
   },
 };
 
-if (tf.getKernel(LAYER_NORM, 'wasm') === undefined) {
+if (tfjsPatchesEnabled() && tf.getKernel(LAYER_NORM, 'wasm') === undefined) {
   tf.registerKernel({ kernelName: LAYER_NORM, backendName: 'wasm', kernelFunc: forwardWasm as unknown as KernelFunc });
   tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: 'wasm', kernelFunc: backwardWasm as unknown as KernelFunc });
 }

@@ -20,11 +20,13 @@
  * threw ("The gradient of input 'b' has shape '4,24,28', which does not match ... '24,28'").
  * The wrapped gradient sums over the broadcast axes (as TensorFlow does), on every backend.
  * And it replaces the `GatherV2` gradient (see gather-grad.ts: every axis and `batchDims`).
+ * Both fixes are tfjs patches: skipped when they are off (lib/tensor/patches.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, NamedAttrMap, Tensor } from '@tensorflow/tfjs-core';
 import { require as tsxRequire } from 'tsx/cjs/api';
 import { registerGatherGradient } from './gather-grad.ts';
+import { tfjsPatchesEnabled } from './patches.ts';
 
 export type GradientSource = 'present' | 'loaded';
 
@@ -64,11 +66,16 @@ export function fixBatchMatMulGradient(): void {
   tf.registerGradient(wrapped);
 }
 
+function gradientFixes(): void {
+  if (!tfjsPatchesEnabled()) return;
+  fixBatchMatMulGradient();
+  registerGatherGradient();
+}
+
 export function ensureGradients(): GradientSource {
   if (loaded !== undefined) return loaded;
   if (gradientsRegistered()) {
-    fixBatchMatMulGradient();
-    registerGatherGradient();
+    gradientFixes();
     loaded = 'present';
     return loaded;
   }
@@ -83,8 +90,7 @@ export function ensureGradients(): GradientSource {
   if (!gradientsRegistered()) {
     throw new Error('rxrl: loading tfjs-core gradients did not register them (two tfjs-core copies?)');
   }
-  fixBatchMatMulGradient();
-  registerGatherGradient();
+  gradientFixes();
   loaded = 'loaded';
   return loaded;
 }

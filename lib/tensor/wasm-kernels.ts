@@ -55,6 +55,7 @@ import {
 import { registerWasmGatherFix, registerWasmUnsortedSegmentSum } from './gather-grad.ts';
 import { registerWasmCopyFixes } from './wasm-copies.ts';
 import { simdKernels } from './simd/instance.ts';
+import { tfjsPatchesEnabled } from './patches.ts';
 
 type KernelArgs = Parameters<KernelFunc>[0];
 
@@ -437,10 +438,14 @@ let applied: string[] | undefined;
 /**
  * Register rxrl's wasm kernel fixes. Idempotent; works before or after the wasm backend is
  * initialised (but `@tensorflow/tfjs-backend-wasm` must have been imported). Returns the list
- * of fixes in place.
+ * of fixes in place — none when the tfjs patches are off (lib/tensor/patches.ts).
  */
 export function registerWasmFixes(): string[] {
   if (applied !== undefined) return applied;
+  if (!tfjsPatchesEnabled()) {
+    applied = []; // stock kernels (lib/tensor/patches.ts: version guard, RXRL_WASM_FIXES)
+    return applied;
+  }
   if (tf.getKernel('BatchMatMul', 'wasm') === undefined) {
     throw new Error('registerWasmFixes: the wasm backend is not registered (import @tensorflow/tfjs-backend-wasm first)');
   }

@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelBackend } from '@tensorflow/tfjs-core';
 import { KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-wasm.ts';
+import { tfjsPatchesEnabled } from '../patches.ts';
 
 type Ptr = number;
 
@@ -64,6 +65,7 @@ const instances = new WeakMap<object, SimdKernels | null>();
 
 /** The kernels bound to this wasm backend's memory, or null if they cannot run there. */
 export function simdKernels(backend: KernelBackend | object): SimdKernels | null {
+  if (!tfjsPatchesEnabled()) return null; // they work on wasm-backend internals: a tfjs patch
   const wasm = (backend as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } }).wasm;
   if (wasm === undefined) return null;
   if (instances.has(wasm)) return instances.get(wasm)!;
