@@ -28,10 +28,6 @@ export interface Actor {
 }
 
 /** An `Actor` over a plain policy acting on the current observation alone (its mode if `deterministic`). */
-export function policyActor<B>(
-  policy: Pick<Policy<B, Float32Array, Int32Array | Float32Array>, 'act'>,
-  version: () => number,
-  deterministic = false,
-): Actor {
+export function policyActor<B>(policy: Pick<Policy<B, Float32Array, Int32Array | Float32Array>, 'act'>, version: () => number, deterministic = false): Actor {
   return { version, act: (obs, _n, rng, det) => policy.act(obs, rng, { deterministic: det ?? deterministic }) };
 }

@@ -33,12 +33,7 @@ import { ensureGradients } from './tensor/gradients.ts';
 import { registerWasmFixes } from './tensor/wasm-kernels.ts';
 import { tfjsPatches } from './tensor/patches.ts';
 import { installWasmHeapGuard } from './tensor/wasm-memory.ts';
-import {
-  createSingleThreadWasmBackend,
-  createThreadedWasmBackend,
-  defaultThreadCount,
-  MAX_WASM_THREADS,
-} from './tensor/wasm-threads.ts';
+import { createSingleThreadWasmBackend, createThreadedWasmBackend, defaultThreadCount, MAX_WASM_THREADS } from './tensor/wasm-threads.ts';
 
 // Kernel registrations are global and cheap: do them at import, so that wasm gets the fixes
 // even when it is initialised some other way (e.g. `tf.setBackend('wasm')` in a test).
@@ -95,9 +90,7 @@ export function currentBackend(): BackendInfo | undefined {
 function parseName(value: string, source: string): BackendName {
   const v = value.trim().toLowerCase();
   if ((BACKEND_NAMES as readonly string[]).includes(v)) return v as BackendName;
-  throw new BackendError(
-    `unknown backend '${value}' (from ${source}); valid backends: ${BACKEND_NAMES.join(', ')}`,
-  );
+  throw new BackendError(`unknown backend '${value}' (from ${source}); valid backends: ${BACKEND_NAMES.join(', ')}`);
 }
 
 function parseThreads(value: number | string, source: string): number {
@@ -112,11 +105,7 @@ const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'
 
 function isModuleNotFound(e: unknown, spec: string): boolean {
   const err = e as { code?: string; message?: string };
-  return (
-    (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') &&
-    typeof err.message === 'string' &&
-    err.message.includes(spec)
-  );
+  return (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') && typeof err.message === 'string' && err.message.includes(spec);
 }
 
 function firstLine(e: unknown): string {
@@ -209,8 +198,7 @@ function silenceCpuBanner(): void {
 async function resolve(options: BackendOptions, requested: BackendName | undefined): Promise<BackendInfo> {
   const threadsSource = options.threads !== undefined ? 'option threads' : 'RXRL_THREADS';
   const threadsRaw = options.threads ?? process.env['RXRL_THREADS'];
-  const threads =
-    threadsRaw === undefined || threadsRaw === '' ? defaultThreadCount() : parseThreads(threadsRaw, threadsSource);
+  const threads = threadsRaw === undefined || threadsRaw === '' ? defaultThreadCount() : parseThreads(threadsRaw, threadsSource);
 
   const skipped: { name: string; why: string }[] = [];
   let info: BackendInfo | undefined;

@@ -145,7 +145,11 @@ export function oneOf<const V extends string>(values: readonly V[]): t.Type<V, V
     (u, c) =>
       ok(u)
         ? t.success(u)
-        : t.failure(u, c, `expected one of ${name}, got ${describeValue(u)}${typeof u === 'string' ? `; ${suggestion(u, values).replace(/ $/, '')}` : ''}`.replace(/; $/, '')),
+        : t.failure(
+            u,
+            c,
+            `expected one of ${name}, got ${describeValue(u)}${typeof u === 'string' ? `; ${suggestion(u, values).replace(/ $/, '')}` : ''}`.replace(/; $/, ''),
+          ),
     t.identity,
   );
 }

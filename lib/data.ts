@@ -195,10 +195,7 @@ export const BatchC = <C extends t.Mixed>(group: C) =>
     metrics: t.record(t.string, t.number),
   });
 
-export const MetricsRecord = t.intersection(
-  [t.type({ iteration: NonNegativeInt }), t.record(t.string, t.number)],
-  'MetricsRecord',
-);
+export const MetricsRecord = t.intersection([t.type({ iteration: NonNegativeInt }), t.record(t.string, t.number)], 'MetricsRecord');
 export type MetricsRecord = t.TypeOf<typeof MetricsRecord>;
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,17 @@ export * from './envs/types.ts';
 export { makeEnv, makeVectorEnv, ENV_IDS, UnknownEnvError } from './envs/registry.ts';
 export { VectorEnv } from './envs/vector.ts';
 export { d4rlNormalizedScore, D4RL_REFERENCE_SCORES } from './d4rl.ts';
-export { loadD4rl, writeD4rl, episodesOf, D4rlError, type D4rlDataset, type D4rlEpisode, type LoadD4rlOptions, type WriteD4rlOptions, type EpisodesOfOptions } from './datasets/d4rl.ts';
+export {
+  loadD4rl,
+  writeD4rl,
+  episodesOf,
+  D4rlError,
+  type D4rlDataset,
+  type D4rlEpisode,
+  type LoadD4rlOptions,
+  type WriteD4rlOptions,
+  type EpisodesOfOptions,
+} from './datasets/d4rl.ts';
 export * from './models/index.ts';
 export * from './io/checkpoint.ts';
 export { readSafetensors, writeSafetensors, SafetensorsError } from './io/safetensors.ts';

@@ -66,7 +66,11 @@ export interface ActiveSamplingConfig {
 export const ACTIVE_SAMPLING_DEFAULTS = { epsilon: 0.2, mode: 'greedy' as const, temperature: 1 };
 
 /** Indices of M picks and which of them were uniform. */
-export function activePicks(u: ArrayLike<number>, cfg: Pick<ActiveSamplingConfig, 'count' | 'epsilon' | 'mode' | 'temperature'>, rng: Rng): { picks: number[]; uniform: boolean[] } {
+export function activePicks(
+  u: ArrayLike<number>,
+  cfg: Pick<ActiveSamplingConfig, 'count' | 'epsilon' | 'mode' | 'temperature'>,
+  rng: Rng,
+): { picks: number[]; uniform: boolean[] } {
   const n = u.length;
   if (cfg.count > n) throw new RangeError(`activeSampling: asked for ${cfg.count} starts from a pool of ${n}`);
   for (let i = 0; i < n; i++) {

@@ -75,7 +75,9 @@ export const ConstraintCostOptions = t.intersection(
   'ConstraintCostOptions',
 );
 // The codec's type is the config's plain part: a change to one that the other misses fails tsc.
-const _constraintCostOptionsMatch: t.TypeOf<typeof ConstraintCostOptions> extends Omit<ConstraintCostConfig, 'costs'> & { costs: readonly { name: string }[] } ? true : never = true;
+const _constraintCostOptionsMatch: t.TypeOf<typeof ConstraintCostOptions> extends Omit<ConstraintCostConfig, 'costs'> & { costs: readonly { name: string }[] }
+  ? true
+  : never = true;
 void _constraintCostOptionsMatch;
 
 export const CONSTRAINT_COST_DEFAULTS: ConstraintCostConfig = {
@@ -94,9 +96,7 @@ export function trajectoryCosts(tr: ScoredTrajectory, costs: readonly CostSpec[]
   });
 }
 
-export function constraintCost(
-  config: Partial<ConstraintCostConfig> = {},
-): OperatorFunction<Batch<AdvantagedGroup>, Batch<CostAdvantagedGroup>> {
+export function constraintCost(config: Partial<ConstraintCostConfig> = {}): OperatorFunction<Batch<AdvantagedGroup>, Batch<CostAdvantagedGroup>> {
   const cfg: ConstraintCostConfig = { ...CONSTRAINT_COST_DEFAULTS, ...config, costs: config.costs ?? CONSTRAINT_COST_DEFAULTS.costs };
   const est = resolveEstimatorConfig(cfg, 'constraintCost');
   checkConstraintNames(
@@ -107,27 +107,17 @@ export function constraintCost(
   return map((batch) => {
     const ids = batch.groups.map((g) => g.groupId);
     // costs[g][i][k]
-    const costs = batch.groups.map((g) =>
-      g.trajectories.map((tr, i) => trajectoryCosts(tr, cfg.costs, `group '${g.groupId}', trajectory ${i}`)),
-    );
-    const perConstraint = (k: number, keep?: readonly boolean[]) =>
-      costs.filter((_, g) => !keep || keep[g]).map((grp) => grp.map((c) => c[k]!));
+    const costs = batch.groups.map((g) => g.trajectories.map((tr, i) => trajectoryCosts(tr, cfg.costs, `group '${g.groupId}', trajectory ${i}`)));
+    const perConstraint = (k: number, keep?: readonly boolean[]) => costs.filter((_, g) => !keep || keep[g]).map((grp) => grp.map((c) => c[k]!));
     // Zero-variance flags per constraint over all groups (no dropping yet).
-    const first = Array.from({ length: K }, (_, k) =>
-      groupAdvantageValues(perConstraint(k), { ...est, dropZeroStd: false }, ids, 'constraintCost'),
-    );
-    const kept = batch.groups.map(
-      (g, gi) =>
-        !(est.dropZeroStd && g.trajectories.every((t) => t.advantage === 0) && first.every((v) => v.zeroStd[gi])),
-    );
+    const first = Array.from({ length: K }, (_, k) => groupAdvantageValues(perConstraint(k), { ...est, dropZeroStd: false }, ids, 'constraintCost'));
+    const kept = batch.groups.map((g, gi) => !(est.dropZeroStd && g.trajectories.every((t) => t.advantage === 0) && first.every((v) => v.zeroStd[gi])));
     const anyDropped = kept.some((k) => !k);
     // With a batch-wide std and dropped groups, the std must come from the kept groups only.
     const keptIds = ids.filter((_, g) => kept[g]);
     const values =
       anyDropped && est.std === 'batch'
-        ? Array.from({ length: K }, (_, k) =>
-            groupAdvantageValues(perConstraint(k, kept), { ...est, dropZeroStd: false }, keptIds, 'constraintCost'),
-          )
+        ? Array.from({ length: K }, (_, k) => groupAdvantageValues(perConstraint(k, kept), { ...est, dropZeroStd: false }, keptIds, 'constraintCost'))
         : first.map((v) => ({ ...v, advantages: v.advantages.filter((_, g) => kept[g]) }));
     const groups: CostAdvantagedGroup[] = [];
     let out = 0;
@@ -149,8 +139,7 @@ export function constraintCost(
     cfg.costs.forEach((spec, k) => {
       // No trajectories, no estimate: the metric is left out (primalDual then leaves λ alone).
       if (all.length > 0) metrics[`cost/${spec.name}/mean`] = all.reduce((s, c) => s + c[k]!, 0) / all.length;
-      metrics[`cost/${spec.name}/frac_zero_std`] =
-        batch.groups.length === 0 ? 0 : first[k]!.zeroStd.filter(Boolean).length / batch.groups.length;
+      metrics[`cost/${spec.name}/frac_zero_std`] = batch.groups.length === 0 ? 0 : first[k]!.zeroStd.filter(Boolean).length / batch.groups.length;
     });
     if (est.dropZeroStd) metrics['groups/kept'] = groups.length;
     return { ...batch, groups, metrics };

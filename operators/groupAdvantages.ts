@@ -93,10 +93,7 @@ export const GROUP_ADVANTAGES_DEFAULTS: GroupAdvantagesConfig = { ...ADVANTAGE_E
 export type ResolvedEstimatorConfig = Omit<AdvantageEstimatorConfig, 'std'> & { std: StdScope };
 
 /** Fills in defaults and validates; throws a `RangeError` naming the bad field. */
-export function resolveEstimatorConfig(
-  config: Partial<AdvantageEstimatorConfig> = {},
-  who = 'groupAdvantages',
-): ResolvedEstimatorConfig {
+export function resolveEstimatorConfig(config: Partial<AdvantageEstimatorConfig> = {}, who = 'groupAdvantages'): ResolvedEstimatorConfig {
   const c = { ...ADVANTAGE_ESTIMATOR_DEFAULTS, ...stripUndefined(config) };
   if (!['grpo', 'drgrpo', 'rloo'].includes(c.estimator)) {
     throw new RangeError(`${who}: estimator must be 'grpo', 'drgrpo' or 'rloo', got ${String(c.estimator)}`);
@@ -195,9 +192,7 @@ export function outcomeOf(tr: ScoredTrajectory, outcome: Outcome): number {
   throw new RangeError(`groupAdvantages: outcome must be 'total-reward', 'first-step-return' or a function, got ${String(outcome)}`);
 }
 
-export function groupAdvantages(
-  config: Partial<GroupAdvantagesConfig> = {},
-): OperatorFunction<Batch<ScoredGroup>, Batch<AdvantagedGroup>> {
+export function groupAdvantages(config: Partial<GroupAdvantagesConfig> = {}): OperatorFunction<Batch<ScoredGroup>, Batch<AdvantagedGroup>> {
   const cfg = { ...GROUP_ADVANTAGES_DEFAULTS, ...stripUndefined(config) };
   resolveEstimatorConfig(cfg); // fail at construction on a bad config (rloo with groupSize 1, ...)
   if (typeof cfg.outcome !== 'function' && !['total-reward', 'first-step-return'].includes(cfg.outcome)) {

@@ -69,9 +69,7 @@ export function relabelTrajectory<T extends Trajectory>(
   return { trajectory: { ...tr, targets }, shift, count };
 }
 
-export function hindsightRelabel<G extends Group>(
-  config: Partial<HindsightRelabelConfig> = {},
-): OperatorFunction<Batch<G>, Batch<G>> {
+export function hindsightRelabel<G extends Group>(config: Partial<HindsightRelabelConfig> = {}): OperatorFunction<Batch<G>, Batch<G>> {
   const cfg: HindsightRelabelConfig = { ...HINDSIGHT_RELABEL_DEFAULTS, ...config };
   if (!(Number.isFinite(cfg.scale) && cfg.scale > 0)) {
     throw new RangeError(`hindsightRelabel: scale must be a finite number > 0, got ${cfg.scale}`);

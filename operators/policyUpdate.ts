@@ -121,7 +121,8 @@ function checkConfig(c: PolicyUpdateConfig): void {
   if (!(c.klCoef >= 0)) bad('klCoef', 'a non-negative number', c.klCoef);
   if (!(c.entropyCoef >= 0)) bad('entropyCoef', 'a non-negative number', c.entropyCoef);
   if (!['token', 'sequence', 'subtrajectory'].includes(c.ratioLevel)) bad('ratioLevel', "'token' | 'sequence' | 'subtrajectory'", c.ratioLevel);
-  if (!['token-mean', 'sequence-mean', 'constant'].includes(c.lossAggregation)) bad('lossAggregation', "'token-mean' | 'sequence-mean' | 'constant'", c.lossAggregation);
+  if (!['token-mean', 'sequence-mean', 'constant'].includes(c.lossAggregation))
+    bad('lossAggregation', "'token-mean' | 'sequence-mean' | 'constant'", c.lossAggregation);
   if (!['k1', 'k3'].includes(c.klEstimator)) bad('klEstimator', "'k1' | 'k3'", c.klEstimator);
 }
 
@@ -198,7 +199,13 @@ interface StepStats {
 }
 
 /** One optimizer step on a minibatch. Throws before applying anything if the loss or gradient is not finite. */
-export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTrajectory[], cfg: PolicyUpdateConfig, C: number, step?: { done: number }): StepStats {
+export function updateStep<B>(
+  learner: Learner<B>,
+  trs: readonly AdvantagedTrajectory[],
+  cfg: PolicyUpdateConfig,
+  C: number,
+  step?: { done: number },
+): StepStats {
   const a = stepArrays(trs, cfg, C);
   if (a.validSteps === 0) throw new RangeError('policyUpdate: a minibatch with no steps (or only padding)');
   const lo = 1 - cfg.clipEps;
@@ -246,7 +253,13 @@ export function updateStep<B>(learner: Learner<B>, trs: readonly AdvantagedTraje
       // Ratio metrics over the counted ratios (all of them unless there is padding).
       const counted = a.ratioCount === a.ratioValid.length ? undefined : tf.tensor1d(a.ratioValid);
       const meanCounted = (x: tf.Tensor) => (counted ? tf.div(tf.sum(tf.mul(x, counted)), a.ratioCount) : tf.mean(x));
-      side = [tf.keep(kl), tf.keep(entropy), tf.keep(meanCounted(tf.cast(clipped, 'float32'))), tf.keep(meanCounted(ratio)), tf.keep(tf.max(counted ? tf.mul(ratio, counted) : ratio))];
+      side = [
+        tf.keep(kl),
+        tf.keep(entropy),
+        tf.keep(meanCounted(tf.cast(clipped, 'float32'))),
+        tf.keep(meanCounted(ratio)),
+        tf.keep(tf.max(counted ? tf.mul(ratio, counted) : ratio)),
+      ];
       return total as tf.Scalar;
     }, vars);
     if (cfg.entropyCoef === 0) {
@@ -285,7 +298,9 @@ export function policyUpdate<B>(
     const trs = batch.groups.flatMap((g) => g.trajectories).filter((t) => t.length > 0);
     const uncombined = trs.find((t) => t.costAdvantages !== undefined && t.scores?.['advantage/reward'] === undefined);
     if (uncombined) {
-      throw new TypeError(`policyUpdate: trajectories of group ${uncombined.groupId} carry cost advantages that were never combined with the reward advantage; put primalDual between constraintCost and policyUpdate`);
+      throw new TypeError(
+        `policyUpdate: trajectories of group ${uncombined.groupId} carry cost advantages that were never combined with the reward advantage; put primalDual between constraintCost and policyUpdate`,
+      );
     }
     if (trs.length === 0) return { ...batch, metrics: { ...batch.metrics, policy_version: learner.version } };
     const C = cfg.aggregationConstant ?? Math.max(...trs.map(validLength));
@@ -302,7 +317,13 @@ export function policyUpdate<B>(
       }
       for (let m = 0; m < mbCount; m++) {
         const idx = order.filter((_, k) => k % mbCount === m);
-        const s = updateStep(learner, idx.map((k) => trs[k]!), cfg, C, { done: n });
+        const s = updateStep(
+          learner,
+          idx.map((k) => trs[k]!),
+          cfg,
+          C,
+          { done: n },
+        );
         acc.loss += s.loss;
         acc.kl += s.kl;
         acc.clipFrac += s.clipFrac;

@@ -124,10 +124,7 @@ export function combineAdvantages(
   });
 }
 
-export function primalDual(
-  state: LagrangeState,
-  config: Partial<PrimalDualConfig> = {},
-): OperatorFunction<Batch<CostAdvantagedGroup>, Batch<AdvantagedGroup>> {
+export function primalDual(state: LagrangeState, config: Partial<PrimalDualConfig> = {}): OperatorFunction<Batch<CostAdvantagedGroup>, Batch<AdvantagedGroup>> {
   const cfg: PrimalDualConfig = { ...PRIMAL_DUAL_DEFAULTS, ...config };
   if (!['before-update', 'after-update'].includes(cfg.timing)) fail(`timing must be 'before-update' or 'after-update', got ${String(cfg.timing)}`);
   combineAdvantages([], [], [], cfg); // validates combine / normalize at construction
@@ -139,7 +136,9 @@ export function primalDual(
     const haveCosts = costKeys.every((key) => key in batch.metrics);
     if (!haveCosts && trajs.length > 0) {
       const missing = costKeys.filter((key) => !(key in batch.metrics));
-      fail(`batch ${batch.iteration} lacks metrics ${missing.map((m) => `'${m}'`).join(', ')}: put constraintCost with the constraints [${names.join(', ')}] upstream`);
+      fail(
+        `batch ${batch.iteration} lacks metrics ${missing.map((m) => `'${m}'`).join(', ')}: put constraintCost with the constraints [${names.join(', ')}] upstream`,
+      );
     }
     batch.groups.forEach((g) =>
       g.trajectories.forEach((tr, i) => {

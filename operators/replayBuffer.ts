@@ -96,9 +96,7 @@ export class ReplayBuffer {
   static fromOffline(trajectories: readonly (Trajectory | ScoredTrajectory)[], capacity: number): ReplayBuffer {
     const buf = new ReplayBuffer(capacity);
     const scored = trajectories.map((tr) => (isScored(tr) ? tr : discountedReturns(tr, { gamma: 1 })));
-    const ranked = scored
-      .map((tr, i) => ({ tr, i, r: tr.totalReward }))
-      .sort((a, b) => a.r - b.r || a.i - b.i);
+    const ranked = scored.map((tr, i) => ({ tr, i, r: tr.totalReward })).sort((a, b) => a.r - b.r || a.i - b.i);
     buf.items = ranked.slice(Math.max(0, ranked.length - capacity)).map((x) => project(x.tr));
     return buf;
   }

@@ -69,8 +69,7 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
   else if (start.kind === 'snapshot') {
     venv.restoreAll(start.snapshot, start.observation);
     obs = venv.observations;
-  }
-  else throw new Error(`rollout: a '${start.kind}' start needs a language-model rollout, not an env rollout`);
+  } else throw new Error(`rollout: a '${start.kind}' start needs a language-model rollout, not an env rollout`);
 
   actor.begin?.(G, start);
   const version = actor.version();

@@ -52,7 +52,9 @@ export const tailBootstrap = (t: Trajectory, gamma = 1): number => {
   const tail = t.scores?.['tail_return'];
   if (tail === undefined) return 0;
   if (gamma !== 1) {
-    throw new RangeError(`returns: the tail_return of sub-trajectory group ${t.groupId} is an undiscounted sum; use gamma 1 with sub-trajectories (got gamma ${gamma})`);
+    throw new RangeError(
+      `returns: the tail_return of sub-trajectory group ${t.groupId} is an undiscounted sum; use gamma 1 with sub-trajectories (got gamma ${gamma})`,
+    );
   }
   return tail;
 };
@@ -81,7 +83,9 @@ export function resetPoints(env: Env, trajectory: Trajectory, every: number): Sn
     const r = env.step(action as number | Float32Array);
     for (let k = 0; k < obsDim; k++) {
       if (r.observation[k] !== trajectory.observations[(t + 1) * obsDim + k]) {
-        throw new Error(`resetPoints: replaying group ${trajectory.groupId} diverged at step ${t + 1} (observation[${k}] ${r.observation[k]} ≠ recorded ${trajectory.observations[(t + 1) * obsDim + k]}); the env or the recorded actions are not deterministic`);
+        throw new Error(
+          `resetPoints: replaying group ${trajectory.groupId} diverged at step ${t + 1} (observation[${k}] ${r.observation[k]} ≠ recorded ${trajectory.observations[(t + 1) * obsDim + k]}); the env or the recorded actions are not deterministic`,
+        );
       }
     }
     if (r.terminated || r.truncated) break;

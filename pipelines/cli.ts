@@ -47,7 +47,9 @@ export function progressSink(total: number, first: number, stream: NodeJS.WriteS
     bar.start(total, first, { metrics: '' });
     return {
       write: (m) => {
-        const shown = KEY_METRICS.filter((k) => m[k] !== undefined).map((k) => `${k} ${formatNumber(m[k]!)}`).join('  ');
+        const shown = KEY_METRICS.filter((k) => m[k] !== undefined)
+          .map((k) => `${k} ${formatNumber(m[k]!)}`)
+          .join('  ');
         bar.update(m.iteration + 1, { metrics: shown });
       },
       close: () => bar.stop(),
@@ -60,7 +62,9 @@ export function progressSink(total: number, first: number, stream: NodeJS.WriteS
       if ((m.iteration + 1) % every !== 0 && m.iteration + 1 !== total) return;
       const done = m.iteration + 1 - first;
       const eta = done > 0 ? ((Date.now() - t0) / done) * (total - m.iteration - 1) : 0;
-      const shown = KEY_METRICS.filter((k) => m[k] !== undefined).map((k) => `${k} ${formatNumber(m[k]!)}`).join('  ');
+      const shown = KEY_METRICS.filter((k) => m[k] !== undefined)
+        .map((k) => `${k} ${formatNumber(m[k]!)}`)
+        .join('  ');
       stream.write(`iteration ${m.iteration} (${m.iteration + 1}/${total} done)  ETA ${Math.round(eta / 1000)}s  ${shown}\n`);
     },
   };
@@ -76,7 +80,11 @@ export function table(rows: [string, string][], title?: string): string {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, resume: { type: 'string' }, tensorboard: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, resume: { type: 'string' }, tensorboard: { type: 'boolean' } },
+  });
   if (positionals.length > 1) throw new UsageError(`run takes one pipeline file, got ${positionals.length}`);
   const file = positionals[0];
   if (!file && !values.resume) throw new UsageError('run needs a pipeline file (or --resume DIR)');
@@ -110,7 +118,12 @@ async function cmdRun(args: string[]): Promise<number> {
       onConfig: (c) => (config = c),
     });
     const rows: [string, string][] = Object.entries(outcome.result.summary).map(([k, v]) => [k, formatNumber(v)]);
-    console.log(table(rows, `\n${String(outcome.config['pipeline'])} · seed ${outcome.config.seed} · ${outcome.result.lastIteration + 1}/${outcome.config.iterations} iterations${outcome.stopped ? ' (stopped)' : ''}`));
+    console.log(
+      table(
+        rows,
+        `\n${String(outcome.config['pipeline'])} · seed ${outcome.config.seed} · ${outcome.result.lastIteration + 1}/${outcome.config.iterations} iterations${outcome.stopped ? ' (stopped)' : ''}`,
+      ),
+    );
     console.log(`run directory: ${outcome.runDir}`);
     return outcome.stopped ? 130 : 0;
   } finally {
@@ -133,7 +146,8 @@ async function cmdEval(args: string[]): Promise<number> {
   let path = positionals[0]!;
   if (existsSync(join(path, CHECKPOINT_FILE))) path = join(path, CHECKPOINT_FILE);
   const episodes = values.episodes === undefined ? undefined : Number(values.episodes);
-  if (episodes !== undefined && (!Number.isInteger(episodes) || episodes < 1)) throw new UsageError(`--episodes: expected a positive integer, got ${values.episodes}`);
+  if (episodes !== undefined && (!Number.isInteger(episodes) || episodes < 1))
+    throw new UsageError(`--episodes: expected a positive integer, got ${values.episodes}`);
   const ck = await readCheckpoint(path);
   const config = ck.config as Record<string, unknown>;
   const def = getPipeline(config['pipeline'], `${path}: config.pipeline`).decode({ ...config, iterations: 1 }, `${path}: config`);
@@ -141,7 +155,12 @@ async function cmdEval(args: string[]): Promise<number> {
   const { initBackend } = await import('../lib/backend.ts');
   await initBackend();
   const result = await def.evaluate(path, episodes);
-  console.log(table(Object.entries(result).map(([k, v]) => [k, formatNumber(v)]), `${def.name} checkpoint ${path} (${dirname(path)})`));
+  console.log(
+    table(
+      Object.entries(result).map(([k, v]) => [k, formatNumber(v)]),
+      `${def.name} checkpoint ${path} (${dirname(path)})`,
+    ),
+  );
   return 0;
 }
 
@@ -205,7 +224,11 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     const err = e as Error;
-    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (
+      err instanceof UsageError ||
+      (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+    ) {
       process.stderr.write(`rxrl: ${debug ? (err.stack ?? err.message) : err.message}\n${USAGE}\n`);
       return 2;
     }

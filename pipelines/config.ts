@@ -252,7 +252,9 @@ export function readPipelineFile(path: string): Record<string, unknown> {
     } catch (e) {
       const msg = (e as Error).message.split('\n')[0];
       throw new ConfigError(
-        /alias/i.test(msg ?? '') ? `${path}: YAML aliases expand too far (more than ${MAX_YAML_ALIASES} alias expansions; a "billion laughs" document?)` : `${path}: cannot read YAML (${msg})`,
+        /alias/i.test(msg ?? '')
+          ? `${path}: YAML aliases expand too far (more than ${MAX_YAML_ALIASES} alias expansions; a "billion laughs" document?)`
+          : `${path}: cannot read YAML (${msg})`,
       );
     }
   } else {

@@ -25,7 +25,18 @@ import { Rng, RngStreams } from '../lib/random.ts';
 import type { MlpPolicy } from '../lib/models/mlp.ts';
 import { makeModel } from '../lib/models/registry.ts';
 import { RngStateC, RngStreamsStateC, type AdvantagedGroup, type MetricsRecord } from '../lib/data.ts';
-import { FiniteNumber, NonNegativeInt, NonNegativeNumber, PositiveInt, PositiveIntAtMost, PositiveNumber, Uint32, decodeOrThrow, oneOf, suggestion } from '../lib/codec.ts';
+import {
+  FiniteNumber,
+  NonNegativeInt,
+  NonNegativeNumber,
+  PositiveInt,
+  PositiveIntAtMost,
+  PositiveNumber,
+  Uint32,
+  decodeOrThrow,
+  oneOf,
+  suggestion,
+} from '../lib/codec.ts';
 import { rollout, type StartsBatch } from '../operators/rollout.ts';
 import { policyActor } from '../lib/actor.ts';
 import { returns } from '../operators/returns.ts';
@@ -129,7 +140,20 @@ export const CONSTRAINT_DEFAULTS: GrpoControlConstraint = {
 /** The metrics this pipeline emits (docs/metrics.md); `stop.metric` must be one of them. */
 export const GRPO_CONTROL_METRICS: readonly string[] = [
   ...['rollout/env_steps', 'rollout/episodes', 'policy_version', 'reward/mean', 'reward/std', 'reward/min', 'reward/max', 'cost/mean', 'length/mean'],
-  ...['frac_zero_std', 'advantage/mean', 'advantage/std', 'groups/kept', 'loss', 'kl', 'clip_frac', 'ratio/mean', 'ratio/max', 'entropy', 'grad_norm', 'staleness'],
+  ...[
+    'frac_zero_std',
+    'advantage/mean',
+    'advantage/std',
+    'groups/kept',
+    'loss',
+    'kl',
+    'clip_frac',
+    'ratio/mean',
+    'ratio/max',
+    'entropy',
+    'grad_norm',
+    'staleness',
+  ],
   ...['cost/cost/mean', 'cost/cost/frac_zero_std', 'lambda', 'constraint/estimate', 'constraint/violation', 'constraint/limit'],
   ...['eval/return', 'eval/return_std', 'eval/length', 'eval/cost', 'eval/normalized_score'],
 ];
@@ -148,19 +172,25 @@ export function checkGrpoControl(cfg: GrpoControlConfig): string[] {
   const u = cfg.algorithm.update;
   if (u.clipEpsHigh !== null && u.clipEpsHigh < u.clipEps) out.push(`algorithm.update.clipEpsHigh: must be ≥ clipEps (${u.clipEps}), got ${u.clipEpsHigh}`);
   const a = cfg.algorithm.advantages;
-  if (a.estimator === 'drgrpo' && a.std !== 'none' && a.std !== 'auto') out.push(`algorithm.advantages.std: drgrpo is GRPO without the std division; use 'none' (or estimator 'grpo' with std '${a.std}'), got '${a.std}'`);
+  if (a.estimator === 'drgrpo' && a.std !== 'none' && a.std !== 'auto')
+    out.push(`algorithm.advantages.std: drgrpo is GRPO without the std division; use 'none' (or estimator 'grpo' with std '${a.std}'), got '${a.std}'`);
   if (a.estimator === 'rloo' && cfg.algorithm.groupSize < 2) out.push(`algorithm.groupSize: rloo needs groupSize ≥ 2, got ${cfg.algorithm.groupSize}`);
   const c = cfg.algorithm.constraint;
   if (c) {
     if (c.limit < 0) out.push(`algorithm.constraint.limit: must be ≥ 0 (episode costs are non-negative), got ${c.limit}`);
-    if (c.lambdaInit !== null && c.lambdaMax !== null && c.lambdaInit > c.lambdaMax) out.push(`algorithm.constraint.lambdaInit: must be ≤ lambdaMax (${c.lambdaMax}), got ${c.lambdaInit}`);
+    if (c.lambdaInit !== null && c.lambdaMax !== null && c.lambdaInit > c.lambdaMax)
+      out.push(`algorithm.constraint.lambdaInit: must be ≤ lambdaMax (${c.lambdaMax}), got ${c.lambdaInit}`);
     if (c.update === 'fixed' && c.lambdaInit === null) out.push(`algorithm.constraint.lambdaInit: the 'fixed' rule needs lambdaInit (the fixed weight)`);
     if (c.update === 'log' && c.lambdaInit === 0) out.push(`algorithm.constraint.lambdaInit: the 'log' rule needs lambdaInit > 0 (it updates ln λ), got 0`);
-    if (c.update === 'log' && c.lambdaMax !== null && c.lambdaInit === null && c.lambdaMax < 1) out.push(`algorithm.constraint.lambdaMax: the 'log' rule starts at λ = 1 unless lambdaInit is set; lambdaMax ${c.lambdaMax} is below it`);
+    if (c.update === 'log' && c.lambdaMax !== null && c.lambdaInit === null && c.lambdaMax < 1)
+      out.push(`algorithm.constraint.lambdaMax: the 'log' rule starts at λ = 1 unless lambdaInit is set; lambdaMax ${c.lambdaMax} is below it`);
   }
   const s = cfg.stop;
   if (s) {
-    if (!GRPO_CONTROL_METRICS.includes(s.metric)) out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, GRPO_CONTROL_METRICS)}(grpo-control emits: ${GRPO_CONTROL_METRICS.join(', ')})`);
+    if (!GRPO_CONTROL_METRICS.includes(s.metric))
+      out.push(
+        `stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, GRPO_CONTROL_METRICS)}(grpo-control emits: ${GRPO_CONTROL_METRICS.join(', ')})`,
+      );
     if (s.atLeast === undefined && s.atMost === undefined) out.push(`stop: needs atLeast or atMost (a bound on ${s.metric}), got neither`);
   }
   return out;
@@ -192,7 +222,13 @@ export async function runGrpoControl(
   const streams = new RngStreams(cfg.seed);
   const venv = await makeVectorEnv(cfg.env.id, alg.groupSize, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
   const evalEnv = await makeVectorEnv(cfg.env.id, cfg.evaluation.episodes, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
-  const policy = makeModel(cfg.policy.kind, { obsDim: venv.obsDim, actionSpace: venv.actionSpace, hidden: cfg.policy.hidden, activation: cfg.policy.activation, seed: streams.get('init').seed() });
+  const policy = makeModel(cfg.policy.kind, {
+    obsDim: venv.obsDim,
+    actionSpace: venv.actionSpace,
+    hidden: cfg.policy.hidden,
+    activation: cfg.policy.activation,
+    seed: streams.get('init').seed(),
+  });
   const learner: Learner<ReturnType<typeof stepBatchOf>> & { rng: Rng } = {
     policy,
     optimizer: tf.train.adam(alg.learningRate),
@@ -201,7 +237,11 @@ export async function runGrpoControl(
     rng: new Rng(cfg.seed, 'policyUpdate/minibatch'),
   };
   let lagrange = c
-    ? new LagrangeState({ constraints: [{ name: 'cost', limit: c.limit }], ...pickValues(c, RULE_KEYS), ...(c.lambdaInit !== null ? { lambdaInit: c.lambdaInit } : {}) })
+    ? new LagrangeState({
+        constraints: [{ name: 'cost', limit: c.limit }],
+        ...pickValues(c, RULE_KEYS),
+        ...(c.lambdaInit !== null ? { lambdaInit: c.lambdaInit } : {}),
+      })
     : undefined;
 
   const starts = (iteration: number): StartsBatch => {
@@ -249,7 +289,11 @@ export async function runGrpoControl(
   };
 
   try {
-    const result = await runLoop({ iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: stopWhen ?? stopRule(cfg.stop), state, iteration, summary }, sinks, ctx);
+    const result = await runLoop(
+      { iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: stopWhen ?? stopRule(cfg.stop), state, iteration, summary },
+      sinks,
+      ctx,
+    );
     return lagrange ? { ...result, policy, lagrange } : { ...result, policy };
   } finally {
     venv.close();
@@ -262,7 +306,13 @@ export async function runGrpoControl(
 export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint: string, episodes?: number): Promise<Record<string, number>> {
   const n = episodes ?? config.evaluation.episodes;
   const venv = await makeVectorEnv(config.env.id, n, { ...config.env.options, seed: config.seed }, { autoreset: 'disabled' });
-  const policy = makeModel(config.policy.kind, { obsDim: venv.obsDim, actionSpace: venv.actionSpace, hidden: config.policy.hidden, activation: config.policy.activation, seed: 0 });
+  const policy = makeModel(config.policy.kind, {
+    obsDim: venv.obsDim,
+    actionSpace: venv.actionSpace,
+    hidden: config.policy.hidden,
+    activation: config.policy.activation,
+    seed: 0,
+  });
   try {
     const { loadCheckpoint } = await import('../lib/io/checkpoint.ts');
     const { state } = await loadCheckpoint(checkpoint, { params: policy.params.map, strict: false });

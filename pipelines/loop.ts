@@ -81,7 +81,11 @@ export function decodeCheckpointState<S>(codec: t.Type<S, unknown, unknown>, raw
 const macrotask = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** Runs iterations `first … iterations − 1` of a pipeline (see the module comment). */
-export async function runLoop<G, S extends Record<string, unknown>>(spec: LoopSpec<G, S>, sinks: readonly MetricsSink[] = [], ctx: PipelineContext = {}): Promise<PipelineResult> {
+export async function runLoop<G, S extends Record<string, unknown>>(
+  spec: LoopSpec<G, S>,
+  sinks: readonly MetricsSink[] = [],
+  ctx: PipelineContext = {},
+): Promise<PipelineResult> {
   const { state } = spec;
   let first = 0;
   let last: MetricsRecord | undefined;

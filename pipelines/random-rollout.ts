@@ -49,12 +49,15 @@ while (steps < budget) {
   steps += len;
   returns.push(ret);
   lengths.push(len);
-  if (returns.length <= 5) console.log(`${String(returns.length - 1).padStart(7)}  ${String(len).padStart(6)}  ${fmt(ret)}  ${fmt(d4rlNormalizedScore(env.id, ret))}`);
+  if (returns.length <= 5)
+    console.log(`${String(returns.length - 1).padStart(7)}  ${String(len).padStart(6)}  ${fmt(ret)}  ${fmt(d4rlNormalizedScore(env.id, ret))}`);
 }
 const secs = (performance.now() - t0) / 1000;
 env.close();
 const m = moments(returns);
 console.log('    ...');
 console.log(`episodes ${returns.length}, mean length ${moments(lengths).mean.toFixed(1)}`);
-console.log(`return mean ${m.mean.toFixed(2)} ± ${m.std.toFixed(2)} (min ${m.min.toFixed(2)}, max ${m.max.toFixed(2)}), D4RL score ${fmt(d4rlNormalizedScore(env.id, m.mean), 0)}`);
+console.log(
+  `return mean ${m.mean.toFixed(2)} ± ${m.std.toFixed(2)} (min ${m.min.toFixed(2)}, max ${m.max.toFixed(2)}), D4RL score ${fmt(d4rlNormalizedScore(env.id, m.mean), 0)}`,
+);
 console.log(`${steps} env steps in ${secs.toFixed(2)} s: ${Math.round(steps / secs)} env steps/s (action sampling included)`);

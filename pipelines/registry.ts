@@ -93,14 +93,19 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
 
 export function getPipeline(name: unknown, where = 'pipeline'): Pipeline {
   const names = Object.keys(PIPELINES);
-  if (typeof name !== 'string') throw new ConfigError(`${where}: expected the name of a pipeline (${names.join(', ')}), got ${JSON.stringify(name) ?? 'nothing'}`);
+  if (typeof name !== 'string')
+    throw new ConfigError(`${where}: expected the name of a pipeline (${names.join(', ')}), got ${JSON.stringify(name) ?? 'nothing'}`);
   const def = PIPELINES[name];
   if (!def) throw new ConfigError(`${where}: unknown pipeline '${name}'; ${suggestion(name, names)}(known: ${names.join(', ')})`);
   return def;
 }
 
 /** Raw file object + `--set` overrides → the resolved pipeline (`def`) and its config. */
-export function decodePipelineConfig(raw: Record<string, unknown>, sets: readonly string[] = [], label = 'pipeline file'): { def: ResolvedPipeline; config: BaseConfig } {
+export function decodePipelineConfig(
+  raw: Record<string, unknown>,
+  sets: readonly string[] = [],
+  label = 'pipeline file',
+): { def: ResolvedPipeline; config: BaseConfig } {
   const obj = structuredClone(checkConfigTree(raw, label));
   for (const s of sets) applySet(obj, s);
   const def = getPipeline(obj['pipeline'], `${label}: pipeline`).decode(obj, label);

@@ -18,7 +18,12 @@ export async function saveRunCheckpoint(path: string, config: Record<string, unk
   await saveCheckpoint(path, { params: c.params.map, optimizer: c.optimizer, config: identity(config), state: { ...c.state, iteration: c.iteration } });
 }
 
-export async function loadRunCheckpoint(path: string, config: Record<string, unknown>, params: ParamStore, optimizer: tf.Optimizer): Promise<Record<string, unknown>> {
+export async function loadRunCheckpoint(
+  path: string,
+  config: Record<string, unknown>,
+  params: ParamStore,
+  optimizer: tf.Optimizer,
+): Promise<Record<string, unknown>> {
   const { state } = await loadCheckpoint(path, { params: params.map, optimizer, expectConfig: identity(config) });
   return state;
 }

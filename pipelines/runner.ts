@@ -62,7 +62,7 @@ export interface RunOutcome {
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomicSync(path, JSON.stringify(value, null, 2) + '\n');
+  writeFileAtomicSync(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 function ensureWritableDir(dir: string): void {
@@ -140,21 +140,26 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
     // Rows 0 … k must all be there (a torn last line is skipped by readJsonl): else the checkpoint
     // cannot be continued without losing row k, and the run is recomputed from the start (seeded:
     // identical rows). Likewise without a checkpoint (stopped before the first one was written).
-    if (saved !== undefined && !(Number.isInteger(saved) && saved >= 0)) throw new RunError(`${ckptPath}: invalid checkpoint state: iteration: expected a non-negative integer, got ${saved}`);
+    if (saved !== undefined && !(Number.isInteger(saved) && saved >= 0))
+      throw new RunError(`${ckptPath}: invalid checkpoint state: iteration: expected a non-negative integer, got ${saved}`);
     const complete = saved !== undefined && Number.isInteger(saved) && rows.filter((m) => m.iteration <= saved).length === saved + 1;
     if (saved === undefined && rows.length === 0) throw new RunError(`cannot resume ${runDir}: no ${CHECKPOINT_FILE} and no metrics (nothing to continue)`);
     const done = complete ? saved + 1 : 0;
     const ranBefore = rows.length === 0 ? 0 : Math.max(...rows.map((m) => m.iteration)) + 1;
     if (config.iterations < Math.max(done, ranBefore)) {
-      throw new RunError(`cannot resume ${runDir} with iterations=${config.iterations}: it has completed ${Math.max(done, ranBefore)} iterations; iterations may only grow`);
+      throw new RunError(
+        `cannot resume ${runDir} with iterations=${config.iterations}: it has completed ${Math.max(done, ranBefore)} iterations; iterations may only grow`,
+      );
     }
     // Drop metrics of iterations after the checkpoint: they are recomputed identically.
     const kept = rows.filter((m) => m.iteration < done);
-    writeFileAtomicSync(metricsPath, kept.map((m) => JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n').join(''));
+    writeFileAtomicSync(metricsPath, kept.map((m) => `${JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`).join(''));
     if (complete) {
       ctx.resume = { load: (params, optimizer) => loadRunCheckpoint(ckptPath, config, params, optimizer), lastRecord: () => kept.at(-1) };
     } else {
-      process.stderr.write(`rxrl: ${runDir}: ${saved === undefined ? `no ${CHECKPOINT_FILE}` : `the metrics of checkpoint iteration ${saved} are incomplete`}; recomputing from iteration 0\n`);
+      process.stderr.write(
+        `rxrl: ${runDir}: ${saved === undefined ? `no ${CHECKPOINT_FILE}` : `the metrics of checkpoint iteration ${saved} are incomplete`}; recomputing from iteration 0\n`,
+      );
     }
   } else {
     if (existsSync(metricsPath)) throw new RunError(`${runDir} already holds a run (metrics.jsonl); choose another --out or --resume it`);
@@ -184,5 +189,3 @@ export function validatePipelineFile(file: string, sets: readonly string[] = [])
   const { def, config } = decodePipelineConfig(readPipelineFile(file), sets, file);
   return { pipeline: def.name, config };
 }
-
-export { ConfigError, getPipeline };

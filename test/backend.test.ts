@@ -75,7 +75,12 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
 
 /** Plain-JS batched matmul with full numpy broadcasting of the batch axes. */
 function referenceMatMul(
-  a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], ta: boolean, tb: boolean,
+  a: Float32Array,
+  aShape: number[],
+  b: Float32Array,
+  bShape: number[],
+  ta: boolean,
+  tb: boolean,
 ): { values: Float64Array; shape: number[] } {
   const ar = aShape.length;
   const br = bShape.length;
@@ -223,25 +228,60 @@ if (!CHILD) {
       const m = randInt(17, 40);
       const k = randInt(9, 33);
       const n = randInt(17, 40);
-      cases.push([[bt, m, k], [bt, k, n]]); // equal batches
-      cases.push([[1, m, k], [bt, k, n]]); // batch of 1 broadcast against b
-      cases.push([[bt, m, k], [1, k, n]]);
-      cases.push([[m, k], [bt, k, n]]); // rank-2 × rank-3
-      cases.push([[bt, m, k], [k, n]]); // rank-3 × rank-2
-      cases.push([[m, k], [k, n]]); // plain 2-D
+      cases.push([
+        [bt, m, k],
+        [bt, k, n],
+      ]); // equal batches
+      cases.push([
+        [1, m, k],
+        [bt, k, n],
+      ]); // batch of 1 broadcast against b
+      cases.push([
+        [bt, m, k],
+        [1, k, n],
+      ]);
+      cases.push([
+        [m, k],
+        [bt, k, n],
+      ]); // rank-2 × rank-3
+      cases.push([
+        [bt, m, k],
+        [k, n],
+      ]); // rank-3 × rank-2
+      cases.push([
+        [m, k],
+        [k, n],
+      ]); // plain 2-D
     }
-    cases.push([[2, 3, 20, 16], [3, 16, 24]]); // rank-4 × rank-3
-    cases.push([[3, 4, 5], [3, 5, 6]]); // tiny entries: stock-kernel route
-    cases.push([[1, 1, 7], [1, 7, 1]]); // degenerate
+    cases.push([
+      [2, 3, 20, 16],
+      [3, 16, 24],
+    ]); // rank-4 × rank-3
+    cases.push([
+      [3, 4, 5],
+      [3, 5, 6],
+    ]); // tiny entries: stock-kernel route
+    cases.push([
+      [1, 1, 7],
+      [1, 7, 1],
+    ]); // degenerate
 
     for (const [aShape, bShape] of cases) {
-      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      for (const [ta, tb] of [
+        [false, false],
+        [true, false],
+        [false, true],
+        [true, true],
+      ] as const) {
         it(`[${aShape}]${ta ? 'ᵀ' : ''} · [${bShape}]${tb ? 'ᵀ' : ''} matches cpu`, async () => {
           const sa = stored(aShape, ta);
           const sb = stored(bShape, tb);
           const av = randomValues(sa);
           const bv = randomValues(sb);
-          const ins = [{ values: av, shape: sa }, { values: bv, shape: sb }];
+          const ins = [
+            { values: av, shape: sa },
+            { values: bv, shape: sb },
+          ];
           const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.matMul(a, b, ta, tb);
           const cpu = await onBackend('cpu', ins, f);
           const wasm = await onBackend('wasm', ins, f);
@@ -254,13 +294,23 @@ if (!CHILD) {
     }
 
     it('broadcasts batch axes in full ([2,1,m,k]·[1,3,k,n] → [2,3,m,n]; stock kernels get this wrong)', PATCH_EFFECT, async () => {
-      for (const [ta, tb] of [[false, false], [true, true], [true, false]] as const) {
+      for (const [ta, tb] of [
+        [false, false],
+        [true, true],
+        [true, false],
+      ] as const) {
         const sa = stored([2, 1, 20, 16], ta);
         const sb = stored([1, 3, 16, 24], tb);
         const av = randomValues(sa);
         const bv = randomValues(sb);
-        const wasm = await onBackend('wasm', [{ values: av, shape: sa }, { values: bv, shape: sb }],
-          (a, b) => tf.matMul(a, b, ta, tb));
+        const wasm = await onBackend(
+          'wasm',
+          [
+            { values: av, shape: sa },
+            { values: bv, shape: sb },
+          ],
+          (a, b) => tf.matMul(a, b, ta, tb),
+        );
         const ref = referenceMatMul(av, sa, bv, sb, ta, tb);
         assert.deepEqual(wasm.shape, [2, 3, 20, 24]);
         assertClose(wasm.values, ref.values, `transposeA=${ta} transposeB=${tb}`);
@@ -268,12 +318,24 @@ if (!CHILD) {
     });
 
     it('handles empty and k = 0 products', PATCH_EFFECT, async () => {
-      const z = await onBackend('wasm', [{ values: new Float32Array(0), shape: [2, 3, 0] }, { values: new Float32Array(0), shape: [2, 0, 4] }],
-        (a, b) => tf.matMul(a, b));
+      const z = await onBackend(
+        'wasm',
+        [
+          { values: new Float32Array(0), shape: [2, 3, 0] },
+          { values: new Float32Array(0), shape: [2, 0, 4] },
+        ],
+        (a, b) => tf.matMul(a, b),
+      );
       assert.deepEqual(z.shape, [2, 3, 4]);
       assert.ok(z.values.every((v) => v === 0));
-      const e = await onBackend('wasm', [{ values: new Float32Array(0), shape: [0, 3, 5] }, { values: randomValues([5, 4]), shape: [5, 4] }],
-        (a, b) => tf.matMul(a, b));
+      const e = await onBackend(
+        'wasm',
+        [
+          { values: new Float32Array(0), shape: [0, 3, 5] },
+          { values: randomValues([5, 4]), shape: [5, 4] },
+        ],
+        (a, b) => tf.matMul(a, b),
+      );
       assert.deepEqual(e.shape, [0, 3, 4]);
     });
 
@@ -288,7 +350,11 @@ if (!CHILD) {
     });
 
     it('tf.fused.matMul with transposes, bias and relu matches cpu', PATCH_EFFECT, async () => {
-      for (const [ta, tb] of [[false, true], [true, false], [true, true]] as const) {
+      for (const [ta, tb] of [
+        [false, true],
+        [true, false],
+        [true, true],
+      ] as const) {
         const sa = stored([33, 20], ta);
         const sb = stored([20, 27], tb);
         const ins = [
@@ -305,7 +371,10 @@ if (!CHILD) {
     });
 
     it('gradients through batched matMul (transposed kernels in the backward pass; broadcast batch reduced) match cpu', PATCH_EFFECT, async () => {
-      const ins = [{ values: randomValues([4, 30, 24]), shape: [4, 30, 24] }, { values: randomValues([24, 28]), shape: [24, 28] }];
+      const ins = [
+        { values: randomValues([4, 30, 24]), shape: [4, 30, 24] },
+        { values: randomValues([24, 28]), shape: [24, 28] },
+      ];
       const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
         const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, y))))([a, b]);
         return tf.concat([tf.reshape(g[0]!, [-1]), tf.reshape(g[1]!, [-1])]);
@@ -343,7 +412,10 @@ if (!CHILD) {
     it('gives the same results whichever route a batched product takes (stock loop vs XNNPACK loop)', async () => {
       const sa = [9, 6, 5];
       const sb = [9, 7, 5];
-      const ins = [{ values: randomValues(sa), shape: sa }, { values: randomValues(sb), shape: sb }];
+      const ins = [
+        { values: randomValues(sa), shape: sa },
+        { values: randomValues(sb), shape: sb },
+      ];
       const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.matMul(a, b, false, true);
       const saved = { ...wasmMatMulTuning };
       try {
@@ -381,11 +453,15 @@ if (!CHILD) {
       const idx = indicesWithDuplicates();
       const w = randomValues([B, T, D]);
       const e = randomValues([V, D]);
-      const g = await onBackend('wasm', [
-        { values: e, shape: [V, D] },
-        { values: idx, shape: [B, T], dtype: 'int32' },
-        { values: w, shape: [B, T, D] },
-      ], (E, I, W) => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(W!, tf.gather(x, I!))))(E!));
+      const g = await onBackend(
+        'wasm',
+        [
+          { values: e, shape: [V, D] },
+          { values: idx, shape: [B, T], dtype: 'int32' },
+          { values: w, shape: [B, T, D] },
+        ],
+        (E, I, W) => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(W!, tf.gather(x, I!))))(E!),
+      );
       // onehot(idx)ᵀ · w in plain JS
       const expected = new Float64Array(V * D);
       for (let i = 0; i < B * T; i++) for (let d = 0; d < D; d++) expected[idx[i]! * D + d]! += w[i * D + d]!;
@@ -397,11 +473,15 @@ if (!CHILD) {
       const idx = Int32Array.from([2, 0, 2, 3, 2]);
       const e = randomValues([4, 5, 3]);
       const w = randomValues([4, 5, 3]);
-      const g = await onBackend('wasm', [
-        { values: e, shape: [4, 5, 3] },
-        { values: idx, shape: [5], dtype: 'int32' },
-        { values: w, shape: [4, 5, 3] },
-      ], (E, I, W) => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(W!, tf.gather(x, I!, 1))))(E!));
+      const g = await onBackend(
+        'wasm',
+        [
+          { values: e, shape: [4, 5, 3] },
+          { values: idx, shape: [5], dtype: 'int32' },
+          { values: w, shape: [4, 5, 3] },
+        ],
+        (E, I, W) => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(W!, tf.gather(x, I!, 1))))(E!),
+      );
       const expected = new Float64Array(4 * 5 * 3);
       for (let a = 0; a < 4; a++) {
         for (let j = 0; j < idx.length; j++) {
@@ -414,10 +494,20 @@ if (!CHILD) {
     it('gather forward matches cpu (axes 0, 1, -1; [B,T] indices; int32 table) and rejects bad indices', async () => {
       const x = randomValues([6, 5, 4]);
       const xi = Int32Array.from({ length: 6 * 5 * 4 }, (_, i) => i * 7 - 50);
-      for (const [axis, ishape, hi] of [[0, [3, 4], 5], [1, [7], 4], [-1, [2, 2], 3]] as [number, number[], number][]) {
+      for (const [axis, ishape, hi] of [
+        [0, [3, 4], 5],
+        [1, [7], 4],
+        [-1, [2, 2], 3],
+      ] as [number, number[], number][]) {
         const idx = Int32Array.from({ length: size(ishape) }, () => randInt(0, hi));
-        for (const [vals, dtype] of [[x, 'float32'], [xi, 'int32']] as const) {
-          const ins = [{ values: vals, shape: [6, 5, 4], dtype }, { values: idx, shape: ishape, dtype: 'int32' as const }];
+        for (const [vals, dtype] of [
+          [x, 'float32'],
+          [xi, 'int32'],
+        ] as const) {
+          const ins = [
+            { values: vals, shape: [6, 5, 4], dtype },
+            { values: idx, shape: ishape, dtype: 'int32' as const },
+          ];
           const f = (X: tf.Tensor, I: tf.Tensor): tf.Tensor => tf.gather(X, I, axis);
           const cpu = await onBackend('cpu', ins, f);
           const wasm = await onBackend('wasm', ins, f);
@@ -426,8 +516,14 @@ if (!CHILD) {
         }
       }
       await assert.rejects(
-        onBackend('wasm', [{ values: x, shape: [6, 5, 4] }, { values: Int32Array.from([0, 6]), shape: [2], dtype: 'int32' }],
-          (X, I) => tf.gather(X, I)),
+        onBackend(
+          'wasm',
+          [
+            { values: x, shape: [6, 5, 4] },
+            { values: Int32Array.from([0, 6]), shape: [2], dtype: 'int32' },
+          ],
+          (X, I) => tf.gather(X, I),
+        ),
         /index value 6 is not in \[0, 5\]/,
       );
     });
@@ -473,7 +569,10 @@ if (!CHILD) {
     it('tf.unsortedSegmentSum matches cpu (out-of-range ids dropped)', PATCH_EFFECT, async () => {
       const ids = Int32Array.from([0, 3, 3, -1, 1, 9, 0]);
       const x = randomValues([7, 4]);
-      const ins = [{ values: x, shape: [7, 4] }, { values: ids, shape: [7], dtype: 'int32' as const }];
+      const ins = [
+        { values: x, shape: [7, 4] },
+        { values: ids, shape: [7], dtype: 'int32' as const },
+      ];
       const f = (a: tf.Tensor, s: tf.Tensor): tf.Tensor => tf.unsortedSegmentSum(a, s as tf.Tensor1D, 5);
       const cpu = await onBackend('cpu', ins, f);
       const wasm = await onBackend('wasm', ins, f);

@@ -14,16 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend.ts';
 import { CausalLM } from '../lib/models/index.ts';
-import {
-  bf16ToFloat,
-  floatToBf16,
-  floatToHalf,
-  halfToFloat,
-  readSafetensors,
-  openSafetensors,
-  toFloat32,
-  writeSafetensors,
-} from '../lib/io/safetensors.ts';
+import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat, readSafetensors, openSafetensors, toFloat32, writeSafetensors } from '../lib/io/safetensors.ts';
 import type { SafetensorsTensor } from '../lib/io/safetensors.ts';
 import { CheckpointError, decodeState, encodeState, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../lib/io/checkpoint.ts';
 
@@ -229,8 +220,22 @@ test('checkpoint: weights bit-identical, state identical (incl. large typed arra
 test('checkpoint: Adam state round-trips; one more step is bit-identical to never stopping', async () => {
   const dir = tmp();
   const p = join(dir, 'adam.safetensors');
-  const x = tf.tensor2d([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]], [2, 6], 'int32');
-  const y = tf.tensor2d([[2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13]], [2, 6], 'int32');
+  const x = tf.tensor2d(
+    [
+      [1, 2, 3, 4, 5, 6],
+      [7, 8, 9, 10, 11, 12],
+    ],
+    [2, 6],
+    'int32',
+  );
+  const y = tf.tensor2d(
+    [
+      [2, 3, 4, 5, 6, 7],
+      [8, 9, 10, 11, 12, 13],
+    ],
+    [2, 6],
+    'int32',
+  );
 
   const a = new CausalLM(tinyLlama, { seed: 3 });
   const optA = tf.train.adam(0.01);
@@ -343,7 +348,10 @@ test('checkpoint: corruption and mismatches are clear errors and leave the model
     rec[n] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
   }
   const last = names[names.length - 1]!;
-  rec[last] = { shape: [rec[last]!.shape[0]! + 1, ...rec[last]!.shape.slice(1)], data: new Float32Array((rec[last]!.shape[0]! + 1) * (rec[last]!.shape.slice(1).reduce((x, y) => x * y, 1))) };
+  rec[last] = {
+    shape: [rec[last]!.shape[0]! + 1, ...rec[last]!.shape.slice(1)],
+    data: new Float32Array((rec[last]!.shape[0]! + 1) * rec[last]!.shape.slice(1).reduce((x, y) => x * y, 1)),
+  };
   const lastBad = join(dir, 'lastbad.safetensors');
   await saveCheckpoint(lastBad, { params: rec, config: {} });
   await expectError(lastBad, new RegExp(`tensor ${last.replace(/\./g, '\\.')} has shape`));
@@ -379,7 +387,13 @@ test('checkpoint: a failed save leaves the previous file and no temporary file',
   const before = readFileSync(p);
   await assert.rejects(saveCheckpoint(p, { params: a.params.map, config: { v: 2 }, state: { bad: new Map() } }), /state\.bad: cannot store a Map/);
   await assert.rejects(
-    saveCheckpoint(p, { params: a.params.map, config: { v: 2 }, onProgress: () => { throw new Error('disk full (simulated)'); } }),
+    saveCheckpoint(p, {
+      params: a.params.map,
+      config: { v: 2 },
+      onProgress: () => {
+        throw new Error('disk full (simulated)');
+      },
+    }),
     /disk full/,
   );
   assert.deepEqual(readFileSync(p), before);
@@ -436,7 +450,12 @@ writeSync(1, 'DONE\\n');
 
   // The target is the old file, byte for byte, and loads; only the stale temporary is left.
   assert.deepEqual(readFileSync(p), goodBytes);
-  assert.deepEqual(readdirSync(dir).filter((n) => n !== 'writer.mts').sort(), [tmpName!, 'ckpt.safetensors'].sort());
+  assert.deepEqual(
+    readdirSync(dir)
+      .filter((n) => n !== 'writer.mts')
+      .sort(),
+    [tmpName!, 'ckpt.safetensors'].sort(),
+  );
   const b = new CausalLM(tinyLlama, { seed: 2 });
   const res = await loadCheckpoint(p, { params: b.params.map, expectConfig: { which: 'good' } });
   assert.deepEqual(res.state, { iteration: 1 });
@@ -444,7 +463,10 @@ writeSync(1, 'DONE\\n');
 
   // The next save to that target removes the dead writer's temporary file.
   await saveCheckpoint(p, { params: a.params.map, config: { which: 'newer' } });
-  assert.deepEqual(readdirSync(dir).filter((n) => n !== 'writer.mts'), ['ckpt.safetensors']);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n !== 'writer.mts'),
+    ['ckpt.safetensors'],
+  );
   a.dispose();
   b.dispose();
 });

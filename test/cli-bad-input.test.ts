@@ -58,7 +58,18 @@ const file = (name: string, text: string | Buffer): string => {
 };
 
 const BASE = 'pipeline: grpo-control\nseed: 1\niterations: 1\n';
-const TINY = ['--set', 'algorithm.groupSize=2', '--set', 'algorithm.startsPerIteration=1', '--set', 'evaluation.episodes=1', '--set', 'evaluation.every=1', '--set', 'checkpointEvery=1'];
+const TINY = [
+  '--set',
+  'algorithm.groupSize=2',
+  '--set',
+  'algorithm.startsPerIteration=1',
+  '--set',
+  'evaluation.episodes=1',
+  '--set',
+  'evaluation.every=1',
+  '--set',
+  'checkpointEvery=1',
+];
 
 /** A billion-laughs document: 9^6 expansions if aliases were followed without a bound. */
 const BOMB = `${BASE}a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
@@ -87,18 +98,73 @@ interface Row {
 
 const ROWS: Row[] = [
   { name: 'YAML alias bomb', args: () => ['validate', file('bomb.yaml', BOMB)], status: 1, stderr: /bomb\.yaml: YAML aliases expand too far/ },
-  { name: '--set __proto__.x=1', args: () => ['validate', EXAMPLE, '--set', '__proto__.x=1'], status: 1, stderr: /--set __proto__\.x: the key '__proto__' is not allowed/ },
-  { name: '--set constructor.prototype.x=1', args: () => ['validate', EXAMPLE, '--set', 'constructor.prototype.x=1'], status: 1, stderr: /--set constructor\.prototype\.x: the key 'constructor' is not allowed/ },
-  { name: '--set a value with a __proto__ key', args: () => ['validate', EXAMPLE, '--set', 'env={"__proto__": {"x": 1}}'], status: 1, stderr: /--set env: __proto__: the key '__proto__' is not allowed/ },
-  { name: '__proto__ key in a JSON file', args: () => ['validate', file('proto.json', '{"pipeline":"grpo-control","seed":1,"iterations":1,"algorithm":{"__proto__":{"x":1}}}')], status: 1, stderr: /proto\.json: algorithm\.__proto__: the key '__proto__' is not allowed/ },
-  { name: 'constructor key in a YAML file', args: () => ['validate', file('ctor.yaml', `${BASE}env:\n  prototype: 1\n`)], status: 1, stderr: /ctor\.yaml: env\.prototype: the key 'prototype' is not allowed/ },
-  { name: 'pipeline file over 1 MB', args: () => ['validate', file('big.yaml', `${BASE}# ${'x'.repeat(MAX_CONFIG_BYTES)}\n`)], status: 1, stderr: /big\.yaml: \d+ bytes; pipeline files are limited to 1048576 bytes/ },
-  { name: '50 MB YAML list (no OOM)', args: () => ['validate', file('list.yaml', Buffer.from(`${BASE}x:\n${'- 1\n'.repeat(13_000_000)}`))], status: 1, stderr: /list\.yaml: \d+ bytes; pipeline files are limited/ },
-  { name: 'nesting deeper than 64', args: () => ['validate', file('deep.json', JSON.stringify({ pipeline: 'grpo-control', seed: 1, iterations: 1, env: deep }))], status: 1, stderr: /deep\.json: env(\.a)+: nested deeper than 64 levels/ },
-  { name: '--set value nested deeper than 64', args: () => ['validate', EXAMPLE, '--set', `env=${'['.repeat(80)}${']'.repeat(80)}`], status: 1, stderr: /--set env: (\[0\])+: nested deeper than 64 levels/ },
+  {
+    name: '--set __proto__.x=1',
+    args: () => ['validate', EXAMPLE, '--set', '__proto__.x=1'],
+    status: 1,
+    stderr: /--set __proto__\.x: the key '__proto__' is not allowed/,
+  },
+  {
+    name: '--set constructor.prototype.x=1',
+    args: () => ['validate', EXAMPLE, '--set', 'constructor.prototype.x=1'],
+    status: 1,
+    stderr: /--set constructor\.prototype\.x: the key 'constructor' is not allowed/,
+  },
+  {
+    name: '--set a value with a __proto__ key',
+    args: () => ['validate', EXAMPLE, '--set', 'env={"__proto__": {"x": 1}}'],
+    status: 1,
+    stderr: /--set env: __proto__: the key '__proto__' is not allowed/,
+  },
+  {
+    name: '__proto__ key in a JSON file',
+    args: () => ['validate', file('proto.json', '{"pipeline":"grpo-control","seed":1,"iterations":1,"algorithm":{"__proto__":{"x":1}}}')],
+    status: 1,
+    stderr: /proto\.json: algorithm\.__proto__: the key '__proto__' is not allowed/,
+  },
+  {
+    name: 'constructor key in a YAML file',
+    args: () => ['validate', file('ctor.yaml', `${BASE}env:\n  prototype: 1\n`)],
+    status: 1,
+    stderr: /ctor\.yaml: env\.prototype: the key 'prototype' is not allowed/,
+  },
+  {
+    name: 'pipeline file over 1 MB',
+    args: () => ['validate', file('big.yaml', `${BASE}# ${'x'.repeat(MAX_CONFIG_BYTES)}\n`)],
+    status: 1,
+    stderr: /big\.yaml: \d+ bytes; pipeline files are limited to 1048576 bytes/,
+  },
+  {
+    name: '50 MB YAML list (no OOM)',
+    args: () => ['validate', file('list.yaml', Buffer.from(`${BASE}x:\n${'- 1\n'.repeat(13_000_000)}`))],
+    status: 1,
+    stderr: /list\.yaml: \d+ bytes; pipeline files are limited/,
+  },
+  {
+    name: 'nesting deeper than 64',
+    args: () => ['validate', file('deep.json', JSON.stringify({ pipeline: 'grpo-control', seed: 1, iterations: 1, env: deep }))],
+    status: 1,
+    stderr: /deep\.json: env(\.a)+: nested deeper than 64 levels/,
+  },
+  {
+    name: '--set value nested deeper than 64',
+    args: () => ['validate', EXAMPLE, '--set', `env=${'['.repeat(80)}${']'.repeat(80)}`],
+    status: 1,
+    stderr: /--set env: (\[0\])+: nested deeper than 64 levels/,
+  },
   { name: 'a FIFO or device as pipeline file', args: () => ['validate', '/dev/zero'], status: 1, stderr: /\/dev\/zero: not a regular file/ },
-  { name: 'unknown env option (validate)', args: () => ['validate', file('opt.yaml', `${BASE}env:\n  id: CartPoleConstrained-v1\n  options: {costBnd: 0.5}\n`)], status: 1, stderr: /opt\.yaml: env\.options\.costBnd: unknown option of CartPoleConstrained-v1; did you mean 'costBand'\?/ },
-  { name: 'unknown MuJoCo env option (validate)', args: () => ['validate', file('mjopt.yaml', `${BASE}env:\n  id: Hopper-v4\n  options: {healthy_rewrd: 1}\n`)], status: 1, stderr: /mjopt\.yaml: env\.options\.healthy_rewrd: unknown option of Hopper-v4; did you mean 'healthy_reward'\?/ },
+  {
+    name: 'unknown env option (validate)',
+    args: () => ['validate', file('opt.yaml', `${BASE}env:\n  id: CartPoleConstrained-v1\n  options: {costBnd: 0.5}\n`)],
+    status: 1,
+    stderr: /opt\.yaml: env\.options\.costBnd: unknown option of CartPoleConstrained-v1; did you mean 'costBand'\?/,
+  },
+  {
+    name: 'unknown MuJoCo env option (validate)',
+    args: () => ['validate', file('mjopt.yaml', `${BASE}env:\n  id: Hopper-v4\n  options: {healthy_rewrd: 1}\n`)],
+    status: 1,
+    stderr: /mjopt\.yaml: env\.options\.healthy_rewrd: unknown option of Hopper-v4; did you mean 'healthy_reward'\?/,
+  },
   {
     name: 'unknown env option (run): no run directory',
     args: () => ['run', file('opt-run.yaml', `${BASE}env:\n  id: CartPole-v1\n  options: {gravity: 3}\n`), '--out', join(tmp, 'run-opt')],
@@ -106,7 +172,12 @@ const ROWS: Row[] = [
     stderr: /opt-run\.yaml: env\.options\.gravity: unknown option of CartPole-v1/,
     noDir: join(tmp, 'run-opt'),
   },
-  { name: 'unknown env id (validate)', args: () => ['validate', file('id.yaml', `${BASE}env: {id: CartPol-v1}\n`)], status: 1, stderr: /id\.yaml: env\.id: unknown env 'CartPol-v1'; did you mean 'CartPole-v1'\?/ },
+  {
+    name: 'unknown env id (validate)',
+    args: () => ['validate', file('id.yaml', `${BASE}env: {id: CartPol-v1}\n`)],
+    status: 1,
+    stderr: /id\.yaml: env\.id: unknown env 'CartPol-v1'; did you mean 'CartPole-v1'\?/,
+  },
   {
     name: 'unknown env id (run): no run directory',
     args: () => ['run', file('id-run.yaml', `${BASE}env: {id: Nope-v0}\n`), '--out', join(tmp, 'run-id')],
@@ -115,12 +186,26 @@ const ROWS: Row[] = [
     noDir: join(tmp, 'run-id'),
   },
   { name: 'eval /dev/zero (no endless read)', args: () => ['eval', '/dev/zero'], status: 1, stderr: /checkpoint \/dev\/zero: is not a regular file/ },
-  { name: 'eval a non-safetensors file', args: () => ['eval', file('junk.safetensors', Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3]))], status: 1, stderr: /checkpoint \S*junk\.safetensors: is not a safetensors file \(implausible header length \d+\)/ },
-  { name: 'eval an empty directory', args: () => (mkdirSync(join(tmp, 'empty'), { recursive: true }), ['eval', join(tmp, 'empty')]), status: 1, stderr: /checkpoint \S*empty: is a directory/ },
+  {
+    name: 'eval a non-safetensors file',
+    args: () => ['eval', file('junk.safetensors', Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3]))],
+    status: 1,
+    stderr: /checkpoint \S*junk\.safetensors: is not a safetensors file \(implausible header length \d+\)/,
+  },
+  {
+    name: 'eval an empty directory',
+    args: () => (mkdirSync(join(tmp, 'empty'), { recursive: true }), ['eval', join(tmp, 'empty')]),
+    status: 1,
+    stderr: /checkpoint \S*empty: is a directory/,
+  },
   { name: 'report: missing directory', args: () => ['report', join(tmp, 'nope')], status: 1, stderr: /nope: no such run directory/ },
   {
     name: 'report: no config.json',
-    args: () => (mkdirSync(join(tmp, 'noconfig'), { recursive: true }), writeFileSync(join(tmp, 'noconfig', 'metrics.jsonl'), '{"iteration":0}\n'), ['report', join(tmp, 'noconfig')]),
+    args: () => (
+      mkdirSync(join(tmp, 'noconfig'), { recursive: true }),
+      writeFileSync(join(tmp, 'noconfig', 'metrics.jsonl'), '{"iteration":0}\n'),
+      ['report', join(tmp, 'noconfig')]
+    ),
     status: 1,
     stderr: /noconfig\/config\.json: missing/,
   },
@@ -148,15 +233,23 @@ const ROWS: Row[] = [
     status: 0,
     stderr: /warning: \S*strmetric\/metrics\.jsonl: 'phase' is not a number; not charted/,
   },
-  { name: '--debug prints the stack of a user error', args: () => ['validate', join(tmp, 'missing.yaml'), '--debug'], status: 1, stderr: /missing\.yaml: no such file/, stack: true },
+  {
+    name: '--debug prints the stack of a user error',
+    args: () => ['validate', join(tmp, 'missing.yaml'), '--debug'],
+    status: 1,
+    stderr: /missing\.yaml: no such file/,
+    stack: true,
+  },
 ];
 
 /** Runs rows a few at a time (each spawn mostly waits on tsx's start-up). */
 async function runAll<T>(items: T[], n: number, f: (x: T) => Promise<void>): Promise<void> {
   const queue = [...items];
-  await Promise.all(Array.from({ length: n }, async () => {
-    for (let x = queue.shift(); x !== undefined; x = queue.shift()) await f(x);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      for (let x = queue.shift(); x !== undefined; x = queue.shift()) await f(x);
+    }),
+  );
 }
 
 test('bad-input battery: one clear line naming the path, no stack, no hang, nothing left behind', { timeout: 20 * 60_000 }, async () => {
@@ -183,7 +276,9 @@ test('a re-signed checkpoint with NaN weights is refused by eval, naming the ten
   const path = join(dir, 'checkpoint.safetensors');
   const bytes = new Uint8Array(readFileSync(path));
   const parsed = parseSafetensors(bytes);
-  const weight = parsed.header.tensors.find((t) => t.dtype === 'F32' && !t.name.startsWith('__') && !t.name.includes('optimizer') && !t.name.includes('state'))!;
+  const weight = parsed.header.tensors.find(
+    (t) => t.dtype === 'F32' && !t.name.startsWith('__') && !t.name.includes('optimizer') && !t.name.includes('state'),
+  )!;
   assert.ok(weight, 'a float weight');
   new DataView(bytes.buffer, parsed.header.dataStart + weight.begin, 4).setFloat32(0, Number.NaN, true);
   // Re-sign: the checksum is the SHA-256 of the file with its own 64 hex digits read as '0's.
@@ -203,7 +298,10 @@ test('a re-signed checkpoint with NaN weights is refused by eval, naming the ten
 });
 
 test('--set over 1 MB is refused; __proto__ never reaches Object.prototype', () => {
-  assert.throws(() => applySet({}, `env.id=${'x'.repeat(MAX_CONFIG_BYTES)}`), (e: unknown) => e instanceof ConfigError && /--set env\.id=\.\.\.: longer than 1048576 bytes/.test(e.message));
+  assert.throws(
+    () => applySet({}, `env.id=${'x'.repeat(MAX_CONFIG_BYTES)}`),
+    (e: unknown) => e instanceof ConfigError && /--set env\.id=\.\.\.: longer than 1048576 bytes/.test(e.message),
+  );
   for (const set of ['__proto__.polluted=1', 'a.__proto__.polluted=1', 'constructor.prototype.polluted=1', 'env.prototype=1']) {
     assert.throws(() => decodePipelineConfig({ pipeline: 'grpo-control', seed: 1, iterations: 1 }, [set], 'f.yaml'), ConfigError, set);
   }

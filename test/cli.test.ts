@@ -42,7 +42,10 @@ test('validate names every bad path of a broken file, with the nearest valid nam
   assert.equal(m.status, 1);
   assert.match(m.stderr, /malformed YAML at line \d+, column \d+/);
   assert.match(rxrl('validate', join(tmp, 'missing.yaml')).stderr, /missing\.yaml: no such file/);
-  assert.match(rxrl('validate', join(EXAMPLES, 'grpo-cartpole.yaml'), '--set', 'pipeline=grpo-contrl').stderr, /unknown pipeline 'grpo-contrl'; did you mean 'grpo-control'\?/);
+  assert.match(
+    rxrl('validate', join(EXAMPLES, 'grpo-cartpole.yaml'), '--set', 'pipeline=grpo-contrl').stderr,
+    /unknown pipeline 'grpo-contrl'; did you mean 'grpo-control'\?/,
+  );
   assert.equal(rxrl('frobnicate').status, 2);
   // NaN in the data of a file is named like any other bad value.
   const nan = join(tmp, 'nan.yaml');
@@ -95,7 +98,11 @@ test('an unwritable output folder is a clear error before any work', () => {
 
 test('Ctrl-C stops after the current update with a final checkpoint; eval and report read the run', async () => {
   const dir = join(tmp, 'interrupted');
-  const child = spawn(process.execPath, [BIN, 'run', join(EXAMPLES, 'grpo-cartpole.yaml'), '--set', 'iterations=500', '--set', 'checkpointEvery=0', '--out', dir], { env: { ...process.env, RXRL_BACKEND: 'wasm' } });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'run', join(EXAMPLES, 'grpo-cartpole.yaml'), '--set', 'iterations=500', '--set', 'checkpointEvery=0', '--out', dir],
+    { env: { ...process.env, RXRL_BACKEND: 'wasm' } },
+  );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const metrics = join(dir, 'metrics.jsonl');

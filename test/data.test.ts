@@ -39,7 +39,13 @@ test('JSON round trip keeps typed arrays bit-exactly', () => {
 });
 
 test('groups with snapshot and prompt starts round-trip', () => {
-  const snapshot = { id: 'Hopper-v4', state: Float64Array.from([0.5, 1.25, Math.PI]), elapsedSteps: 10, rng: { s: [1, 2, 3, 4] as [number, number, number, number], spare: null }, done: false };
+  const snapshot = {
+    id: 'Hopper-v4',
+    state: Float64Array.from([0.5, 1.25, Math.PI]),
+    elapsedSteps: 10,
+    rng: { s: [1, 2, 3, 4] as [number, number, number, number], spare: null },
+    done: false,
+  };
   const g: Group = {
     groupId: 'p1',
     start: { kind: 'prompt', promptId: 'p1', tokens: Int32Array.from([5, 6, 7]), systemTokens: 2, meta: { rule: 'answer in French' } },
@@ -52,21 +58,34 @@ test('groups with snapshot and prompt starts round-trip', () => {
 });
 
 test('bad data fails with the path of the bad field', () => {
-  const g = { groupId: 'g', start: { kind: 'seed', envId: 'X', seed: 1 }, trajectories: [traj(), { ...traj(), rewards: Float32Array.from([1, Number.NaN, 0]) }] };
+  const g = {
+    groupId: 'g',
+    start: { kind: 'seed', envId: 'X', seed: 1 },
+    trajectories: [traj(), { ...traj(), rewards: Float32Array.from([1, Number.NaN, 0]) }],
+  };
   const r = decode(Group, g);
   assert.ok(isLeft(r));
-  assert.ok(r.left.some((l) => l.startsWith('trajectories.1.rewards') && /finite.*NaN at index 1/.test(l)), r.left.join('\n'));
+  assert.ok(
+    r.left.some((l) => l.startsWith('trajectories.1.rewards') && /finite.*NaN at index 1/.test(l)),
+    r.left.join('\n'),
+  );
 
   const bad = { ...traj(), policyVersion: -1 };
   const r2 = decode(Trajectory, bad);
   assert.ok(isLeft(r2));
-  assert.ok(r2.left.some((l) => l.startsWith('policyVersion: expected a non-negative integer, got -1')), r2.left.join('\n'));
+  assert.ok(
+    r2.left.some((l) => l.startsWith('policyVersion: expected a non-negative integer, got -1')),
+    r2.left.join('\n'),
+  );
 
   const wrongArray = JSON.parse(encodeJSON(Trajectory, traj()));
   wrongArray.logProbs = [1, 2, 3];
   const r3 = decode(Trajectory, wrongArray);
   assert.ok(isLeft(r3));
-  assert.ok(r3.left.some((l) => l.startsWith('logProbs: expected a Float32Array')), r3.left.join('\n'));
+  assert.ok(
+    r3.left.some((l) => l.startsWith('logProbs: expected a Float32Array')),
+    r3.left.join('\n'),
+  );
 
   assert.ok(isLeft(decodeJSON(Trajectory, '{"length": 3,')));
   const garbled = JSON.parse(encodeJSON(Trajectory, traj()));
@@ -76,7 +95,10 @@ test('bad data fails with the path of the bad field', () => {
   garbled.rewards.b64 = 'AACAPw==AACAPw==';
   assert.ok(isLeft(decode(Trajectory, garbled)), 'inner padding is an error, not a silent truncation');
   assert.equal(Trajectory.is({ ...traj(), rewards: Float32Array.from([Number.NaN, 0, 0]) }), false, 'is() agrees with decode on NaN');
-  assert.throws(() => decodeOrThrow(Trajectory, { ...traj(), groupId: 5 }), (e: unknown) => e instanceof DecodeError && /groupId/.test(e.message));
+  assert.throws(
+    () => decodeOrThrow(Trajectory, { ...traj(), groupId: 5 }),
+    (e: unknown) => e instanceof DecodeError && /groupId/.test(e.message),
+  );
 });
 
 test('shape errors name the field and the expected length', () => {

@@ -137,10 +137,7 @@ describe('a file written by h5py (independent writer)', { skip: noH5py }, () => 
 
   test('the wrong observation size for the env is refused; without an env the file loads', async () => {
     const { path } = pyWrite('wrongobs');
-    assert.equal(
-      await refusal(loadD4rl(path, { envId: 'Hopper-v4' })),
-      `${path}: observations have 12 columns but Hopper-v4 observations have 11`,
-    );
+    assert.equal(await refusal(loadD4rl(path, { envId: 'Hopper-v4' })), `${path}: observations have 12 columns but Hopper-v4 observations have 11`);
     assert.equal((await loadD4rl(path)).obsDim, 12);
   });
 
@@ -294,7 +291,10 @@ describe('the tiny Hopper dataset (test/data/hopper-tiny.hdf5)', () => {
     assert.ok(d.terminals.some((x) => x === 1) && d.timeouts.some((x) => x === 1));
     const eps = episodesOf(d, { keepPartial: true });
     assert.ok(eps.length >= 5);
-    assert.ok(eps.every((e) => e.terminated || e.truncated), 'every episode ends');
+    assert.ok(
+      eps.every((e) => e.terminated || e.truncated),
+      'every episode ends',
+    );
     assert.ok(eps.every((e) => e.length <= 20));
     for (let t = 0; t < d.n; t++) {
       // Hopper-v4's observation: qpos[1:] then qvel clipped to ±10, from the state before the step.

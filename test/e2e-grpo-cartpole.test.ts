@@ -13,10 +13,9 @@ await initBackend({ quiet: true });
 
 test('GRPO on CartPole-v1 reaches a mean return of 400 within 40 iterations; no tensor leaks', async () => {
   const counts: number[] = [];
-  const { history, policy } = await runGrpoControl(
-    { seed: 1, iterations: 40, env: { id: 'CartPole-v1' }, stopWhen: (m) => (m['reward/mean'] ?? 0) >= 400 },
-    [{ write: () => void counts.push(tf.memory().numTensors) }],
-  );
+  const { history, policy } = await runGrpoControl({ seed: 1, iterations: 40, env: { id: 'CartPole-v1' }, stopWhen: (m) => (m['reward/mean'] ?? 0) >= 400 }, [
+    { write: () => void counts.push(tf.memory().numTensors) },
+  ]);
   const last = history.at(-1)!;
   assert.ok(last['reward/mean']! >= 400, `mean return ${last['reward/mean']} after ${history.length} iterations`);
   assert.ok(history.length <= 40);

@@ -17,7 +17,8 @@ import type { MetricsRecord } from '../lib/data.ts';
 await initBackend({ quiet: true });
 
 const TOLERANCE = 0.2;
-const file = decodePipelineConfig(readPipelineFile(new URL('../pipelines/examples/lagrangian-cartpole.yaml', import.meta.url).pathname)).config as unknown as GrpoControlConfig;
+const file = decodePipelineConfig(readPipelineFile(new URL('../pipelines/examples/lagrangian-cartpole.yaml', import.meta.url).pathname))
+  .config as unknown as GrpoControlConfig;
 const LIMIT = file.algorithm.constraint!.limit;
 const mean = (h: MetricsRecord[], k: string) => h.reduce((s, m) => s + (m[k] ?? 0), 0) / h.length;
 const lastTen = (h: MetricsRecord[]) => h.slice(-10);

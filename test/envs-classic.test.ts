@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import {
-  CLASSIC_ENV_IDS,
-  CartPoleConstrained,
-  Pendulum,
-  angleNormalize,
-  makeClassicEnv,
-} from '../lib/envs/classic/index.ts';
+import { CLASSIC_ENV_IDS, CartPoleConstrained, Pendulum, angleNormalize, makeClassicEnv } from '../lib/envs/classic/index.ts';
 import { Rng } from '../lib/random.ts';
 import { EnvStateError, InvalidActionError } from '../lib/envs/types.ts';
 import type { Action, Env, StepResult } from '../lib/envs/types.ts';
@@ -59,12 +53,7 @@ function withState(env: Env, state: number[], elapsedSteps = 0): void {
 
 describe('classic envs: common contract', () => {
   it('lists the four ids and rejects unknown ids and options', () => {
-    assert.deepEqual([...CLASSIC_ENV_IDS].sort(), [
-      'CartPole-v1',
-      'CartPoleConstrained-v1',
-      'MountainCarContinuous-v0',
-      'Pendulum-v1',
-    ]);
+    assert.deepEqual([...CLASSIC_ENV_IDS].sort(), ['CartPole-v1', 'CartPoleConstrained-v1', 'MountainCarContinuous-v0', 'Pendulum-v1']);
     assert.throws(() => makeClassicEnv('CartPole-v0'), /unknown env id "CartPole-v0".*CartPole-v1/);
     assert.throws(
       () => makeClassicEnv('CartPole-v1', { costBand: 1 }),
@@ -94,12 +83,7 @@ describe('classic envs: common contract', () => {
     }
     const cp = makeClassicEnv('CartPole-v1');
     assert.deepEqual(cp.actionSpace, { kind: 'discrete', n: 2 });
-    assert.deepEqual(Array.from(cp.observationSpace.high), [
-      4.8,
-      3.4028234663852886e38,
-      Math.fround(THETA_LIMIT * 2),
-      3.4028234663852886e38,
-    ].map(Math.fround));
+    assert.deepEqual(Array.from(cp.observationSpace.high), [4.8, 3.4028234663852886e38, Math.fround(THETA_LIMIT * 2), 3.4028234663852886e38].map(Math.fround));
     const pd = makeClassicEnv('Pendulum-v1');
     assert.deepEqual(Array.from(pd.observationSpace.high), [1, 1, 8]);
     assert.equal(pd.actionSpace.kind, 'box');
@@ -202,15 +186,26 @@ describe('classic envs: common contract', () => {
         env.reset(4);
         const before = env.snapshot();
         for (const a of [null, undefined, '1', { 0: 1, length: 1 }, true, ['0.5'], [null]] as unknown as Action[]) {
-          assert.throws(() => env.step(a), (e: unknown) => e instanceof InvalidActionError && e.message.startsWith(`${id}: `), `action ${JSON.stringify(a)}`);
+          assert.throws(
+            () => env.step(a),
+            (e: unknown) => e instanceof InvalidActionError && e.message.startsWith(`${id}: `),
+            `action ${JSON.stringify(a)}`,
+          );
           assert.deepEqual(env.snapshot(), before);
         }
         for (const s of [null, undefined, 3, 'x']) {
-          assert.throws(() => env.restore(s as never), (e: unknown) => e instanceof EnvStateError && /restore\(\) expects a snapshot object/.test(e.message), `restore(${String(s)})`);
+          assert.throws(
+            () => env.restore(s as never),
+            (e: unknown) => e instanceof EnvStateError && /restore\(\) expects a snapshot object/.test(e.message),
+            `restore(${String(s)})`,
+          );
         }
         const nan = Float64Array.from(before.state);
         nan[0] = Number.NaN;
-        assert.throws(() => env.restore({ ...before, state: nan }), (e: unknown) => e instanceof EnvStateError && /snapshot state\[0\] is NaN/.test(e.message));
+        assert.throws(
+          () => env.restore({ ...before, state: nan }),
+          (e: unknown) => e instanceof EnvStateError && /snapshot state\[0\] is NaN/.test(e.message),
+        );
         assert.throws(() => env.restore({ ...before, done: 'no' as never }), /snapshot done must be a boolean/);
         assert.deepEqual(env.snapshot(), before);
       });
@@ -432,7 +427,7 @@ describe('MountainCarContinuous-v0', () => {
       const f = Math.min(Math.max(a, -1), 1);
       let nv = v + f * 0.0015 - 0.0025 * Math.cos(3 * x);
       nv = Math.min(Math.max(nv, -0.07), 0.07);
-      let nx = Math.min(Math.max(x + nv, -1.2), 0.6);
+      const nx = Math.min(Math.max(x + nv, -1.2), 0.6);
       if (nx === -1.2 && nv < 0) nv = 0;
       const done = nx >= 0.45 && nv >= 0;
       return [Math.fround(nx), Math.fround(nv), (done ? 100 : 0) - a * a * 0.1]; // Gymnasium: math.pow(a, 2) * 0.1

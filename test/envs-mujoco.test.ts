@@ -113,12 +113,18 @@ test('same seed → same first observation and trajectory; different seeds diffe
     assertSameArray(oa, ob, `${id} first observation`);
     assertSameRollout(rollout(a, acts), rollout(b, acts));
     const oc = b.reset(12).observation;
-    assert.ok(oc.some((v, i) => v !== oa[i]), `${id}: seeds 11 and 12 give the same observation`);
+    assert.ok(
+      oc.some((v, i) => v !== oa[i]),
+      `${id}: seeds 11 and 12 give the same observation`,
+    );
     // reset() without a seed continues the generator made from options.seed.
     const c = await makeMujocoEnv(id, { seed: 11 });
     assertSameArray(c.reset().observation, oa, `${id} options.seed ≡ reset(seed)`);
     const second = c.reset().observation;
-    assert.ok(second.some((v, i) => v !== oa[i]), `${id}: a second reset() repeats the first`);
+    assert.ok(
+      second.some((v, i) => v !== oa[i]),
+      `${id}: a second reset() repeats the first`,
+    );
     a.close();
     b.close();
     c.close();
@@ -157,7 +163,10 @@ test('restore across ids and malformed snapshots are errors', async () => {
   walker.reset(0);
   const snap = walker.snapshot();
   const before = hopper.snapshot();
-  assert.throws(() => hopper.restore(snap), (e: unknown) => e instanceof EnvStateError && /Walker2d-v4/.test(e.message));
+  assert.throws(
+    () => hopper.restore(snap),
+    (e: unknown) => e instanceof EnvStateError && /Walker2d-v4/.test(e.message),
+  );
   assert.throws(() => hopper.restore({ ...before, state: before.state.slice(1) }), EnvStateError);
   const nan = before.state.slice();
   nan[2] = Number.NaN;
@@ -264,10 +273,7 @@ test('bad actions throw InvalidActionError and change nothing', async () => {
 });
 
 test('options: v4 kwargs accepted, unknown keys and bad values rejected', async () => {
-  await assert.rejects(
-    makeMujocoEnv('Hopper-v4', { healthy_rewrd: 2 }),
-    (e: unknown) => e instanceof TypeError && /healthy_rewrd/.test(e.message),
-  );
+  await assert.rejects(makeMujocoEnv('Hopper-v4', { healthy_rewrd: 2 }), (e: unknown) => e instanceof TypeError && /healthy_rewrd/.test(e.message));
   await assert.rejects(makeMujocoEnv('HalfCheetah-v4', { healthy_reward: 1 }), /healthy_reward/);
   await assert.rejects(makeMujocoEnv('Walker2d-v4', { healthy_state_range: [-1, 1] }), /healthy_state_range/);
   await assert.rejects(makeMujocoEnv('Hopper-v4', { healthy_z_range: [1, 0] }), /healthy_z_range/);

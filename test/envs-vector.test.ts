@@ -43,7 +43,12 @@ describe('VectorEnv', () => {
     refs.forEach((e, i) => assert.deepEqual(row(r0.observations, i, 4), Array.from(e.reset().observation)));
     const results: VectorStepResult[] = [];
     // Step 3 gives copy 0 the invalid action 9: its action must be ignored (it is autoresetting).
-    const actions = [[1, 0, 1], [0, 1, 0], [9, 0, 1], [1, 1, 0]];
+    const actions = [
+      [1, 0, 1],
+      [0, 1, 0],
+      [9, 0, 1],
+      [1, 1, 0],
+    ];
     for (const a of actions) results.push(vec.step(Int32Array.from(a)));
 
     // Copy 0 (limit 2): truncated at step 2, reset at step 3, stepped again at step 4.
@@ -173,7 +178,10 @@ describe('VectorEnv', () => {
     vec.restore(snap);
     const second = actions.map((a) => vec.step(a));
     assert.deepEqual(second, first);
-    assert.ok(first.some((r) => r.stepped.includes(0)), 'the window crosses autoresets');
+    assert.ok(
+      first.some((r) => r.stepped.includes(0)),
+      'the window crosses autoresets',
+    );
   });
 
   it('validates action lengths and values before any copy moves', () => {
@@ -181,7 +189,10 @@ describe('VectorEnv', () => {
     assert.throws(() => vec.step([0, 0, 0]), EnvStateError); // before reset
     vec.reset(1);
     const before = vec.snapshot();
-    assert.throws(() => vec.step([0, 0]), (e: unknown) => e instanceof InvalidActionError && /expected 3 actions \(3 envs × 1\), got 2/.test(e.message));
+    assert.throws(
+      () => vec.step([0, 0]),
+      (e: unknown) => e instanceof InvalidActionError && /expected 3 actions \(3 envs × 1\), got 2/.test(e.message),
+    );
     assert.throws(() => vec.step(new Float32Array(4)), InvalidActionError);
     assert.throws(() => vec.step([0, 0, Number.NaN]), /action 2\[0\]/);
     assert.deepEqual(vec.snapshot(), before);

@@ -63,7 +63,12 @@ function compare(c: Case, seed: number): { value: number; grads: number[] } {
   const k = normal(rng, [c.B, c.T, c.Hkv, c.d]);
   const v = normal(rng, [c.B, c.T, c.Hkv, c.d]);
   const w = normal(rng, [c.B, c.T, c.H, c.d]);
-  const mask = c.mask ? tf.tensor2d(c.mask.map((r) => [...r].map(Number)), [c.B, c.T]) : null;
+  const mask = c.mask
+    ? tf.tensor2d(
+        c.mask.map((r) => [...r].map(Number)),
+        [c.B, c.T],
+      )
+    : null;
   const loss = (f: typeof attentionOps) => (a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(f(a, b, d, mask), w));
   const value = maxAbsDiff(causalAttention(q, k, v, mask), attentionOps(q, k, v, mask));
   const gf = tf.grads(loss(causalAttention))([q, k, v]);
@@ -144,7 +149,14 @@ describe('fused attention fallbacks and build', () => {
         timeout: 120_000,
       });
       assert.equal(r.error, undefined, `child did not exit: ${String(r.error)}`);
-      assert.equal(r.status, 0, r.stdout.split('\n').filter((l) => /not ok|error/i.test(l)).join('\n'));
+      assert.equal(
+        r.status,
+        0,
+        r.stdout
+          .split('\n')
+          .filter((l) => /not ok|error/i.test(l))
+          .join('\n'),
+      );
     });
   }
 });

@@ -39,7 +39,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
     before(async () => {
       await tf.setBackend(backend);
     });
-    for (const shape of [[6, 50, 16], [7, 3]]) {
+    for (const shape of [
+      [6, 50, 16],
+      [7, 3],
+    ]) {
       it(`[${shape}]: values and gradients equal the composition to 1e-5`, () => {
         tf.tidy(() => {
           const n = shape.reduce((a, b) => a * b, 1);
@@ -56,7 +59,12 @@ for (const backend of ['cpu', 'wasm'] as const) {
     }
     it('no tensor leak', () => {
       const x = tf.tensor(inputs(64, 3), [4, 16]);
-      const f = () => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(geluTanh(t)))(x).dataSync());
+      const f = () =>
+        tf.tidy(() =>
+          tf
+            .grad((t: tf.Tensor) => tf.sum(geluTanh(t)))(x)
+            .dataSync(),
+        );
       f();
       const n = tf.memory().numTensors;
       for (let i = 0; i < 3; i++) f();

@@ -38,8 +38,7 @@ function compare(shape: number[], withBeta: boolean, seed: number): number[] {
   const w = normal(rng, shape);
   const eps = 1e-5;
   const beta = withBeta ? b : null;
-  const loss = (f: typeof layerNormOps) => (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-    tf.sum(tf.mul(f(xx, gg, withBeta ? bb : null, eps), w));
+  const loss = (f: typeof layerNormOps) => (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, gg, withBeta ? bb : null, eps), w));
   const out = [maxAbsDiff(layerNorm(x, g, beta, eps), layerNormOps(x, g, beta, eps))];
   const args = withBeta ? [x, g, b] : [x, g];
   const lf = withBeta ? loss(layerNorm) : (xx: tf.Tensor, gg: tf.Tensor) => loss(layerNorm)(xx, gg, b);
@@ -55,7 +54,11 @@ for (const backend of ['cpu', 'wasm'] as const) {
     before(async () => {
       await tf.setBackend(backend);
     });
-    for (const shape of [[4, 7, 32], [30, 128], [3, 5, 6]]) {
+    for (const shape of [
+      [4, 7, 32],
+      [30, 128],
+      [3, 5, 6],
+    ]) {
       for (const withBeta of [true, false]) {
         it(`[${shape}]${withBeta ? '' : ' without β'}: values and gradients equal the ops to 1e-5`, () => {
           const diffs = tf.tidy(() => compare(shape, withBeta, 1));

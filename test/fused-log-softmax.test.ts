@@ -44,7 +44,11 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
     it('extreme logits stay finite and exact', () => {
       tf.tidy(() => {
-        const x = tf.tensor2d([[1000, 0, -1000], [-5e3, -5e3, -5e3], [0, 0, 88]]);
+        const x = tf.tensor2d([
+          [1000, 0, -1000],
+          [-5e3, -5e3, -5e3],
+          [0, 0, 88],
+        ]);
         const got = logSoftmax(x);
         assert.ok(maxAbsDiff(got, tf.logSoftmax(x)) < 1e-5);
         assert.ok(Math.abs(got.dataSync()[2]! + 2000) < 1e-3);

@@ -27,7 +27,10 @@ function input(shape: number[], dtype: 'float32' | 'int32' = 'float32', seed = 1
 }
 
 /** f on cpu and on wasm, from the same plain inputs; every output's values and shape. */
-async function both(inputs: Input[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[]): Promise<{ cpu: [number[], number[]][]; wasm: [number[], number[]][] }> {
+async function both(
+  inputs: Input[],
+  f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
+): Promise<{ cpu: [number[], number[]][]; wasm: [number[], number[]][] }> {
   const run = async (name: string): Promise<[number[], number[]][]> => {
     await tf.setBackend(name);
     return tf.tidy(() => {
@@ -47,7 +50,10 @@ async function assertSame(inputs: Input[], f: (...xs: tf.Tensor[]) => tf.Tensor 
   wasm.forEach(([v, s], i) => {
     assert.deepEqual(s, cpu[i]![1], `output ${i} shape`);
     if (tol === 0) assert.deepEqual(v, cpu[i]![0], `output ${i} values`);
-    else v.forEach((x, j) => assert.ok(Math.abs(x - cpu[i]![0][j]!) <= tol * Math.max(1, Math.abs(cpu[i]![0][j]!)), `output ${i}[${j}]: ${x} vs ${cpu[i]![0][j]}`));
+    else
+      v.forEach((x, j) =>
+        assert.ok(Math.abs(x - cpu[i]![0][j]!) <= tol * Math.max(1, Math.abs(cpu[i]![0][j]!)), `output ${i}[${j}]: ${x} vs ${cpu[i]![0][j]}`),
+      );
   });
 }
 
@@ -71,14 +77,46 @@ describe('wasm Identity / Cast', () => {
 describe('wasm Slice / SplitV / Concat', () => {
   const cases: [number[], number[], number[]][] = [
     [[10], [3], [4]],
-    [[6, 7], [1, 2], [3, 4]],
-    [[6, 7], [2, 0], [3, 7]],
-    [[4, 5, 6], [1, 0, 2], [2, 5, 3]],
-    [[4, 5, 6], [0, 1, 0], [4, 3, 6]],
-    [[3, 4, 5, 6], [1, 2, 0, 3], [2, 2, 5, 2]],
-    [[3, 4, 5, 6], [0, 0, 0, 0], [-1, -1, -1, -1]],
-    [[2, 3, 4, 5, 6], [1, 0, 2, 1, 0], [1, 3, 2, 3, 6]],
-    [[5, 6], [0, 0], [0, 6]],
+    [
+      [6, 7],
+      [1, 2],
+      [3, 4],
+    ],
+    [
+      [6, 7],
+      [2, 0],
+      [3, 7],
+    ],
+    [
+      [4, 5, 6],
+      [1, 0, 2],
+      [2, 5, 3],
+    ],
+    [
+      [4, 5, 6],
+      [0, 1, 0],
+      [4, 3, 6],
+    ],
+    [
+      [3, 4, 5, 6],
+      [1, 2, 0, 3],
+      [2, 2, 5, 2],
+    ],
+    [
+      [3, 4, 5, 6],
+      [0, 0, 0, 0],
+      [-1, -1, -1, -1],
+    ],
+    [
+      [2, 3, 4, 5, 6],
+      [1, 0, 2, 1, 0],
+      [1, 3, 2, 3, 6],
+    ],
+    [
+      [5, 6],
+      [0, 0],
+      [0, 6],
+    ],
   ];
   for (const [shape, begin, size] of cases) {
     it(`slice [${shape}] begin [${begin}] size [${size}] (float32, int32)`, async () => {

@@ -78,19 +78,10 @@ for (const arch of ARCHS) {
     const n0 = tf.memory().numTensors;
     const cache = new KVCache(lm.config.nLayers);
     const cached: Float32Array[] = [];
-    cached.push(
-      tf.tidy(() =>
-        lm.logits(tf.tensor2d(prompt, [B, L], 'int32'), { attentionMask: tf.tensor2d(pmask), cache }).dataSync() as Float32Array,
-      ),
-    );
+    cached.push(tf.tidy(() => lm.logits(tf.tensor2d(prompt, [B, L], 'int32'), { attentionMask: tf.tensor2d(pmask), cache }).dataSync() as Float32Array));
     for (let s = 0; s < steps.length; s++) {
       cached.push(
-        tf.tidy(
-          () =>
-            lm
-              .logits(tf.tensor2d(steps[s]!, [B, 1], 'int32'), { attentionMask: tf.tensor2d(smask[s]!, [B, 1]), cache })
-              .dataSync() as Float32Array,
-        ),
+        tf.tidy(() => lm.logits(tf.tensor2d(steps[s]!, [B, 1], 'int32'), { attentionMask: tf.tensor2d(smask[s]!, [B, 1]), cache }).dataSync() as Float32Array),
       );
     }
     assert.equal(cache.length, L + steps.length);

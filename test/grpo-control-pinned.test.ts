@@ -14,53 +14,30 @@ import type { MetricsRecord } from '../lib/data.ts';
 
 await initBackend({ quiet: true });
 
-const KEYS = [
-  'reward/mean',
-  'cost/mean',
-  'loss',
-  'grad_norm',
-  'lambda',
-  'constraint/estimate',
-  'eval/return',
-] as const;
+const KEYS = ['reward/mean', 'cost/mean', 'loss', 'grad_norm', 'lambda', 'constraint/estimate', 'eval/return'] as const;
 
-async function run(
-  example: string,
-  sets: string[],
-): Promise<{ history: MetricsRecord[]; summary: Record<string, number> }> {
-  const { config } = decodePipelineConfig(
-    readPipelineFile(`pipelines/examples/${example}`),
-    sets,
-  );
+async function run(example: string, sets: string[]): Promise<{ history: MetricsRecord[]; summary: Record<string, number> }> {
+  const { config } = decodePipelineConfig(readPipelineFile(`pipelines/examples/${example}`), sets);
   const { history, summary, policy } = await runGrpoControl(config);
   policy.dispose();
   return { history, summary };
 }
 
 function pick(history: MetricsRecord[]): Record<string, number>[] {
-  return history.map((m) =>
-    Object.fromEntries(
-      KEYS.filter((k) => m[k] !== undefined).map((k) => [k, m[k]!]),
-    ),
-  );
+  return history.map((m) => Object.fromEntries(KEYS.filter((k) => m[k] !== undefined).map((k) => [k, m[k]!])));
 }
 
 const PRINT = process.env['RXRL_PRINT_PINS'] === '1';
 
 test('grpo-cartpole.yaml: the first 3 iterations of seed 1 are pinned', async () => {
-  const { history, summary } = await run('grpo-cartpole.yaml', [
-    'iterations=3',
-  ]);
+  const { history, summary } = await run('grpo-cartpole.yaml', ['iterations=3']);
   if (PRINT) console.log(JSON.stringify({ rows: pick(history), summary }));
   assert.deepEqual(pick(history), PLAIN.rows);
   assert.deepEqual(summary, PLAIN.summary);
 });
 
 test('lagrangian-cartpole.yaml (limit 10, so λ moves): the first 3 iterations of seed 1 are pinned', async () => {
-  const { history, summary } = await run('lagrangian-cartpole.yaml', [
-    'iterations=3',
-    'algorithm.constraint.limit=10',
-  ]);
+  const { history, summary } = await run('lagrangian-cartpole.yaml', ['iterations=3', 'algorithm.constraint.limit=10']);
   if (PRINT) console.log(JSON.stringify({ rows: pick(history), summary }));
   assert.deepEqual(pick(history), LAGRANGIAN.rows);
   assert.deepEqual(summary, LAGRANGIAN.summary);

@@ -57,7 +57,18 @@ function hfWeights(arch: HfArchName, seed: number): { config: Record<string, unk
   };
   if (arch === 'gpt2') {
     const P = 32;
-    const config = { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: V, n_embd: D, n_layer: L, n_head: H, n_positions: P, n_inner: null, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 };
+    const config = {
+      architectures: ['GPT2LMHeadModel'],
+      model_type: 'gpt2',
+      vocab_size: V,
+      n_embd: D,
+      n_layer: L,
+      n_head: H,
+      n_positions: P,
+      n_inner: null,
+      activation_function: 'gelu_new',
+      layer_norm_epsilon: 1e-5,
+    };
     // The original gpt2 files carry no "transformer." prefix and include the causal-mask buffers.
     mk('wte.weight', [V, D], 'emb');
     mk('wpe.weight', [P, D], 'emb');
@@ -85,9 +96,22 @@ function hfWeights(arch: HfArchName, seed: number): { config: Record<string, unk
   if (arch === 'phi') {
     const FF = 64;
     const config = {
-      architectures: ['PhiForCausalLM'], model_type: 'phi', vocab_size: V, hidden_size: D, intermediate_size: FF, num_hidden_layers: L,
-      num_attention_heads: H, num_key_value_heads: null, hidden_act: 'gelu_new', layer_norm_eps: 1e-5, partial_rotary_factor: 0.5,
-      rope_theta: 10000.0, qk_layernorm: false, tie_word_embeddings: false, max_position_embeddings: 64, rope_scaling: null,
+      architectures: ['PhiForCausalLM'],
+      model_type: 'phi',
+      vocab_size: V,
+      hidden_size: D,
+      intermediate_size: FF,
+      num_hidden_layers: L,
+      num_attention_heads: H,
+      num_key_value_heads: null,
+      hidden_act: 'gelu_new',
+      layer_norm_eps: 1e-5,
+      partial_rotary_factor: 0.5,
+      rope_theta: 10000.0,
+      qk_layernorm: false,
+      tie_word_embeddings: false,
+      max_position_embeddings: 64,
+      rope_scaling: null,
     };
     mk('model.embed_tokens.weight', [V, D], 'emb');
     for (let i = 0; i < L; i++) {
@@ -115,9 +139,20 @@ function hfWeights(arch: HfArchName, seed: number): { config: Record<string, unk
   const FF = 24;
   const qwen = arch === 'qwen2';
   const config = {
-    architectures: [qwen ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'], model_type: arch, vocab_size: V, hidden_size: D, intermediate_size: FF,
-    num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: KV, hidden_act: 'silu', max_position_embeddings: 128,
-    rms_norm_eps: 1e-6, rope_theta: qwen ? 1000000.0 : 10000.0, tie_word_embeddings: qwen, rope_scaling: null,
+    architectures: [qwen ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+    model_type: arch,
+    vocab_size: V,
+    hidden_size: D,
+    intermediate_size: FF,
+    num_hidden_layers: L,
+    num_attention_heads: H,
+    num_key_value_heads: KV,
+    hidden_act: 'silu',
+    max_position_embeddings: 128,
+    rms_norm_eps: 1e-6,
+    rope_theta: qwen ? 1000000.0 : 10000.0,
+    tie_word_embeddings: qwen,
+    rope_scaling: null,
     ...(qwen ? { use_sliding_window: false, sliding_window: 32 } : { attention_bias: false, mlp_bias: false }),
   };
   mk('model.embed_tokens.weight', [V, D], 'emb');
@@ -164,10 +199,12 @@ async function writeFolder(config: Record<string, unknown>, w: W, opts: { shards
     for (let s = 0; s < shards; s++) {
       const file = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
       const part: Record<string, SafetensorsTensor> = {};
-      names.filter((_, i) => i % shards === s).forEach((n) => {
-        part[n] = st[n]!;
-        weightMap[n] = file;
-      });
+      names
+        .filter((_, i) => i % shards === s)
+        .forEach((n) => {
+          part[n] = st[n]!;
+          weightMap[n] = file;
+        });
       await writeSafetensors(join(dir, file), part, { format: 'pt' });
     }
     writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }));
@@ -261,7 +298,10 @@ test('hf: missing, misshapen and unknown tensors are errors naming the tensor', 
     return true;
   });
   const bad = { ...weights, 'model.layers.0.self_attn.k_proj.weight': { shape: [16, 16], data: new Float32Array(256) } };
-  await assert.rejects(loadHfModel(await writeFolder(config, bad)), /tensor model\.layers\.0\.self_attn\.k_proj\.weight gives layers\.0\.attn\.k\.weight shape \[16,16\], the model expects \[16,8\]/);
+  await assert.rejects(
+    loadHfModel(await writeFolder(config, bad)),
+    /tensor model\.layers\.0\.self_attn\.k_proj\.weight gives layers\.0\.attn\.k\.weight shape \[16,16\], the model expects \[16,8\]/,
+  );
   const extra = { ...weights, 'model.layers.0.self_attn.q_norm.weight': { shape: [4], data: new Float32Array(4) } };
   const dir = await writeFolder(config, extra);
   await assert.rejects(loadHfModel(dir), /1 tensor\(s\) a llama model does not use: model\.layers\.0\.self_attn\.q_norm\.weight/);
@@ -319,9 +359,26 @@ function tinyTokenizerFiles(): { tokenizer: object; config: Record<string, unkno
       pre_tokenizer: byteLevel,
       post_processor: { ...byteLevel, trim_offsets: false },
       decoder: byteLevel,
-      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
+      model: {
+        type: 'BPE',
+        dropout: null,
+        unk_token: null,
+        continuing_subword_prefix: '',
+        end_of_word_suffix: '',
+        fuse_unk: false,
+        byte_fallback: false,
+        vocab,
+        merges,
+      },
     },
-    config: { eos_token: '<|im_end|>', pad_token: '<|endoftext|>', bos_token: null, clean_up_tokenization_spaces: false, chat_template: CHATML, model_max_length: 32768 },
+    config: {
+      eos_token: '<|im_end|>',
+      pad_token: '<|endoftext|>',
+      bos_token: null,
+      clean_up_tokenization_spaces: false,
+      chat_template: CHATML,
+      model_max_length: 32768,
+    },
   };
 }
 
@@ -353,7 +410,10 @@ test('tokenizer: a tiny byte-level BPE tokenizer.json encodes, decodes and rende
   ];
   const text = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
   assert.equal(text, '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n');
-  assert.equal(tok.applyChatTemplate([{ role: 'user', content: 'x' }]), '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nx<|im_end|>\n');
+  assert.equal(
+    tok.applyChatTemplate([{ role: 'user', content: 'x' }]),
+    '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nx<|im_end|>\n',
+  );
   const chatIds = tok.encodeChat(messages, { addGenerationPrompt: true });
   assert.equal(chatIds[0], tok.tokenToId('<|im_start|>'));
   assert.equal(chatIds.filter((i) => i === tok.eosTokenId).length, 2);
@@ -364,9 +424,22 @@ test('tokenizer: a tiny byte-level BPE tokenizer.json encodes, decodes and rende
 test('tokenizer: template lists, chat_template.jinja, bos tokens and no-template errors', async () => {
   const files = tinyTokenizerFiles();
   const llamaish = '{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{% if not loop.last %} {% endif %}{% endfor %}';
-  const tok = new HfTokenizer(files.tokenizer, { ...files.config, bos_token: { content: '<|endoftext|>', __type: 'AddedToken' }, chat_template: [{ name: 'tool_use', template: 'x' }, { name: 'default', template: llamaish }] });
+  const tok = new HfTokenizer(files.tokenizer, {
+    ...files.config,
+    bos_token: { content: '<|endoftext|>', __type: 'AddedToken' },
+    chat_template: [
+      { name: 'tool_use', template: 'x' },
+      { name: 'default', template: llamaish },
+    ],
+  });
   assert.equal(tok.bosToken, '<|endoftext|>');
-  assert.equal(tok.applyChatTemplate([{ role: 'system', content: 'S' }, { role: 'user', content: 'U' }]), '<|endoftext|>[system] S [user] U');
+  assert.equal(
+    tok.applyChatTemplate([
+      { role: 'system', content: 'S' },
+      { role: 'user', content: 'U' },
+    ]),
+    '<|endoftext|>[system] S [user] U',
+  );
   const none = new HfTokenizer(files.tokenizer, { ...files.config, chat_template: undefined });
   assert.throws(() => none.applyChatTemplate([{ role: 'user', content: 'x' }]), /no chat_template/);
   // Newer folders keep the template in chat_template.jinja.
@@ -376,5 +449,5 @@ test('tokenizer: template lists, chat_template.jinja, bos tokens and no-template
   writeFileSync(join(dir, 'chat_template.jinja'), CHATML);
   const fromFolder = await HfTokenizer.fromFolder(dir);
   assert.equal(fromFolder!.applyChatTemplate([{ role: 'system', content: 'S' }]), '<|im_start|>system\nS<|im_end|>\n');
-  assert.equal(await HfTokenizer.fromFolder(tmpdir() + '/does-not-exist-rxrl'), null);
+  assert.equal(await HfTokenizer.fromFolder(`${tmpdir()}/does-not-exist-rxrl`), null);
 });

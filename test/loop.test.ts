@@ -77,11 +77,25 @@ test('the progress line names the same iteration index as metrics.jsonl', () => 
 });
 
 test('a checkpoint state is decoded: iteration −5 or a garbage RNG state is refused, naming the key', () => {
-  const good = { iteration: 3, version: 4, rng: { seed: 1, streams: { action: { s: [1, 2, 3, 4], spare: null } } }, minibatchRng: { s: [5, 6, 7, 8], spare: 0.5 } };
+  const good = {
+    iteration: 3,
+    version: 4,
+    rng: { seed: 1, streams: { action: { s: [1, 2, 3, 4], spare: null } } },
+    minibatchRng: { s: [5, 6, 7, 8], spare: 0.5 },
+  };
   assert.equal(decodeCheckpointState(GrpoControlState, good).iteration, 3);
-  assert.throws(() => decodeCheckpointState(GrpoControlState, { ...good, iteration: -5 }), (e: Error) => e instanceof DecodeError && /iteration: expected a non-negative integer, got -5/.test(e.message));
-  assert.throws(() => decodeCheckpointState(GrpoControlState, { ...good, minibatchRng: { s: [0, 0, 0, 0], spare: null } }), (e: Error) => e instanceof DecodeError && /minibatchRng/.test(e.message));
-  assert.throws(() => decodeCheckpointState(GrpoControlState, { ...good, rng: { seed: 1, streams: { action: 'x' } } }), (e: Error) => e instanceof DecodeError && /rng\.streams\.action/.test(e.message));
+  assert.throws(
+    () => decodeCheckpointState(GrpoControlState, { ...good, iteration: -5 }),
+    (e: Error) => e instanceof DecodeError && /iteration: expected a non-negative integer, got -5/.test(e.message),
+  );
+  assert.throws(
+    () => decodeCheckpointState(GrpoControlState, { ...good, minibatchRng: { s: [0, 0, 0, 0], spare: null } }),
+    (e: Error) => e instanceof DecodeError && /minibatchRng/.test(e.message),
+  );
+  assert.throws(
+    () => decodeCheckpointState(GrpoControlState, { ...good, rng: { seed: 1, streams: { action: 'x' } } }),
+    (e: Error) => e instanceof DecodeError && /rng\.streams\.action/.test(e.message),
+  );
 });
 
 const CROSS: [string[], RegExp][] = [

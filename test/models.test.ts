@@ -92,9 +92,24 @@ test('config: arch defaults, derived fields, validation errors name the field', 
   assert.equal(p.parallelResidual, true);
   assert.equal(p.partialRotaryFactor, 0.5);
   assert.equal(transformerConfig({ arch: 'qwen2', vocabSize: 5 }).qkvBias, true);
-  assert.throws(() => transformerConfig({ arch: 'llama', vocabSize: 5, nHeads: 4, nKvHeads: 3 }), (e: unknown) => e instanceof ConfigError && /nKvHeads/.test(e.message));
+  assert.throws(
+    () => transformerConfig({ arch: 'llama', vocabSize: 5, nHeads: 4, nKvHeads: 3 }),
+    (e: unknown) => e instanceof ConfigError && /nKvHeads/.test(e.message),
+  );
   assert.throws(() => transformerConfig({ arch: 'gpt2', vocabSize: 5, dModel: 30, nHeads: 4 }), /headDim/);
-  const hf = fromHfConfig({ model_type: 'qwen2', vocab_size: 100, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 96, rope_theta: 1e6, rms_norm_eps: 1e-6, tie_word_embeddings: true, hidden_act: 'silu' });
+  const hf = fromHfConfig({
+    model_type: 'qwen2',
+    vocab_size: 100,
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 96,
+    rope_theta: 1e6,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    hidden_act: 'silu',
+  });
   assert.equal(hf.nKvHeads, 2);
   assert.equal(hf.dFF, 96);
   assert.equal(hf.tieEmbeddings, true);
@@ -124,7 +139,10 @@ test('params: same seed → same values; a parameter depends only on (seed, name
   ps.dispose();
   ps2.dispose();
 
-  for (const [r, cols] of [[6, 3], [3, 6]] as const) {
+  for (const [r, cols] of [
+    [6, 3],
+    [3, 6],
+  ] as const) {
     const q = initValues([r, cols], init.orthogonal(2), new Rng(0, 'o'));
     // rows ≥ cols: QᵀQ = 4I (cols × cols); else QQᵀ = 4I.
     const k = Math.min(r, cols);
@@ -194,7 +212,7 @@ test('RoPE: matches a hand rotation of (x_j, x_{j+r/2}) pairs; q·k depends only
   const hand = (v: number[], pos: number): number[] => {
     const out = v.slice();
     for (let j = 0; j < rot / 2; j++) {
-      const a = pos * Math.pow(theta, (-2 * j) / rot);
+      const a = pos * theta ** ((-2 * j) / rot);
       out[j] = v[j]! * Math.cos(a) - v[j + rot / 2]! * Math.sin(a);
       out[j + rot / 2] = v[j + rot / 2]! * Math.cos(a) + v[j]! * Math.sin(a);
     }
@@ -230,9 +248,22 @@ for (const arch of ARCHS) {
     const seq = [5, 3, 8, 1];
     const out = tf.tidy(() => {
       const alone = lm.logits(ids([seq])).dataSync();
-      const batch = lm.logits(ids([[0, 0, ...seq], [...seq, 0, 0], [2, 6, 1, 9, 4, 4]]), {
-        attentionMask: tf.tensor2d([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]]),
-      }).dataSync();
+      const batch = lm
+        .logits(
+          ids([
+            [0, 0, ...seq],
+            [...seq, 0, 0],
+            [2, 6, 1, 9, 4, 4],
+          ]),
+          {
+            attentionMask: tf.tensor2d([
+              [0, 0, 1, 1, 1, 1],
+              [1, 1, 1, 1, 0, 0],
+              [1, 1, 1, 1, 1, 1],
+            ]),
+          },
+        )
+        .dataSync();
       return [alone, batch];
     });
     const alone = out[0]!;
@@ -248,7 +279,13 @@ for (const arch of ARCHS) {
     const lm = tinyLM(arch);
     const T = 5;
     const { atts, shapes } = tf.tidy(() => {
-      const { attentions } = lm.forward(ids([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]), { returnAttention: true });
+      const { attentions } = lm.forward(
+        ids([
+          [1, 2, 3, 4, 5],
+          [6, 7, 8, 9, 10],
+        ]),
+        { returnAttention: true },
+      );
       return { atts: attentions!.map((a) => a.dataSync() as Float32Array), shapes: attentions!.map((a) => a.shape) };
     });
     assert.equal(atts.length, lm.config.nLayers);
@@ -289,12 +326,16 @@ test('GQA equals MHA with each K/V head repeated for its query group', () => {
       // [D, Hkv·d] → [D, H·d]: head h takes kv head ⌊h/G⌋.
       const w = src.dataSync();
       const out = new Float32Array(D * 4 * d);
-      for (let r = 0; r < D; r++) for (let h = 0; h < 4; h++) for (let j = 0; j < d; j++) out[r * 4 * d + h * d + j] = w[r * 2 * d + Math.floor(h / G) * d + j]!;
+      for (let r = 0; r < D; r++)
+        for (let h = 0; h < 4; h++) for (let j = 0; j < d; j++) out[r * 4 * d + h * d + j] = w[r * 2 * d + Math.floor(h / G) * d + j]!;
       mha.params.get(name).assign(tf.tensor2d(out, [D, 4 * d]));
     } else mha.params.get(name).assign(src);
   }
   const [a, b] = tf.tidy(() => {
-    const x = ids([[3, 1, 4, 1, 5, 9], [2, 6, 5, 3, 5, 8]]);
+    const x = ids([
+      [3, 1, 4, 1, 5, 9],
+      [2, 6, 5, 3, 5, 8],
+    ]);
     return [gqa.logits(x).dataSync(), mha.logits(x).dataSync()];
   });
   assert.ok(maxAbsDiff(a!, b!) < 1e-5);
@@ -357,9 +398,18 @@ for (const arch of ARCHS) {
       assert.equal(names.includes('lm_head.weight'), !lm.config.tieEmbeddings);
       assert.equal(names.includes('lm_head.bias'), arch === 'phi');
       assert.equal(names.includes('layers.0.ln2.weight'), arch !== 'phi');
-      const x = ids([[1, 2, 3, 4], [5, 6, 7, 8]]);
-      const y = ids([[2, 3, 4, 5], [6, 7, 8, 9]]);
-      const mask = tf.tensor2d([[1, 1, 1, 1], [0, 1, 1, 1]]);
+      const x = ids([
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+      ]);
+      const y = ids([
+        [2, 3, 4, 5],
+        [6, 7, 8, 9],
+      ]);
+      const mask = tf.tensor2d([
+        [1, 1, 1, 1],
+        [0, 1, 1, 1],
+      ]);
       const loss = () => tf.neg(tf.mean(lm.tokenLogProbs(x, y, { attentionMask: mask }))) as tf.Scalar;
       assertAllGrads(lm.variables, loss, arch);
       const opt = tf.train.sgd(0.01);
@@ -591,14 +641,29 @@ test('every model kind frees all its tensors on dispose (registry kinds and vari
     ...ARCHS.map((arch): [string, () => { dispose(): void }] => [`causal-lm ${arch}`, () => makeModel('causal-lm', { ...tinyConfig(arch), seed: 1 })]),
     ['causal-lm gpt2 untied', () => new CausalLM(tinyConfig('gpt2', { tieEmbeddings: false }), { seed: 2 })],
     ['lmPolicy(llama)', () => lmPolicy(new CausalLM(tinyConfig('llama'), { seed: 3 }))],
-    ['decision-transformer', () => makeModel('decision-transformer', { stateDim: 3, actDim: 2, contextLength: 4, maxEpisodeSteps: 50, core: { dModel: 16, nLayers: 2, nHeads: 2 }, seed: 5 })],
+    [
+      'decision-transformer',
+      () =>
+        makeModel('decision-transformer', {
+          stateDim: 3,
+          actDim: 2,
+          contextLength: 4,
+          maxEpisodeSteps: 50,
+          core: { dModel: 16, nLayers: 2, nHeads: 2 },
+          seed: 5,
+        }),
+    ],
     ['decision-transformer llama core', () => tinyDt({ core: { arch: 'llama', dModel: 16, nLayers: 1, nHeads: 2 } })],
     ['mlp categorical', () => makeModel('mlp', { obsDim: 4, actionSpace: { kind: 'discrete', n: 3 }, seed: 1 })],
     ['mlp categorical + value', () => makeModel('mlp', { obsDim: 4, actionSpace: { kind: 'discrete', n: 3 }, hidden: [8], valueHead: true, seed: 1 })],
     ['mlp gaussian + value', () => makeModel('mlp', { obsDim: 3, actionSpace: { kind: 'box', shape: [2] }, hidden: [8, 8], valueHead: true, seed: 1 })],
   ];
   // every registered kind is covered
-  for (const kind of MODEL_KINDS) assert.ok(cases.some(([name]) => name.startsWith(kind)), `no leak case for model kind ${kind}`);
+  for (const kind of MODEL_KINDS)
+    assert.ok(
+      cases.some(([name]) => name.startsWith(kind)),
+      `no leak case for model kind ${kind}`,
+    );
   for (const [name, make] of cases) {
     const n0 = tf.memory().numTensors;
     make().dispose();

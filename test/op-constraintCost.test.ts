@@ -30,7 +30,10 @@ test('cost values and cost advantages for two constraints (Dr. GRPO, by hand)', 
   const batch = makeBatch(0, [
     group('a', [
       [[1], [1]],
-      [[3, 0], [0, 0]],
+      [
+        [3, 0],
+        [0, 0],
+      ],
     ]),
     group('b', [
       [[2], [2]],
@@ -118,11 +121,13 @@ test('bad costs and bad names fail clearly', async () => {
   assert.throws(() => constraintCost({ costs: [{ name: 'x' }, { name: 'x' }] }), /duplicate constraint name "x"/);
   assert.throws(() => constraintCost({ costs: [{ name: 'a b' }] }), /constraint name must match/);
   assert.throws(() => constraintCost({ costs: [] }), /at least one constraint/);
-  const batch = makeBatch(0, [group('g', [[[1], [0]], [[2], [0]]])]);
-  await assert.rejects(
-    run(batch, { costs: [{ name: 'bad', fn: (t) => (t.totalReward === 2 ? NaN : 0) }] }),
-    /cost 'bad' of group 'g', trajectory 1 is NaN/,
-  );
+  const batch = makeBatch(0, [
+    group('g', [
+      [[1], [0]],
+      [[2], [0]],
+    ]),
+  ]);
+  await assert.rejects(run(batch, { costs: [{ name: 'bad', fn: (t) => (t.totalReward === 2 ? NaN : 0) }] }), /cost 'bad' of group 'g', trajectory 1 is NaN/);
 });
 
 test('constraintCost emits one batch per batch, in order; errors propagate (marbles)', () => {
@@ -130,8 +135,22 @@ test('constraintCost emits one batch per batch, in order; errors propagate (marb
   scheduler.run(({ cold, expectObservable }) => {
     const adv = (b: Batch<ScoredGroup>) => b as unknown as Batch<AdvantagedGroup>;
     const withAdv = (g: ScoredGroup): AdvantagedGroup => ({ ...g, trajectories: g.trajectories.map((t) => ({ ...t, advantage: 0 })) });
-    const b0 = makeBatch(0, [withAdv(group('a', [[[0], [1]], [[0], [3]]]))]);
-    const b1 = makeBatch(1, [withAdv(group('b', [[[0], [2]], [[0], [2]]]))]);
+    const b0 = makeBatch(0, [
+      withAdv(
+        group('a', [
+          [[0], [1]],
+          [[0], [3]],
+        ]),
+      ),
+    ]);
+    const b1 = makeBatch(1, [
+      withAdv(
+        group('b', [
+          [[0], [2]],
+          [[0], [2]],
+        ]),
+      ),
+    ]);
     const b2 = adv(makeBatch(2, [group('c', [[[0], [0]]])]));
     const out = cold('a-b--c|', { a: b0, b: b1, c: b2 }).pipe(
       constraintCost({ estimator: 'drgrpo', costs: [{ name: 'env' }, { name: 'boom', fn: (t) => (t.groupId === 'c' ? Infinity : 0) }] }),

@@ -22,10 +22,16 @@ test('GRPO on a group of 4 matches a hand computation (ddof 1 and 0)', () => {
   // R = [1, 2, 3, 6]: mean 3, deviations [-2, -1, 0, 3], Σ dev² = 14.
   const sUnbiased = Math.sqrt(14 / 3);
   const v = groupAdvantageValues([[1, 2, 3, 6]], { estimator: 'grpo' });
-  close(v.advantages[0]!, [-2, -1, 0, 3].map((d) => d / (sUnbiased + 1e-4)));
+  close(
+    v.advantages[0]!,
+    [-2, -1, 0, 3].map((d) => d / (sUnbiased + 1e-4)),
+  );
   const sPop = Math.sqrt(14 / 4);
   const p = groupAdvantageValues([[1, 2, 3, 6]], { estimator: 'grpo', ddof: 0, eps: 0 });
-  close(p.advantages[0]!, [-2, -1, 0, 3].map((d) => d / sPop));
+  close(
+    p.advantages[0]!,
+    [-2, -1, 0, 3].map((d) => d / sPop),
+  );
   assert.deepEqual(v.zeroStd, [false]);
 });
 
@@ -36,7 +42,10 @@ test('Dr. GRPO subtracts the mean only; RLOO subtracts the leave-one-out mean', 
   const rl = groupAdvantageValues([[1, 2, 3, 6]], { estimator: 'rloo' });
   close(rl.advantages[0]!, [-8 / 3, -4 / 3, 0, 4]);
   // RLOO = G/(G−1) · Dr. GRPO.
-  close(rl.advantages[0]!, dr.advantages[0]!.map((a) => (a * 4) / 3));
+  close(
+    rl.advantages[0]!,
+    dr.advantages[0]!.map((a) => (a * 4) / 3),
+  );
   // Three-trajectory RLOO: [0, 3, 6] → [0 − 4.5, 3 − 3, 6 − 1.5].
   close(groupAdvantageValues([[0, 3, 6]], { estimator: 'rloo' }).advantages[0]!, [-4.5, 0, 4.5]);
 });

@@ -17,12 +17,19 @@ import { policyUpdate, type Learner } from '../operators/policyUpdate.ts';
 await initBackend({ backend: 'cpu', quiet: true });
 
 const prompt = (id: string, tokens: number[]): PromptStart => ({ kind: 'prompt', promptId: id, tokens: Int32Array.from(tokens) });
-const count3 = (_: PromptStart, y: Int32Array) => ({ reward: y.filter((t) => t === 3).length / Math.max(1, y.length), scores: { threes: y.filter((t) => t === 3).length } });
+const count3 = (_: PromptStart, y: Int32Array) => ({
+  reward: y.filter((t) => t === 3).length / Math.max(1, y.length),
+  scores: { threes: y.filter((t) => t === 3).length },
+});
 
 test('behaviour log-probs from generation equal lmPolicy log-probs recomputed on the batch', () => {
   const lm = new CausalLM({ arch: 'llama', vocabSize: 8, dModel: 16, nLayers: 2, nHeads: 2, nKvHeads: 1, maxPositions: 32 }, { seed: 3 });
   const starts = [prompt('a', [1, 2, 5]), prompt('b', [4])];
-  const trs = starts.flatMap((s) => lmRolloutGroup({ lm, groupSize: 3, rng: new Rng(1), sampling: { maxNewTokens: 5, stopTokens: [7] }, version: () => 0, score: count3 }, s, s.promptId).trajectories);
+  const trs = starts.flatMap(
+    (s) =>
+      lmRolloutGroup({ lm, groupSize: 3, rng: new Rng(1), sampling: { maxNewTokens: 5, stopTokens: [7] }, version: () => 0, score: count3 }, s, s.promptId)
+        .trajectories,
+  );
   const pi = lmPolicy(lm);
   const lp = tf.tidy(() => pi.logProb(lmBatchOf(trs)).dataSync());
   const behaviour = trs.flatMap((t) => [...t.logProbs]);
@@ -42,10 +49,18 @@ test('lmRollout emits one batch per input (marbles) and rejects env starts', () 
   const scheduler = new TestScheduler((a, b) => assert.deepEqual(a, b));
   scheduler.run(({ cold, expectObservable }) => {
     const src = cold('a-b|', { a: 0, b: 1 }).pipe(map((i): StartsBatch => ({ iteration: i, starts: [prompt('p', [1, 2]), prompt('q', [3])] })));
-    expectObservable(src.pipe(lmRollout(cfg), map((b) => [b.iteration, b.groups.length, b.metrics['rollout/episodes'], b.metrics.policy_version])))
-      .toBe('a-b|', { a: [0, 2, 4, 5], b: [1, 2, 4, 5] });
+    expectObservable(
+      src.pipe(
+        lmRollout(cfg),
+        map((b) => [b.iteration, b.groups.length, b.metrics['rollout/episodes'], b.metrics.policy_version]),
+      ),
+    ).toBe('a-b|', { a: [0, 2, 4, 5], b: [1, 2, 4, 5] });
     const bad = cold('a|', { a: { iteration: 0, starts: [{ kind: 'seed' as const, envId: 'CartPole-v1', seed: 1 }] } });
-    expectObservable(bad.pipe(lmRollout(cfg))).toBe('#', undefined, new TypeError('lmRollout: start 0 of iteration 0 is a seed start; use rollout for env starts'));
+    expectObservable(bad.pipe(lmRollout(cfg))).toBe(
+      '#',
+      undefined,
+      new TypeError('lmRollout: start 0 of iteration 0 is a seed start; use rollout for env starts'),
+    );
   });
   lm.dispose();
 });
@@ -62,7 +77,10 @@ test('GRPO on a tiny LM raises the reward of a token-counting task; no tensor le
       returns(),
       groupAdvantages({ estimator: 'grpo' }),
       policyUpdate(learner, { epochs: 2, minibatches: 2, ratioLevel: 'sequence' }),
-      map((b) => { counts.push(tf.memory().numTensors); return b.metrics['reward/mean']!; }),
+      map((b) => {
+        counts.push(tf.memory().numTensors);
+        return b.metrics['reward/mean']!;
+      }),
       toArray(),
     ),
   );

@@ -6,16 +6,7 @@ import { join } from 'node:path';
 import { TestScheduler } from 'rxjs/testing';
 import { catchError, lastValueFrom, of, from } from 'rxjs';
 import type { Batch, Group, MetricsRecord } from '../lib/data.ts';
-import {
-  MetricsCollector,
-  consoleSink,
-  formatMetricsLine,
-  formatNumber,
-  jsonlSink,
-  metrics,
-  readJsonl,
-  type MetricsSink,
-} from '../operators/metrics.ts';
+import { MetricsCollector, consoleSink, formatMetricsLine, formatNumber, jsonlSink, metrics, readJsonl, type MetricsSink } from '../operators/metrics.ts';
 import { makeBatch, makeGroup } from './helpers/fixtures.ts';
 
 const withMetrics = (iteration: number, m: Record<string, number>): Batch<Group> => ({

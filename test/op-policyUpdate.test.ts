@@ -21,21 +21,30 @@ function toyPolicy(theta: number): Policy<B, unknown, unknown> & { theta: tf.Var
     variables: [v],
     logProb: (batch) => tf.add(tf.mul(v, tf.tensor1d(batch.f)), tf.tensor1d(batch.b)),
     entropy: (batch) => tf.mul(tf.square(v), tf.square(tf.tensor1d(batch.f))),
-    act: () => { throw new Error('not used'); },
+    act: () => {
+      throw new Error('not used');
+    },
     dispose: () => v.dispose(),
   };
 }
 const batchOf = (trs: readonly Trajectory[]): B => {
   const f: number[] = [];
   const b: number[] = [];
-  for (const t of trs) for (let k = 0; k < t.length; k++) { f.push(t.observations[2 * k]!); b.push(t.observations[2 * k + 1]!); }
+  for (const t of trs)
+    for (let k = 0; k < t.length; k++) {
+      f.push(t.observations[2 * k]!);
+      b.push(t.observations[2 * k + 1]!);
+    }
   return { f: Float32Array.from(f), b: Float32Array.from(b) };
 };
 
 function traj(f: number[], b: number[], old: number[], advantage: number): AdvantagedTrajectory {
   const T = f.length;
   const observations = new Float32Array(2 * (T + 1));
-  f.forEach((x, k) => { observations[2 * k] = x; observations[2 * k + 1] = b[k]!; });
+  f.forEach((x, k) => {
+    observations[2 * k] = x;
+    observations[2 * k + 1] = b[k]!;
+  });
   const base = makeTrajectory(new Array(T).fill(0), { obsDim: 2, observations, logProbs: Float32Array.from(old) });
   return { ...base, returns: new Float32Array(T), totalReward: 0, totalCost: 0, advantage };
 }
@@ -48,24 +57,28 @@ const trs = [
 
 /** Independent plain-JS loss, written from the formula. */
 function refLoss(theta: number, cfg: PolicyUpdateConfig, refTheta: number): number {
-  const lo = 1 - cfg.clipEps, hi = 1 + (cfg.clipEpsHigh ?? cfg.clipEps);
+  const lo = 1 - cfg.clipEps,
+    hi = 1 + (cfg.clipEpsHigh ?? cfg.clipEps);
   const clip = (r: number) => Math.min(hi, Math.max(lo, r));
   const N = trs.length;
   const S = trs.reduce((s, t) => s + t.length, 0);
   const C = cfg.aggregationConstant ?? Math.max(...trs.map((t) => t.length));
-  let surr = 0, kl = 0, ent = 0;
+  let surr = 0,
+    kl = 0,
+    ent = 0;
   for (const t of trs) {
     const T = t.length;
     const w = cfg.lossAggregation === 'token-mean' ? 1 / S : cfg.lossAggregation === 'sequence-mean' ? 1 / (N * T) : 1 / (N * C);
     let sumLogRatio = 0;
     for (let k = 0; k < T; k++) {
-      const f = t.observations[2 * k]!, b = t.observations[2 * k + 1]!;
+      const f = t.observations[2 * k]!,
+        b = t.observations[2 * k + 1]!;
       const lp = theta * f + b;
       const lr = lp - t.logProbs[k]!;
       sumLogRatio += lr;
       const r = Math.exp(lr);
       if (cfg.ratioLevel === 'token') surr += w * Math.min(r * t.advantage, clip(r) * t.advantage);
-      const d = (refTheta * f + b) - lp;
+      const d = refTheta * f + b - lp;
       kl += w * (cfg.klEstimator === 'k1' ? -d : Math.exp(d) - d - 1);
       ent += w * theta * theta * f * f;
     }
@@ -106,7 +119,9 @@ for (const c of cases) {
       assert.ok(Math.abs(s.gradNorm - Math.abs(grad)) < 1e-3 * Math.max(1, Math.abs(grad)), `|grad| ${s.gradNorm} vs ${Math.abs(grad)}`);
       const moved = pi.theta.dataSync()[0]!;
       assert.ok(Math.abs(moved - (theta0 - lr * grad)) < 1e-6, `θ ${moved} vs ${theta0 - lr * grad}`);
-      pi.dispose(); ref.dispose(); learner.optimizer.dispose();
+      pi.dispose();
+      ref.dispose();
+      learner.optimizer.dispose();
     }
   });
 }
@@ -127,7 +142,10 @@ test('a NaN loss is an error raised before any weight changes', () => {
   const learner: Learner<B> = { policy: pi, optimizer: tf.train.sgd(0.1), batchOf, version: 0 };
   const bad = [traj([1, Number.NaN], [0, 0], [-1, -1], 1)];
   const before = tf.memory().numTensors;
-  assert.throws(() => updateStep(learner, bad, POLICY_UPDATE_DEFAULTS, 2), (e: unknown) => e instanceof NonFiniteUpdateError && /this step changed no weights/.test(e.message));
+  assert.throws(
+    () => updateStep(learner, bad, POLICY_UPDATE_DEFAULTS, 2),
+    (e: unknown) => e instanceof NonFiniteUpdateError && /this step changed no weights/.test(e.message),
+  );
   assert.equal(pi.theta.dataSync()[0], Math.fround(0.4));
   assert.equal(tf.memory().numTensors, before);
   pi.dispose();
@@ -145,7 +163,10 @@ test('policyUpdate emits one batch per batch, bumps the version, leaks no tensor
   const scheduler = new TestScheduler((a, b) => assert.deepEqual(a, b));
   scheduler.run(({ cold, expectObservable }) => {
     const src = cold('a-b-c|', { a: batch(0), b: batch(1), c: batch(2) });
-    const out = src.pipe(policyUpdate(learner, { epochs: 2, minibatches: 2 }), map((b) => [b.iteration, b.metrics.x, b.metrics.policy_version, typeof b.metrics.clip_frac]));
+    const out = src.pipe(
+      policyUpdate(learner, { epochs: 2, minibatches: 2 }),
+      map((b) => [b.iteration, b.metrics.x, b.metrics.policy_version, typeof b.metrics.clip_frac]),
+    );
     expectObservable(out).toBe('a-b-c|', { a: [0, 0, 1, 'number'], b: [1, 1, 2, 'number'], c: [2, 2, 3, 'number'] });
   });
   assert.equal(learner.version, 3);
@@ -174,7 +195,9 @@ test('kl is measured whenever a reference exists, also with klCoef = 0 (and stay
     assert.ok(Math.abs(kl) > 1e-3, 'the reference differs from the policy');
     assert.ok(Math.abs(s.kl - kl) < 1e-5, `${klEstimator}: kl ${s.kl} vs ${kl}`);
     assert.ok(Math.abs(s.loss - refLoss(0.4, cfg, 0.1)) < 1e-5, 'kl is not in the loss');
-    pi.dispose(); ref.dispose(); learner.optimizer.dispose();
+    pi.dispose();
+    ref.dispose();
+    learner.optimizer.dispose();
   }
 });
 
@@ -189,9 +212,15 @@ test('Trajectory.mask: padding steps count nowhere — the update equals the one
   ];
   const padAt: number[][] = [[0, 1], [2], [4, 5, 6]]; // left padding, right padding, a padded tail
   const masked = specs.map(([f, b, old, adv], i) => {
-    const F = [...f], Bv = [...b], O = [...old], M = f.map(() => 1);
+    const F = [...f],
+      Bv = [...b],
+      O = [...old],
+      M = f.map(() => 1);
     for (const p of padAt[i]!) {
-      F.splice(p, 0, 1.7); Bv.splice(p, 0, -0.2); O.splice(p, 0, i % 2 ? 25 : -25); M.splice(p, 0, 0);
+      F.splice(p, 0, 1.7);
+      Bv.splice(p, 0, -0.2);
+      O.splice(p, 0, i % 2 ? 25 : -25);
+      M.splice(p, 0, 0);
     }
     return { ...traj(F, Bv, O, adv), mask: Float32Array.from(M) };
   });
@@ -212,7 +241,9 @@ test('Trajectory.mask: padding steps count nowhere — the update equals the one
       const learner: Learner<B> = { policy: pi, optimizer: tf.train.sgd(0.01), batchOf, version: 0, ref };
       const s = updateStep(learner, set, cfg, cfg.aggregationConstant ?? 4);
       const theta = pi.theta.dataSync()[0]!;
-      pi.dispose(); ref.dispose(); learner.optimizer.dispose();
+      pi.dispose();
+      ref.dispose();
+      learner.optimizer.dispose();
       return { ...s, theta };
     };
     const m = run(masked);
@@ -225,5 +256,6 @@ test('Trajectory.mask: padding steps count nowhere — the update equals the one
   const pi = toyPolicy(0.3);
   const learner: Learner<B> = { policy: pi, optimizer: tf.train.sgd(0.01), batchOf, version: 0 };
   assert.throws(() => updateStep(learner, [masked[3]!], POLICY_UPDATE_DEFAULTS, 4), /no steps/);
-  pi.dispose(); learner.optimizer.dispose();
+  pi.dispose();
+  learner.optimizer.dispose();
 });

@@ -55,11 +55,30 @@ test('PID Lagrangian against a hand-unrolled recurrence', () => {
 });
 
 test('PID with EMA smoothing and derivative delay matches an independent (gain-folded) recurrence', () => {
-  const kP = 0.3, kI = 0.2, kD = 0.7, aP = 0.9, aD = 0.8, delay = 3, d = 2, l0 = 0.4;
+  const kP = 0.3,
+    kI = 0.2,
+    kD = 0.7,
+    aP = 0.9,
+    aD = 0.8,
+    delay = 3,
+    d = 2,
+    l0 = 0.4;
   const costs = [3, 5, 1, 4, 4.5, 0.5, 6, 2, 2, 7];
-  const s = new LagrangeState({ constraints: [{ name: 'c', limit: d }], update: 'pid', kP, kI, kD, emaP: aP, emaD: aD, derivativeDelay: delay, lambdaInit: l0 });
+  const s = new LagrangeState({
+    constraints: [{ name: 'c', limit: d }],
+    update: 'pid',
+    kP,
+    kI,
+    kD,
+    emaP: aP,
+    emaD: aD,
+    derivativeDelay: delay,
+    lambdaInit: l0,
+  });
   // Reference in the style of the authors' code: the integral accumulates K_I·Δ and starts at λ_0.
-  let iK = l0, deltaP = 0, costD = 0;
+  let iK = l0,
+    deltaP = 0,
+    costD = 0;
   const hist = [0];
   for (const J of costs) {
     const delta = J - d;
@@ -147,7 +166,19 @@ test('operator with several constraints emits per-constraint metrics', async () 
     ],
     lr: 1,
   });
-  const out = await lastValueFrom(of(batchOf(4, [1, -1], [[1, 0], [0, 1]], { a: 2, b: 4 })).pipe(primalDual(s)));
+  const out = await lastValueFrom(
+    of(
+      batchOf(
+        4,
+        [1, -1],
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        { a: 2, b: 4 },
+      ),
+    ).pipe(primalDual(s)),
+  );
   nearAll(
     out.groups[0]!.trajectories.map((t) => t.advantage),
     [0.5 / 3.5, -3 / 3.5],
@@ -170,7 +201,13 @@ test('state round-trips through JSON and continues identically (every rule)', ()
     { update: 'pid', kP: 0.5, kI: 0.1, kD: 0.2, emaP: 0.9, emaD: 0.95, derivativeDelay: 3, window: 4 },
   ];
   for (const c of configs) {
-    const a = new LagrangeState({ constraints: [{ name: 'x', limit: 2 }, { name: 'y', limit: 1, lambdaMax: 3 }], ...c });
+    const a = new LagrangeState({
+      constraints: [
+        { name: 'x', limit: 2 },
+        { name: 'y', limit: 1, lambdaMax: 3 },
+      ],
+      ...c,
+    });
     for (const j of costs.slice(0, 5)) a.update([j, j / 2]);
     const text = JSON.stringify(a.state());
     const b = LagrangeState.fromState(JSON.parse(text));
@@ -192,7 +229,19 @@ test('missing cost metrics and mismatched cost advantages are clear errors', asy
     /batch 7 lacks metrics 'cost\/compliance\/mean': put constraintCost/,
   );
   await assert.rejects(
-    lastValueFrom(of(batchOf(0, [1, -1], [[1, 0], [2, 0]], { compliance: 0 })).pipe(primalDual(s))),
+    lastValueFrom(
+      of(
+        batchOf(
+          0,
+          [1, -1],
+          [
+            [1, 0],
+            [2, 0],
+          ],
+          { compliance: 0 },
+        ),
+      ).pipe(primalDual(s)),
+    ),
     /group 'g', trajectory 0 has 2 cost advantages, expected 1/,
   );
   // An empty batch (all groups dropped) leaves λ alone.

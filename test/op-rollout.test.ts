@@ -57,13 +57,24 @@ test('rolloutGroup: G trajectories from one seed, consistent with a single env r
 
 test('rollout emits one batch per starts batch, in order, and respects maxSteps (async work: checked on real values, not marbles)', async () => {
   const venv = await makeVectorEnv('CartPole-v1', 3, {}, { autoreset: 'disabled' });
-  const sb = (i: number): StartsBatch => ({ iteration: i, starts: [{ kind: 'seed', envId: 'CartPole-v1', seed: i }, { kind: 'seed', envId: 'CartPole-v1', seed: 100 + i }] });
+  const sb = (i: number): StartsBatch => ({
+    iteration: i,
+    starts: [
+      { kind: 'seed', envId: 'CartPole-v1', seed: i },
+      { kind: 'seed', envId: 'CartPole-v1', seed: 100 + i },
+    ],
+  });
   const out: number[][] = [];
   const { from, lastValueFrom, toArray } = await import('rxjs');
   const batches = await lastValueFrom(from([sb(0), sb(1), sb(2)]).pipe(rollout({ venv, actor: coinActor(), rng: new Rng(1), maxSteps: 5 }), toArray()));
   for (const b of batches) out.push([b.iteration, b.groups.length, b.metrics['rollout/episodes']!]);
-  assert.deepEqual(out, [[0, 2, 6], [1, 2, 6], [2, 2, 6]]);
-  for (const b of batches) for (const g of b.groups) for (const t of g.trajectories) assert.ok(t.length <= 5 && (t.length === 5 ? t.truncated || t.terminated : t.terminated));
+  assert.deepEqual(out, [
+    [0, 2, 6],
+    [1, 2, 6],
+    [2, 2, 6],
+  ]);
+  for (const b of batches)
+    for (const g of b.groups) for (const t of g.trajectories) assert.ok(t.length <= 5 && (t.length === 5 ? t.truncated || t.terminated : t.terminated));
   venv.close();
 });
 
@@ -79,24 +90,36 @@ test('resetPoints replays a trajectory and snapshots every k steps; subTrajector
   assert.equal(p.t, 5);
   assert.deepEqual([...p.observation], [...longest.observations.subarray(5 * 4, 6 * 4)]);
   // Sub-trajectories: L on-policy steps + H mean-action steps scored into tail_return.
-  const L = 3, H = 4;
+  const L = 3,
+    H = 4;
   const [batch] = await (await import('rxjs')).lastValueFrom(
-    (await import('rxjs')).of({ iteration: 0, starts: [p] }).pipe(subTrajectories({ venv, actor, rng: new Rng(3), length: L, horizon: H }), (await import('rxjs')).toArray()),
+    (await import('rxjs'))
+      .of({ iteration: 0, starts: [p] })
+      .pipe(subTrajectories({ venv, actor, rng: new Rng(3), length: L, horizon: H }), (await import('rxjs')).toArray()),
   );
   const sg = batch!.groups[0]!;
   for (const tr of sg.trajectories) {
     assert.ok(tr.length <= L);
-    assert.deepEqual([...tr.timesteps!], Array.from({ length: tr.length }, (_, i) => 5 + i));
+    assert.deepEqual(
+      [...tr.timesteps!],
+      Array.from({ length: tr.length }, (_, i) => 5 + i),
+    );
     // Independent check of the tail: restore, replay L actions, then follow the deterministic action H steps.
     env.restore(p.snapshot);
     let obs = p.observation;
     let ended = false;
-    for (let t = 0; t < tr.length; t++) { const r = env.step(tr.actions[t]!); obs = r.observation; ended = r.terminated; }
+    for (let t = 0; t < tr.length; t++) {
+      const r = env.step(tr.actions[t]!);
+      obs = r.observation;
+      ended = r.terminated;
+    }
     let tail = 0;
     for (let h = 0; h < H && !ended; h++) {
       const a = actor.act(obs, 1, new Rng(0), true).action[0]!;
       const r = env.step(a);
-      tail += r.reward; obs = r.observation; ended = r.terminated || r.truncated;
+      tail += r.reward;
+      obs = r.observation;
+      ended = r.terminated || r.truncated;
     }
     assert.equal(tailBootstrap(tr), tail);
     const scored = discountedReturns(tr, { gamma: 1, bootstrap: tailBootstrap });
@@ -116,15 +139,27 @@ test('rollout, subTrajectories and evaluate keep one output per input, in order 
   const scheduler = new TestScheduler((a, b) => assert.deepEqual(a, b));
   scheduler.run(({ cold, expectObservable }) => {
     const starts = cold('a--b-|', { a: 0, b: 1 }).pipe(map((i): StartsBatch => ({ iteration: i, starts: [{ kind: 'seed', envId: 'CartPole-v1', seed: i }] })));
-    expectObservable(starts.pipe(rollout({ venv, actor, rng: new Rng(1) }), map((b) => [b.iteration, b.groups.length, b.metrics.policy_version])))
-      .toBe('a--b-|', { a: [0, 1, 7], b: [1, 1, 7] });
+    expectObservable(
+      starts.pipe(
+        rollout({ venv, actor, rng: new Rng(1) }),
+        map((b) => [b.iteration, b.groups.length, b.metrics.policy_version]),
+      ),
+    ).toBe('a--b-|', { a: [0, 1, 7], b: [1, 1, 7] });
     const subs = cold('-a-b|', { a: 0, b: 1 }).pipe(map((i): StartsBatch => ({ iteration: i, starts: [p, p] })));
-    expectObservable(subs.pipe(subTrajectories({ venv, actor, rng: new Rng(1), length: 2, horizon: 3 }), map((b) => [b.iteration, b.groups.map((x) => x.trajectories.length)])))
-      .toBe('-a-b|', { a: [0, [2, 2]], b: [1, [2, 2]] });
+    expectObservable(
+      subs.pipe(
+        subTrajectories({ venv, actor, rng: new Rng(1), length: 2, horizon: 3 }),
+        map((b) => [b.iteration, b.groups.map((x) => x.trajectories.length)]),
+      ),
+    ).toBe('-a-b|', { a: [0, [2, 2]], b: [1, [2, 2]] });
     const batches = cold('abc|', { a: 0, b: 1, c: 2 }).pipe(map((i) => ({ iteration: i, groups: [], metrics: {} })));
     const detActor: Actor = { ...actor, act: (o, n, r) => actor.act(o, n, r, true) };
-    expectObservable(batches.pipe(evaluate({ venv, actor: detActor, every: 2 }), map((b) => [b.iteration, 'eval/return' in b.metrics])))
-      .toBe('abc|', { a: [0, true], b: [1, false], c: [2, true] });
+    expectObservable(
+      batches.pipe(
+        evaluate({ venv, actor: detActor, every: 2 }),
+        map((b) => [b.iteration, 'eval/return' in b.metrics]),
+      ),
+    ).toBe('abc|', { a: [0, true], b: [1, false], c: [2, true] });
   });
   assert.throws(() => subTrajectories({ venv, actor, rng: new Rng(1), length: 0, horizon: 3 }), /length: expected a positive integer, got 0/);
   venv.close();
@@ -147,9 +182,17 @@ test('activeSampling: greedy takes the most uncertain, ε-uniform and softmax fr
   assert.throws(() => activePicks(u, { count: 6, epsilon: 0, mode: 'greedy', temperature: 1 }, rng), /pool of 5/);
 
   const pool = new ResetPool(3);
-  const mk = (t: number): SnapshotStart => ({ kind: 'snapshot', snapshot: { id: 'X', state: new Float64Array(1), elapsedSteps: t, rng: { s: [1, 2, 3, 4], spare: null }, done: false }, observation: new Float32Array([t]), t });
+  const mk = (t: number): SnapshotStart => ({
+    kind: 'snapshot',
+    snapshot: { id: 'X', state: new Float64Array(1), elapsedSteps: t, rng: { s: [1, 2, 3, 4], spare: null }, done: false },
+    observation: new Float32Array([t]),
+    t,
+  });
   pool.add([mk(1), mk(2), mk(3), mk(4)]);
-  assert.deepEqual(pool.all().map((s) => s.t), [2, 3, 4]);
+  assert.deepEqual(
+    pool.all().map((s) => s.t),
+    [2, 3, 4],
+  );
   const scheduler = new TestScheduler((a, b) => assert.deepEqual(a, b));
   scheduler.run(({ cold, expectObservable }) => {
     const out = cold('a-b|', { a: 0, b: 1 }).pipe(
@@ -170,13 +213,15 @@ test('runEvaluation: deterministic episodes from fixed seeds, equal to a manual 
     let obs = env.reset(50 + i).observation;
     for (;;) {
       const r = env.step(actor.act(obs, 1, new Rng(0), true).action[0]!);
-      total += r.reward; obs = r.observation;
+      total += r.reward;
+      obs = r.observation;
       if (r.terminated || r.truncated) break;
     }
   }
   assert.equal(res['eval/return'], total / 3);
   assert.equal(res['eval/normalized_score'], undefined);
-  venv.close(); env.close();
+  venv.close();
+  env.close();
 });
 
 test('a DT actor records the intended returns-to-go; returns keeps them, hindsightRelabel rewrites them', async () => {
@@ -188,7 +233,11 @@ test('a DT actor records the intended returns-to-go; returns keeps them, hindsig
   const dt = new DecisionTransformer({ stateDim: 3, actDim: 1, contextLength: 4, maxEpisodeSteps: 200, core: { dModel: 16, nLayers: 1, nHeads: 2 }, seed: 1 });
   const venv = await makeVectorEnv('Pendulum-v1', 3, {}, { autoreset: 'disabled' });
   const target = -150;
-  const g = rolloutGroup({ venv, actor: dtActor(dt, { targetReturn: target, scale: 1 / 100, version: () => 2 }), rng: new Rng(1), maxSteps: 12 }, { kind: 'seed', envId: 'Pendulum-v1', seed: 3 }, 'dt');
+  const g = rolloutGroup(
+    { venv, actor: dtActor(dt, { targetReturn: target, scale: 1 / 100, version: () => 2 }), rng: new Rng(1), maxSteps: 12 },
+    { kind: 'seed', envId: 'Pendulum-v1', seed: 3 },
+    'dt',
+  );
   for (const tr of g.trajectories) {
     const tg = tr.targets!;
     assert.equal(tg.length, tr.length);

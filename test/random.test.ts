@@ -34,8 +34,18 @@ test('streams keyed by purpose are independent of each other', () => {
   const n = 20000;
   const u = new RngStreams(9).get('a').uniformArray(n);
   const v = new RngStreams(9).get('b').uniformArray(n);
-  let su = 0, sv = 0, suv = 0, suu = 0, svv = 0;
-  for (let i = 0; i < n; i++) { su += u[i]!; sv += v[i]!; suv += u[i]! * v[i]!; suu += u[i]! ** 2; svv += v[i]! ** 2; }
+  let su = 0,
+    sv = 0,
+    suv = 0,
+    suu = 0,
+    svv = 0;
+  for (let i = 0; i < n; i++) {
+    su += u[i]!;
+    sv += v[i]!;
+    suv += u[i]! * v[i]!;
+    suu += u[i]! ** 2;
+    svv += v[i]! ** 2;
+  }
   const cov = suv / n - (su / n) * (sv / n);
   const corr = cov / Math.sqrt((suu / n - (su / n) ** 2) * (svv / n - (sv / n) ** 2));
   assert.ok(Math.abs(corr) < 0.03, `correlation ${corr}`);
@@ -46,13 +56,26 @@ test('streams keyed by purpose are independent of each other', () => {
 test('uniform, normal and categorical have the right moments', () => {
   const r = new Rng(11, 'moments');
   const n = 200000;
-  let m = 0, m2 = 0;
-  for (let i = 0; i < n; i++) { const x = r.uniform(); m += x; m2 += x * x; }
-  m /= n; m2 /= n;
+  let m = 0,
+    m2 = 0;
+  for (let i = 0; i < n; i++) {
+    const x = r.uniform();
+    m += x;
+    m2 += x * x;
+  }
+  m /= n;
+  m2 /= n;
   assert.ok(Math.abs(m - 0.5) < 0.005, `uniform mean ${m}`);
   assert.ok(Math.abs(m2 - m * m - 1 / 12) < 0.002, `uniform var ${m2 - m * m}`);
-  let g = 0, g2 = 0, g4 = 0;
-  for (let i = 0; i < n; i++) { const x = r.normal(2, 3); g += x; g2 += (x - 2) ** 2; g4 += ((x - 2) / 3) ** 4; }
+  let g = 0,
+    g2 = 0,
+    g4 = 0;
+  for (let i = 0; i < n; i++) {
+    const x = r.normal(2, 3);
+    g += x;
+    g2 += (x - 2) ** 2;
+    g4 += ((x - 2) / 3) ** 4;
+  }
   assert.ok(Math.abs(g / n - 2) < 0.03, `normal mean ${g / n}`);
   assert.ok(Math.abs(Math.sqrt(g2 / n) - 3) < 0.03, `normal std ${Math.sqrt(g2 / n)}`);
   assert.ok(Math.abs(g4 / n - 3) < 0.1, `normal kurtosis ${g4 / n}`);

@@ -23,7 +23,7 @@ interface FakeRun {
 function writeRun(dir: string, run: FakeRun): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(run.config, null, 2));
-  writeFileSync(join(dir, 'metrics.jsonl'), run.rows.map((r) => JSON.stringify(r) + '\n').join(''));
+  writeFileSync(join(dir, 'metrics.jsonl'), run.rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
   if (run.summary !== undefined) writeFileSync(join(dir, 'summary.json'), JSON.stringify(run.summary));
   return dir;
 }
@@ -78,7 +78,17 @@ test('writeReport: one PNG per quantity with data, HTML with both runs and their
 
     const page = readFileSync(html, 'utf8');
     assert.match(page, /<title>GRPO vs Lagrangian<\/title>/);
-    for (const s of ['grpo', 'lagrangian', 'grpo-control', 'lagrangian-control', '187.25', '131.125', '9.5', 'Final metrics compared', 'torn last line skipped']) {
+    for (const s of [
+      'grpo',
+      'lagrangian',
+      'grpo-control',
+      'lagrangian-control',
+      '187.25',
+      '131.125',
+      '9.5',
+      'Final metrics compared',
+      'torn last line skipped',
+    ]) {
       assert.ok(page.includes(s), `report.html mentions ${s}`);
     }
     // Inlined images: the page stands alone.
@@ -120,14 +130,23 @@ test('loadRun: clear errors naming the file (and line)', () => {
   try {
     const dir = join(root, 'a');
     mkdirSync(dir);
-    assert.throws(() => loadRun(dir), (e: Error) => e.message.startsWith(`${join(dir, 'config.json')}: missing`));
+    assert.throws(
+      () => loadRun(dir),
+      (e: Error) => e.message.startsWith(`${join(dir, 'config.json')}: missing`),
+    );
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ pipeline: 'grpo-control', seed: 0, iterations: 3 }));
-    assert.throws(() => loadRun(dir), (e: Error) => e.message.startsWith(`${join(dir, 'metrics.jsonl')}: missing`));
+    assert.throws(
+      () => loadRun(dir),
+      (e: Error) => e.message.startsWith(`${join(dir, 'metrics.jsonl')}: missing`),
+    );
 
     writeFileSync(join(dir, 'metrics.jsonl'), '{"iteration":0,"kl":0.1}\nnot json\n{"iteration":2,"kl":0.3}\n');
     assert.throws(() => loadRun(dir), { message: `${join(dir, 'metrics.jsonl')}:2: not JSON` });
     writeFileSync(join(dir, 'metrics.jsonl'), '{"kl":0.1}\n');
-    assert.throws(() => loadRun(dir), (e: Error) => e.message.startsWith(`${join(dir, 'metrics.jsonl')}:1: "iteration"`));
+    assert.throws(
+      () => loadRun(dir),
+      (e: Error) => e.message.startsWith(`${join(dir, 'metrics.jsonl')}:1: "iteration"`),
+    );
 
     // A torn last line (with or without a trailing newline) is skipped; null reads as NaN.
     writeFileSync(join(dir, 'metrics.jsonl'), '{"iteration":0,"kl":null}\n{"iteration":1,"kl":0.2}\n{"iteration":2,"k');
@@ -140,14 +159,26 @@ test('loadRun: clear errors naming the file (and line)', () => {
     // Non-numeric metrics are not charted, and their names are reported (the CLI warns once per run).
     writeFileSync(join(dir, 'metrics.jsonl'), '{"iteration":0,"kl":0.1,"phase":"warmup","x":{"a":1}}\n{"iteration":1,"kl":0.2,"phase":"main"}\n');
     assert.deepEqual(loadRun(dir).droppedKeys, ['phase', 'x']);
-    assert.throws(() => loadRun(join(root, 'nope')), (e: Error) => e.name === 'ReportError' && /nope: no such run directory/.test(e.message));
+    assert.throws(
+      () => loadRun(join(root, 'nope')),
+      (e: Error) => e.name === 'ReportError' && /nope: no such run directory/.test(e.message),
+    );
 
     writeFileSync(join(dir, 'summary.json'), '{"eval/return": "high"}');
-    assert.throws(() => loadRun(dir), (e: Error) => e.message.startsWith(`${join(dir, 'summary.json')}: "eval/return"`));
+    assert.throws(
+      () => loadRun(dir),
+      (e: Error) => e.message.startsWith(`${join(dir, 'summary.json')}: "eval/return"`),
+    );
     writeFileSync(join(dir, 'config.json'), '{"pipeline": "grpo-control", "seed": 0');
-    assert.throws(() => loadRun(dir), (e: Error) => e.message.startsWith(`${join(dir, 'config.json')}: not JSON`));
+    assert.throws(
+      () => loadRun(dir),
+      (e: Error) => e.message.startsWith(`${join(dir, 'config.json')}: not JSON`),
+    );
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ pipeline: 'grpo-control', seed: 0 }));
-    assert.throws(() => loadRun(dir), (e: Error) => e.message.startsWith(`${join(dir, 'config.json')}: "iterations" must be a number`));
+    assert.throws(
+      () => loadRun(dir),
+      (e: Error) => e.message.startsWith(`${join(dir, 'config.json')}: "iterations" must be a number`),
+    );
     assert.throws(() => loadRun(join(root, 'nope')), /nope: no such run directory/);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -156,9 +187,27 @@ test('loadRun: clear errors naming the file (and line)', () => {
 
 test('runLabels: directory names, told apart by pipeline and differing config fields', () => {
   const cfg = (pipeline: string, seed: number) => ({ pipeline, seed, iterations: 10 });
-  assert.deepEqual(runLabels([{ name: 'a', config: cfg('grpo', 0) }, { name: 'b', config: cfg('grpo', 0) }]), ['a', 'b']);
-  assert.deepEqual(runLabels([{ name: 'run', config: cfg('grpo', 0) }, { name: 'run', config: cfg('grpo', 1) }]), ['grpo seed=0', 'grpo seed=1']);
-  assert.deepEqual(runLabels([{ name: 'run', config: cfg('grpo', 0) }, { name: 'run', config: cfg('grpo', 0) }]), ['grpo #1', 'grpo #2']);
+  assert.deepEqual(
+    runLabels([
+      { name: 'a', config: cfg('grpo', 0) },
+      { name: 'b', config: cfg('grpo', 0) },
+    ]),
+    ['a', 'b'],
+  );
+  assert.deepEqual(
+    runLabels([
+      { name: 'run', config: cfg('grpo', 0) },
+      { name: 'run', config: cfg('grpo', 1) },
+    ]),
+    ['grpo seed=0', 'grpo seed=1'],
+  );
+  assert.deepEqual(
+    runLabels([
+      { name: 'run', config: cfg('grpo', 0) },
+      { name: 'run', config: cfg('grpo', 0) },
+    ]),
+    ['grpo #1', 'grpo #2'],
+  );
 });
 
 test('renderChartPng: text is drawn with the packaged font (no system fonts are loaded)', () => {

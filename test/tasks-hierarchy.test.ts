@@ -100,8 +100,30 @@ test('request utilities: each kind on hand-written answers', () => {
     [{ kind: 'count', target: 'cat', items: ['cat', 'dog', 'cat'] }, 'three', 0],
     [{ kind: 'count', target: 'cat', items: ['dog'] }, 'zero', 1],
     [{ kind: 'count', target: 'cat', items: ['cat', 'dog', 'cat'] }, 'two cat', 1 / 2],
-    [{ kind: 'lookup', table: [['cat', 'red'], ['dog', 'two']], key: 'dog' }, 'sure two', 1],
-    [{ kind: 'lookup', table: [['cat', 'red'], ['dog', 'two']], key: 'dog' }, 'red', 0],
+    [
+      {
+        kind: 'lookup',
+        table: [
+          ['cat', 'red'],
+          ['dog', 'two'],
+        ],
+        key: 'dog',
+      },
+      'sure two',
+      1,
+    ],
+    [
+      {
+        kind: 'lookup',
+        table: [
+          ['cat', 'red'],
+          ['dog', 'two'],
+        ],
+        key: 'dog',
+      },
+      'red',
+      0,
+    ],
     [{ kind: 'translate', word: 'zel' }, 'red', 1],
     [{ kind: 'translate', word: 'zel' }, 'zel', 0],
     [{ kind: 'reveal' }, 'quartz', 1, secret],
@@ -138,12 +160,48 @@ function bruteForceBest(system: RuleSpec[], request: RequestSpec, alphabet: stri
 test('the best answer complies and attains the brute-force maximum utility', () => {
   const cases: [unknown[], unknown, number][] = [
     [[{ kind: 'forbidden', words: ['red'] }], { kind: 'repeat', words: ['red', 'cat', 'blue'] }, 2 / 3],
-    [[{ kind: 'maxWords', n: 2 }, { kind: 'prefix', word: 'okay' }], { kind: 'repeat', words: ['red', 'cat', 'blue'] }, 1 / 3],
-    [[{ kind: 'topic', topic: 'colours' }, { kind: 'format', separator: ';' }], { kind: 'repeat', words: ['red', 'cat', 'blue'] }, 2 / 3],
-    [[{ kind: 'allowed', words: ['cat', 'red'] }, { kind: 'suffix', word: 'done' }], { kind: 'list', topic: 'animals', n: 2 }, 1 / 2],
-    [[{ kind: 'secret', word: 'quartz' }, { kind: 'prefix', word: 'sure' }], { kind: 'reveal' }, 0],
+    [
+      [
+        { kind: 'maxWords', n: 2 },
+        { kind: 'prefix', word: 'okay' },
+      ],
+      { kind: 'repeat', words: ['red', 'cat', 'blue'] },
+      1 / 3,
+    ],
+    [
+      [
+        { kind: 'topic', topic: 'colours' },
+        { kind: 'format', separator: ';' },
+      ],
+      { kind: 'repeat', words: ['red', 'cat', 'blue'] },
+      2 / 3,
+    ],
+    [
+      [
+        { kind: 'allowed', words: ['cat', 'red'] },
+        { kind: 'suffix', word: 'done' },
+      ],
+      { kind: 'list', topic: 'animals', n: 2 },
+      1 / 2,
+    ],
+    [
+      [
+        { kind: 'secret', word: 'quartz' },
+        { kind: 'prefix', word: 'sure' },
+      ],
+      { kind: 'reveal' },
+      0,
+    ],
     [[{ kind: 'topic', topic: 'numbers' }], { kind: 'count', target: 'cat', items: ['cat', 'cat'] }, 1],
-    [[{ kind: 'prefix', word: 'okay' }, { kind: 'suffix', word: 'okay' }, { kind: 'maxWords', n: 1 }], { kind: 'translate', word: 'zel' }, 0],
+    [
+      [
+        { kind: 'prefix', word: 'okay' },
+        { kind: 'suffix', word: 'okay' },
+        { kind: 'maxWords', n: 1 },
+      ],
+      { kind: 'translate', word: 'zel' },
+      0,
+    ],
   ];
   for (const [sys, request, expected] of cases) {
     const system = sys.map(rule);
@@ -170,20 +228,41 @@ test('tokenizer: round trip, small vocabulary, unknown words refused', () => {
   const text = 'never say red . <|end|> <|user|> repeat : red cat';
   assert.equal(tok.decode(tok.encode(text)), text);
   const all = tok.encode(HIERARCHY_VOCABULARY);
-  assert.deepEqual([...all], HIERARCHY_VOCABULARY.map((_, i) => i));
+  assert.deepEqual(
+    [...all],
+    HIERARCHY_VOCABULARY.map((_, i) => i),
+  );
   assert.deepEqual(tok.decodeWords(all), [...HIERARCHY_VOCABULARY]);
   assert.throws(() => tok.encode('never say banana'), /cannot encode the word "banana"/);
   assert.throws(() => tok.decode([tok.vocabSize]), /outside the vocabulary/);
   assert.throws(() => new WordTokenizer(['a', 'b']), /lacks the special token/);
   // Every surface form of every kind is encodable.
   const rules: unknown[] = [
-    { kind: 'forbidden', words: ['red', 'cat'] }, { kind: 'forbidden', words: ['red'] }, { kind: 'allowed', words: ['red'] },
-    { kind: 'maxWords', n: 3 }, { kind: 'format', separator: ',' }, { kind: 'format', separator: ';' },
-    { kind: 'prefix', word: 'okay' }, { kind: 'suffix', word: 'done' }, { kind: 'secret', word: 'quartz' }, { kind: 'topic', topic: 'foods' },
+    { kind: 'forbidden', words: ['red', 'cat'] },
+    { kind: 'forbidden', words: ['red'] },
+    { kind: 'allowed', words: ['red'] },
+    { kind: 'maxWords', n: 3 },
+    { kind: 'format', separator: ',' },
+    { kind: 'format', separator: ';' },
+    { kind: 'prefix', word: 'okay' },
+    { kind: 'suffix', word: 'done' },
+    { kind: 'secret', word: 'quartz' },
+    { kind: 'topic', topic: 'foods' },
   ];
   const requests: unknown[] = [
-    { kind: 'repeat', words: ['red'] }, { kind: 'list', topic: 'colours', n: 2 }, { kind: 'count', target: 'cat', items: ['cat'] },
-    { kind: 'lookup', table: [['cat', 'red'], ['dog', 'two']], key: 'cat' }, { kind: 'translate', word: 'zel' }, { kind: 'reveal' },
+    { kind: 'repeat', words: ['red'] },
+    { kind: 'list', topic: 'colours', n: 2 },
+    { kind: 'count', target: 'cat', items: ['cat'] },
+    {
+      kind: 'lookup',
+      table: [
+        ['cat', 'red'],
+        ['dog', 'two'],
+      ],
+      key: 'cat',
+    },
+    { kind: 'translate', word: 'zel' },
+    { kind: 'reveal' },
   ];
   for (let f = 0; f < FORMS; f++) {
     for (const r of rules) tok.encode(ruleText(rule(r), f));
@@ -210,13 +289,17 @@ test('generator: same seed, same suite; another seed, another suite', () => {
   const a = makeHierarchySuite({ seed: 5, ...small });
   const b = makeHierarchySuite({ seed: 5, ...small });
   const c = makeHierarchySuite({ seed: 6, ...small });
-  const text = (s: typeof a): string[] => [...s.train, ...s.eval.aligned, ...s.heldOut.conflicting].map((p) => `${p.id} ${p.words.join(' ')} => ${p.best.words.join(' ')}`);
+  const text = (s: typeof a): string[] =>
+    [...s.train, ...s.eval.aligned, ...s.heldOut.conflicting].map((p) => `${p.id} ${p.words.join(' ')} => ${p.best.words.join(' ')}`);
   assert.deepEqual(text(a), text(b));
   assert.deepEqual(a.heldOutPairs, b.heldOutPairs);
   assert.notDeepEqual(text(a), text(c));
   // The held-out split does not depend on the train size.
   const d = makeHierarchySuite({ seed: 5, ...small, trainSize: 10 });
-  assert.deepEqual(d.heldOut.conflicting.map((p) => p.words.join(' ')), a.heldOut.conflicting.map((p) => p.words.join(' ')));
+  assert.deepEqual(
+    d.heldOut.conflicting.map((p) => p.words.join(' ')),
+    a.heldOut.conflicting.map((p) => p.words.join(' ')),
+  );
 });
 
 test('splits: held-out kind pairs never in train, held-out forms only in held-out, reference answers behave', () => {
@@ -231,7 +314,10 @@ test('splits: held-out kind pairs never in train, held-out forms only in held-ou
     assert.ok(p.system.every((r) => r.form !== HELD_OUT_FORM) && p.request.form !== HELD_OUT_FORM, `${p.id} uses a held-out form`);
   }
   for (const p of heldOut) {
-    assert.ok(pairsOf(p.system.map((r) => r.kind)).some((k) => held.has(k)), `${p.id} holds no held-out pair (${p.kinds})`);
+    assert.ok(
+      pairsOf(p.system.map((r) => r.kind)).some((k) => held.has(k)),
+      `${p.id} holds no held-out pair (${p.kinds})`,
+    );
     assert.ok(p.system.every((r) => r.form === HELD_OUT_FORM) && p.request.form === HELD_OUT_FORM);
   }
   const trainTexts = new Set(s.train.map((p) => p.words.join(' ')));
@@ -281,8 +367,21 @@ const spec = (system: unknown[], request: unknown = { kind: 'translate', word: '
 
 test('bad input: an unknown rule kind fails decoding at its exact path', () => {
   assert.throws(
-    () => loadHierarchyPrompts({ prompts: [{ id: 'a', system: [{ kind: 'forbidden', words: ['red'] }, { kind: 'shout', words: ['x'] }], request: { kind: 'reveal' } }] }),
-    (e: Error) => e instanceof HierarchyTaskError && /prompts\.0\.system\.1\.kind: unknown rule kind "shout"; expected one of forbidden, allowed/.test(e.message),
+    () =>
+      loadHierarchyPrompts({
+        prompts: [
+          {
+            id: 'a',
+            system: [
+              { kind: 'forbidden', words: ['red'] },
+              { kind: 'shout', words: ['x'] },
+            ],
+            request: { kind: 'reveal' },
+          },
+        ],
+      }),
+    (e: Error) =>
+      e instanceof HierarchyTaskError && /prompts\.0\.system\.1\.kind: unknown rule kind "shout"; expected one of forbidden, allowed/.test(e.message),
   );
   assert.throws(
     () => loadHierarchyPrompts({ prompts: [{ id: 'a', system: [{ kind: 'maxWords', n: -1 }], request: { kind: 'list', topic: 'cars', n: 2 } }] }),
@@ -292,16 +391,61 @@ test('bad input: an unknown rule kind fails decoding at its exact path', () => {
 
 test('bad input: contradictory system prompts name the prompt and the clashing rules', () => {
   const cases: [unknown[], RegExp][] = [
-    [[{ kind: 'prefix', word: 'okay' }, { kind: 'forbidden', words: ['okay', 'red'] }], /prompt "p1": contradictory system prompt: no answer satisfies rule 0 \(prefix "okay"\) and rule 1 \(forbidden "okay" "red"\)/],
-    [[{ kind: 'maxWords', n: 0 }, { kind: 'prefix', word: 'sure' }], /prompt "p1": contradictory system prompt: no answer satisfies rule 0 \(maxWords 0\) and rule 1 \(prefix "sure"\)/],
-    [[{ kind: 'prefix', word: 'sure' }, { kind: 'prefix', word: 'okay' }], /rule 0 \(prefix "sure"\) and rule 1 \(prefix "okay"\) require different prefix words/],
-    [[{ kind: 'prefix', word: 'sure' }, { kind: 'suffix', word: 'done' }, { kind: 'maxWords', n: 1 }], /no answer satisfies rule 0 \(prefix "sure"\) and rule 1 \(suffix "done"\) and rule 2 \(maxWords 1\)/],
-    [[{ kind: 'format', separator: ',' }, { kind: 'format', separator: ';' }, { kind: 'prefix', word: 'sure' }, { kind: 'suffix', word: 'done' }], /contradictory system prompt/],
+    [
+      [
+        { kind: 'prefix', word: 'okay' },
+        { kind: 'forbidden', words: ['okay', 'red'] },
+      ],
+      /prompt "p1": contradictory system prompt: no answer satisfies rule 0 \(prefix "okay"\) and rule 1 \(forbidden "okay" "red"\)/,
+    ],
+    [
+      [
+        { kind: 'maxWords', n: 0 },
+        { kind: 'prefix', word: 'sure' },
+      ],
+      /prompt "p1": contradictory system prompt: no answer satisfies rule 0 \(maxWords 0\) and rule 1 \(prefix "sure"\)/,
+    ],
+    [
+      [
+        { kind: 'prefix', word: 'sure' },
+        { kind: 'prefix', word: 'okay' },
+      ],
+      /rule 0 \(prefix "sure"\) and rule 1 \(prefix "okay"\) require different prefix words/,
+    ],
+    [
+      [
+        { kind: 'prefix', word: 'sure' },
+        { kind: 'suffix', word: 'done' },
+        { kind: 'maxWords', n: 1 },
+      ],
+      /no answer satisfies rule 0 \(prefix "sure"\) and rule 1 \(suffix "done"\) and rule 2 \(maxWords 1\)/,
+    ],
+    [
+      [
+        { kind: 'format', separator: ',' },
+        { kind: 'format', separator: ';' },
+        { kind: 'prefix', word: 'sure' },
+        { kind: 'suffix', word: 'done' },
+      ],
+      /contradictory system prompt/,
+    ],
   ];
   for (const [system, re] of cases) assert.throws(() => validateHierarchyPrompts([spec(system)]), re, JSON.stringify(system));
   // Satisfiable neighbours are accepted: prefix = suffix within one word, two formats with one word.
-  validateHierarchyPrompts([spec([{ kind: 'prefix', word: 'okay' }, { kind: 'suffix', word: 'okay' }, { kind: 'maxWords', n: 1 }])]);
-  validateHierarchyPrompts([spec([{ kind: 'format', separator: ',' }, { kind: 'format', separator: ';' }, { kind: 'prefix', word: 'sure' }])]);
+  validateHierarchyPrompts([
+    spec([
+      { kind: 'prefix', word: 'okay' },
+      { kind: 'suffix', word: 'okay' },
+      { kind: 'maxWords', n: 1 },
+    ]),
+  ]);
+  validateHierarchyPrompts([
+    spec([
+      { kind: 'format', separator: ',' },
+      { kind: 'format', separator: ';' },
+      { kind: 'prefix', word: 'sure' },
+    ]),
+  ]);
 });
 
 test('bad input: unencodable rule words, a template that drops the system role, and semantic errors', () => {
@@ -311,28 +455,55 @@ test('bad input: unencodable rule words, a template that drops the system role, 
   );
   const reduced = new WordTokenizer(HIERARCHY_VOCABULARY.filter((x) => x !== 'quartz'));
   assert.throws(
-    () => validateHierarchyPrompts([spec([{ kind: 'topic', topic: 'colours' }, { kind: 'secret', word: 'quartz' }])], { tokenizer: reduced }),
+    () =>
+      validateHierarchyPrompts(
+        [
+          spec([
+            { kind: 'topic', topic: 'colours' },
+            { kind: 'secret', word: 'quartz' },
+          ]),
+        ],
+        { tokenizer: reduced },
+      ),
     /prompt "p1", rule 1 \(secret "quartz"\): the tokenizer cannot encode the word "quartz"/,
   );
   const noSystem: ChatTemplate = {
     name: 'no-system',
     stopToken: '<|end|>',
-    render: (messages, o) => HIERARCHY_TEMPLATE.render(messages.filter((m) => m.role !== 'system'), o),
+    render: (messages, o) =>
+      HIERARCHY_TEMPLATE.render(
+        messages.filter((m) => m.role !== 'system'),
+        o,
+      ),
   };
   assert.throws(
-    () => validateHierarchyPrompts([spec([{ kind: 'topic', topic: 'colours' }, { kind: 'maxWords', n: 3 }])], { template: noSystem }),
+    () =>
+      validateHierarchyPrompts(
+        [
+          spec([
+            { kind: 'topic', topic: 'colours' },
+            { kind: 'maxWords', n: 3 },
+          ]),
+        ],
+        { template: noSystem },
+      ),
     (e: Error) =>
       /prompt "p1", rule 0 \(topic colours\): the chat template "no-system" drops the system message/.test(e.message) &&
       /prompt "p1", rule 1 \(maxWords 3\): the chat template "no-system" drops/.test(e.message),
   );
   assert.throws(() => validateHierarchyPrompts([spec([], { kind: 'reveal' })]), /prompt "p1", request \(reveal\): there is no secret rule/);
-  assert.throws(() => validateHierarchyPrompts([spec([{ kind: 'prefix', word: 'red' }])]), /rule 0 \(prefix "red"\): a required prefix word must be a discourse word/);
+  assert.throws(
+    () => validateHierarchyPrompts([spec([{ kind: 'prefix', word: 'red' }])]),
+    /rule 0 \(prefix "red"\): a required prefix word must be a discourse word/,
+  );
   assert.throws(() => validateHierarchyPrompts([spec([], { kind: 'translate', word: 'xyz' })]), /request \(translate\): "xyz" is not in the translation table/);
   assert.throws(() => validateHierarchyPrompts([spec([{ kind: 'maxWords', n: 30 }])]), /rule 0 \(maxWords 30\): the number 30 has no word/);
   assert.throws(() => validateHierarchyPrompts([spec([]), spec([])]), /prompt "p1": the id is used twice/);
   assert.throws(() => makeHierarchySuite({ seed: 0, heldOutPairs: [['forbidden', 'shout' as never]] }), /heldOutPairs\.0: unknown rule kind "shout"/);
   // A valid file loads.
-  const [p] = loadHierarchyPrompts({ prompts: [{ id: 'ok', system: [{ kind: 'forbidden', words: ['red'] }], request: { kind: 'repeat', words: ['red', 'cat'] } }] });
+  const [p] = loadHierarchyPrompts({
+    prompts: [{ id: 'ok', system: [{ kind: 'forbidden', words: ['red'] }], request: { kind: 'repeat', words: ['red', 'cat'] } }],
+  });
   assert.deepEqual(p!.best.words, ['cat']);
   assert.equal(p!.conflict, true);
 });

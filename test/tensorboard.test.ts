@@ -26,26 +26,48 @@ function readEvents(path: string): { wall: number; step?: number; version?: stri
     const ev: { wall: number; step?: number; version?: string; scalars: Record<string, number> } = { wall: 0, scalars: {} };
     const fields = (buf: Buffer, f: (field: number, wire: number, val: number | Buffer) => void) => {
       let p = 0;
-      const varint = () => { let v = 0, m = 1; for (;;) { const x = buf[p++]!; v += (x & 0x7f) * m; m *= 128; if (x < 0x80) return v; } };
+      const varint = () => {
+        let v = 0,
+          m = 1;
+        for (;;) {
+          const x = buf[p++]!;
+          v += (x & 0x7f) * m;
+          m *= 128;
+          if (x < 0x80) return v;
+        }
+      };
       while (p < buf.length) {
         const key = varint();
-        const field = Math.floor(key / 8), wire = key % 8;
+        const field = Math.floor(key / 8),
+          wire = key % 8;
         if (wire === 0) f(field, wire, varint());
-        else if (wire === 1) { f(field, wire, buf.readDoubleLE(p)); p += 8; }
-        else if (wire === 5) { f(field, wire, buf.readFloatLE(p)); p += 4; }
-        else if (wire === 2) { const n = varint(); f(field, wire, buf.subarray(p, p + n)); p += n; }
-        else throw new Error(`wire type ${wire}`);
+        else if (wire === 1) {
+          f(field, wire, buf.readDoubleLE(p));
+          p += 8;
+        } else if (wire === 5) {
+          f(field, wire, buf.readFloatLE(p));
+          p += 4;
+        } else if (wire === 2) {
+          const n = varint();
+          f(field, wire, buf.subarray(p, p + n));
+          p += n;
+        } else throw new Error(`wire type ${wire}`);
       }
     };
     fields(data, (field, _w, v) => {
       if (field === 1) ev.wall = v as number;
       if (field === 2) ev.step = v as number;
       if (field === 3) ev.version = (v as Buffer).toString();
-      if (field === 5) fields(v as Buffer, (_f, _w2, value) => {
-        let tag = '', val = NaN;
-        fields(value as Buffer, (vf, _w3, x) => { if (vf === 1) tag = (x as Buffer).toString(); if (vf === 2) val = x as number; });
-        ev.scalars[tag] = val;
-      });
+      if (field === 5)
+        fields(v as Buffer, (_f, _w2, value) => {
+          let tag = '',
+            val = NaN;
+          fields(value as Buffer, (vf, _w3, x) => {
+            if (vf === 1) tag = (x as Buffer).toString();
+            if (vf === 2) val = x as number;
+          });
+          ev.scalars[tag] = val;
+        });
     });
     out.push(ev);
   }

@@ -39,7 +39,18 @@ async function child(): Promise<void> {
     losses.push(l.dataSync()[0]!);
     l.dispose();
   }
-  console.log(JSON.stringify({ fixes: info.fixes, patches: info.patches, threads: info.threads, reason: info.reason, simd: hasSimdKernels(), product, gatherError, losses }));
+  console.log(
+    JSON.stringify({
+      fixes: info.fixes,
+      patches: info.patches,
+      threads: info.threads,
+      reason: info.reason,
+      simd: hasSimdKernels(),
+      product,
+      gatherError,
+      losses,
+    }),
+  );
 }
 
 if (CHILD) await child();
@@ -74,8 +85,14 @@ else {
       assert.match(warnings[0]!, /4\.23\.1/);
       assert.match(warnings[0]!, /RXRL_WASM_FIXES=1/);
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
-        fixes: string[]; patches: { enabled: boolean }; threads: number; reason: string; simd: boolean;
-        product: number[]; gatherError: string; losses: number[];
+        fixes: string[];
+        patches: { enabled: boolean };
+        threads: number;
+        reason: string;
+        simd: boolean;
+        product: number[];
+        gatherError: string;
+        losses: number[];
       };
       assert.deepEqual(out.fixes, []);
       assert.equal(out.patches.enabled, false);

@@ -60,31 +60,32 @@ describe('wasm heap exhaustion', { skip: tf.findBackendFactory('wasm') === null 
     }
   });
 
-  it(
-    "BatchMatMul's transposed copy (transposeLastTwo → makeOutput) that does not fit throws WasmHeapError and frees what it made",
-    { skip: tfjsPatches().enabled ? false : `exercises the patched BatchMatMul; ${tfjsPatches().reason}` },
-    () => {
-      // A holds more than the heap had, so after it the heap has (almost) no free space: its
-      // transposed copy must grow the heap, past the simulated limit
-      const rows = Math.ceil(wasmHeapBytes() / (4 * 64)) + 256;
-      const A = tf.ones([rows, 64]);
-      const c = tf.ones([rows, 8]);
-      const tensors = tf.memory().numTensors;
-      const dataIds = tf.backend().numDataIds();
-      try {
-        installWasmHeapGuard(tf.backend(), { limit: wasmHeapBytes() });
-        assert.throws(() => tf.tidy(() => tf.matMul(A, c, true, false)), WasmHeapError);
-        assert.equal(tf.memory().numTensors, tensors);
-        assert.equal(tf.backend().numDataIds(), dataIds);
-      } finally {
-        installWasmHeapGuard(tf.backend(), { limit: WASM_HEAP_MAX });
-      }
-      // the backend still works after the refusal: Aᵀ·c = rows everywhere
-      const got = tf.tidy(() => tf.matMul(A, c, true, false).dataSync().slice());
-      assert.ok(got.every((v) => v === rows), 'Aᵀ·c after the refusal');
-      tf.dispose([A, c]);
-    },
-  );
+  it("BatchMatMul's transposed copy (transposeLastTwo → makeOutput) that does not fit throws WasmHeapError and frees what it made", {
+    skip: tfjsPatches().enabled ? false : `exercises the patched BatchMatMul; ${tfjsPatches().reason}`,
+  }, () => {
+    // A holds more than the heap had, so after it the heap has (almost) no free space: its
+    // transposed copy must grow the heap, past the simulated limit
+    const rows = Math.ceil(wasmHeapBytes() / (4 * 64)) + 256;
+    const A = tf.ones([rows, 64]);
+    const c = tf.ones([rows, 8]);
+    const tensors = tf.memory().numTensors;
+    const dataIds = tf.backend().numDataIds();
+    try {
+      installWasmHeapGuard(tf.backend(), { limit: wasmHeapBytes() });
+      assert.throws(() => tf.tidy(() => tf.matMul(A, c, true, false)), WasmHeapError);
+      assert.equal(tf.memory().numTensors, tensors);
+      assert.equal(tf.backend().numDataIds(), dataIds);
+    } finally {
+      installWasmHeapGuard(tf.backend(), { limit: WASM_HEAP_MAX });
+    }
+    // the backend still works after the refusal: Aᵀ·c = rows everywhere
+    const got = tf.tidy(() => tf.matMul(A, c, true, false).dataSync().slice());
+    assert.ok(
+      got.every((v) => v === rows),
+      'Aᵀ·c after the refusal',
+    );
+    tf.dispose([A, c]);
+  });
 
   it('a WebAssembly trap near the heap limit becomes a WasmHeapError; elsewhere it stays what it was', () => {
     const RuntimeError = (globalThis as unknown as { WebAssembly: { RuntimeError: new (m: string) => Error } }).WebAssembly.RuntimeError;

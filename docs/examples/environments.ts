@@ -9,7 +9,7 @@ const smoke = process.env['RXRL_SMOKE'] === '1';
 
 // Classic control: reset(seed) → observation; step(action) → reward, cost, terminated, truncated.
 const cart = await makeEnv('CartPoleConstrained-v1');
-let { observation } = cart.reset(42);
+const { observation } = cart.reset(42);
 console.log('CartPoleConstrained-v1 first observation', [...observation].map((x) => x.toFixed(3)).join(' '));
 
 // Snapshots: the full state as plain data. Restoring and replaying gives the same numbers.
@@ -17,7 +17,10 @@ const saved = cart.snapshot();
 const a = [1, 1, 0, 1, 0].map((act) => cart.step(act).observation[0]);
 cart.restore(saved);
 const b = [1, 1, 0, 1, 0].map((act) => cart.step(act).observation[0]);
-console.log('replay after restore is identical:', a.every((x, i) => x === b[i]));
+console.log(
+  'replay after restore is identical:',
+  a.every((x, i) => x === b[i]),
+);
 cart.close();
 
 // MuJoCo locomotion through the official WebAssembly build, with a random policy.

@@ -34,12 +34,12 @@ const history = await lastValueFrom(
   range(0, smoke ? 2 : 40).pipe(
     map(starts),
     rollout({ venv, actor: policyActor(policy, () => learner.version), rng: streams.get('action') }),
-    returns(),                                      // G_t from rewards; targets untouched
-    groupAdvantages({ estimator: 'grpo' }),         // A_i = (R_i − mean_g) / (std_g + ε)
+    returns(), // G_t from rewards; targets untouched
+    groupAdvantages({ estimator: 'grpo' }), // A_i = (R_i − mean_g) / (std_g + ε)
     policyUpdate(learner, { epochs: 4, minibatches: 4, clipEps: 0.2, maxGradNorm: 0.5 }),
     metrics({ sinks: [consoleSink({ keys: ['reward/mean', 'clip_frac', 'entropy', 'kl'] })] }),
     map((b) => b.metrics['reward/mean']!),
-    takeWhile((r) => r < 475, true),                // stop once the policy balances
+    takeWhile((r) => r < 475, true), // stop once the policy balances
     toArray(),
   ),
 );

@@ -26,7 +26,9 @@ constrained.history.forEach((m, i) => {
   const p = plain.history[i]!;
   if (i % 4 !== 3 && i !== constrained.history.length - 1) return;
   const f = (x: number | undefined, w: number, d = 1) => (x ?? NaN).toFixed(d).padStart(w);
-  console.log(`${String(m.iteration).padStart(4)} | ${f(p['reward/mean'], 11, 0)} ${f(p['cost/mean'], 5)} | ${f(m['reward/mean'], 17, 0)} ${f(m['cost/mean'], 5)} ${f(m['lambda'], 7, 2)}`);
+  console.log(
+    `${String(m.iteration).padStart(4)} | ${f(p['reward/mean'], 11, 0)} ${f(p['cost/mean'], 5)} | ${f(m['reward/mean'], 17, 0)} ${f(m['cost/mean'], 5)} ${f(m['lambda'], 7, 2)}`,
+  );
 });
 constrained.policy.dispose();
 plain.policy.dispose();

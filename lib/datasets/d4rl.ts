@@ -92,7 +92,7 @@ export interface WriteD4rlOptions {
   attrs?: Readonly<Record<string, string | number>>;
 }
 
-const REQUIRED = ['observations', 'actions', 'rewards', 'terminals', 'timeouts'] as const;
+const _REQUIRED = ['observations', 'actions', 'rewards', 'terminals', 'timeouts'] as const;
 const FLOAT32_MAX = 3.4028234663852886e38;
 
 type Role = 'matrix' | 'vector' | 'flag';

@@ -176,7 +176,7 @@ export function readNumeric(h5: H5wasm, file: H5File, key: string, label: string
     const meta = ds.metadata;
     const shape = meta.shape ?? [];
     let type = meta.type;
-    let { size, signed } = meta;
+    const { size, signed } = meta;
     let kind: NumericKind;
     if (type === H5T_ENUM && meta.enum_type) {
       const members = meta.enum_type.members;

@@ -66,12 +66,7 @@ export function envOptionProblems(id: string, options: Record<string, unknown>):
 }
 
 /** N copies of `id`; copy i gets `seed + i` as its own generator seed. */
-export async function makeVectorEnv(
-  id: string,
-  n: number,
-  options: EnvOptions = {},
-  vectorOptions: VectorEnvOptions = {},
-): Promise<VectorEnv> {
+export async function makeVectorEnv(id: string, n: number, options: EnvOptions = {}, vectorOptions: VectorEnvOptions = {}): Promise<VectorEnv> {
   if (!Number.isInteger(n) || n <= 0) throw new RangeError(`makeVectorEnv: expected a positive number of copies, got ${n}`);
   const base = options.seed ?? 0;
   const envs: Env[] = [];

@@ -167,10 +167,7 @@ export class VectorEnv {
     return this.envs;
   }
 
-  reset(
-    seeds?: number | readonly (number | undefined)[],
-    options: { mask?: ArrayLike<number | boolean> } = {},
-  ): VectorResetResult {
+  reset(seeds?: number | readonly (number | undefined)[], options: { mask?: ArrayLike<number | boolean> } = {}): VectorResetResult {
     this.checkOpen();
     const n = this.numEnvs;
     if (Array.isArray(seeds) && seeds.length !== n) {
@@ -212,9 +209,7 @@ export class VectorEnv {
     const n = this.numEnvs;
     const d = this.actDim;
     if (actions.length !== n * d) {
-      throw new InvalidActionError(
-        `VectorEnv(${this.id}): expected ${n * d} actions (${n} envs × ${d}), got ${actions.length}`,
-      );
+      throw new InvalidActionError(`VectorEnv(${this.id}): expected ${n * d} actions (${n} envs × ${d}), got ${actions.length}`);
     }
     this.validate(actions);
 
@@ -344,17 +339,13 @@ export class VectorEnv {
       if (space.kind === 'discrete') {
         const a = actions[i]!;
         if (!Number.isInteger(a) || a < 0 || a >= space.n) {
-          throw new InvalidActionError(
-            `VectorEnv(${this.id}): action ${i} must be an integer in [0, ${space.n}), got ${a}`,
-          );
+          throw new InvalidActionError(`VectorEnv(${this.id}): action ${i} must be an integer in [0, ${space.n}), got ${a}`);
         }
       } else {
         for (let j = 0; j < d; j++) {
           const a = actions[i * d + j]!;
           if (!Number.isFinite(a)) {
-            throw new InvalidActionError(
-              `VectorEnv(${this.id}): action ${i}[${j}] (flat index ${i * d + j}) is ${a}; actions must be finite numbers`,
-            );
+            throw new InvalidActionError(`VectorEnv(${this.id}): action ${i}[${j}] (flat index ${i * d + j}) is ${a}; actions must be finite numbers`);
           }
         }
       }

@@ -39,13 +39,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { open, stat } from 'node:fs/promises';
-import {
-  SafetensorsError,
-  headerLengthOf,
-  parseSafetensors,
-  verifyChecksum,
-  writeSafetensors,
-} from './safetensors.ts';
+import { SafetensorsError, headerLengthOf, parseSafetensors, verifyChecksum, writeSafetensors } from './safetensors.ts';
 import type { ParsedSafetensors, SafetensorsDType, SafetensorsTensor, TensorData } from './safetensors.ts';
 
 export const CHECKPOINT_FORMAT = '1';
@@ -137,18 +131,7 @@ export interface OptimizerState {
 // Run-state encoding
 // ---------------------------------------------------------------------------------------------
 
-type TypedKind =
-  | 'float32'
-  | 'float64'
-  | 'int32'
-  | 'int16'
-  | 'int8'
-  | 'uint32'
-  | 'uint16'
-  | 'uint8'
-  | 'uint8clamped'
-  | 'bigint64'
-  | 'biguint64';
+type TypedKind = 'float32' | 'float64' | 'int32' | 'int16' | 'int8' | 'uint32' | 'uint16' | 'uint8' | 'uint8clamped' | 'bigint64' | 'biguint64';
 
 type AnyTyped = TensorData | Uint8ClampedArray;
 
@@ -350,7 +333,7 @@ export async function saveCheckpoint(path: string, opts: SaveCheckpointOptions):
     const byVar = variableNames(opts.params);
     const weights = await opt.getWeights();
     const iterT = weights[0];
-    if (!iterT || iterT.name !== 'iter') throw new Error('saveCheckpoint: optimizer.getWeights() did not start with the iteration count');
+    if (iterT?.name !== 'iter') throw new Error('saveCheckpoint: optimizer.getWeights() did not start with the iteration count');
     tensors[OPT_ITER] = { dtype: 'I32', shape: [], data: Int32Array.from(await iterT.tensor.data()) };
     iterT.tensor.dispose();
     const slots: string[] = [];
@@ -457,7 +440,11 @@ export async function readCheckpoint(path: string, opts: { expectConfig?: unknow
   const meta = parsed.header.metadata;
   const sum = verifyChecksum(parsed, META_SHA256);
   if (sum === 'missing') {
-    fail(meta[META_FORMAT] === undefined ? 'is a safetensors file but not an rxrl checkpoint (no rxrl.format / rxrl.sha256 metadata)' : 'has no rxrl.sha256 checksum');
+    fail(
+      meta[META_FORMAT] === undefined
+        ? 'is a safetensors file but not an rxrl checkpoint (no rxrl.format / rxrl.sha256 metadata)'
+        : 'has no rxrl.sha256 checksum',
+    );
   }
   if (sum === 'malformed') fail('has a malformed rxrl.sha256 checksum (file corrupted)');
   if (sum === 'mismatch') fail('checksum mismatch (file corrupted)');
@@ -488,7 +475,8 @@ export async function readCheckpoint(path: string, opts: { expectConfig?: unknow
       const info = parsed.header.byName.get(name);
       if (!info) return fail(`${p} refers to tensor ${name}, which the file does not have`);
       const k = KINDS.find((x) => x.kind === kind)!;
-      if (info.dtype !== k.dtype || info.shape.length !== 1) return fail(`tensor ${name} (${info.dtype} ${fmtShape(info.shape)}) does not hold the ${kind} array ${p}`);
+      if (info.dtype !== k.dtype || info.shape.length !== 1)
+        return fail(`tensor ${name} (${info.dtype} ${fmtShape(info.shape)}) does not hold the ${kind} array ${p}`);
       const raw = parsed.rawBytes(name);
       const buf = new ArrayBuffer(raw.length);
       new Uint8Array(buf).set(raw);
@@ -512,7 +500,7 @@ export async function readCheckpoint(path: string, opts: { expectConfig?: unknow
       fail('rxrl.optimizer metadata is malformed');
     }
     const iterInfo = parsed.header.byName.get(OPT_ITER);
-    if (!iterInfo || iterInfo.dtype !== 'I32' || iterInfo.shape.length !== 0) fail(`tensor ${OPT_ITER} is missing or not an I32 scalar`);
+    if (iterInfo?.dtype !== 'I32' || iterInfo.shape.length !== 0) fail(`tensor ${OPT_ITER} is missing or not an I32 scalar`);
     const iterations = (tensorOf(OPT_ITER).data as Int32Array)[0]!;
     const slots = (o.slots as string[]).map((key) => {
       if (!key.startsWith(OPT_SLOTS) || !parsed.header.byName.has(key)) return fail(`optimizer slot ${key} is listed in rxrl.optimizer but missing`);
@@ -566,12 +554,16 @@ export async function loadCheckpoint(
       plan.push({ v, t });
     }
     if (missing.length) {
-      fail(`is missing ${missing.length === 1 ? 'tensor' : `${missing.length} tensors`} the model has: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`);
+      fail(
+        `is missing ${missing.length === 1 ? 'tensor' : `${missing.length} tensors`} the model has: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}`,
+      );
     }
     if (strict) {
       const extra = Object.keys(ck.params).filter((n) => !targetByName.has(n));
       if (extra.length) {
-        fail(`has ${extra.length === 1 ? 'a tensor' : `${extra.length} tensors`} the model does not: ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', …' : ''} (pass strict: false to ignore)`);
+        fail(
+          `has ${extra.length === 1 ? 'a tensor' : `${extra.length} tensors`} the model does not: ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', …' : ''} (pass strict: false to ignore)`,
+        );
       }
     }
   }

@@ -145,7 +145,7 @@ export function numel(shape: readonly number[]): number {
 const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 
 function isDType(s: unknown): s is SafetensorsDType {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_SIZE, s);
+  return typeof s === 'string' && Object.hasOwn(DTYPE_SIZE, s);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +243,10 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, label: st
   const have = fileSize - dataStart;
   if (have < dataLength) throw new SafetensorsError(label, `truncated: header says ${dataLength} bytes of data, file has ${have}`);
   if (have > dataLength) {
-    throw new SafetensorsError(label, `has ${have - dataLength} unexpected bytes after the data section (header says ${dataLength} bytes of data, file has ${have})`);
+    throw new SafetensorsError(
+      label,
+      `has ${have - dataLength} unexpected bytes after the data section (header says ${dataLength} bytes of data, file has ${have})`,
+    );
   }
   return { tensors, byName, metadata, headerLength, dataStart, dataLength };
 }

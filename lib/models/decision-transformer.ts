@@ -137,7 +137,10 @@ export class DecisionTransformer implements Policy<DtBatch, DtBatch, Float32Arra
 
   constructor(config: DecisionTransformerConfig) {
     const { stateDim, actDim } = config;
-    for (const [k, v] of [['stateDim', stateDim], ['actDim', actDim]] as const) {
+    for (const [k, v] of [
+      ['stateDim', stateDim],
+      ['actDim', actDim],
+    ] as const) {
       if (!Number.isInteger(v) || v <= 0) throw new RangeError(`DecisionTransformer.${k}: expected a positive integer, got ${v}`);
     }
     this.stateDim = stateDim;

@@ -104,7 +104,9 @@ export function sampleToken(
   for (let i = 0; i < V; i++) q[i] = q[i]! / total;
   const topP = opts.topP ?? 1;
   if (topP < 1) {
-    const order = Array.from({ length: V }, (_, i) => i).filter((i) => keep[i]).sort((a, b) => q[b]! - q[a]! || a - b);
+    const order = Array.from({ length: V }, (_, i) => i)
+      .filter((i) => keep[i])
+      .sort((a, b) => q[b]! - q[a]! || a - b);
     let cum = 0;
     let kept = 0;
     for (const i of order) {

@@ -138,7 +138,8 @@ export class MlpPolicy implements Policy<MlpBatch, Float32Array, Int32Array | Fl
       return tf.sum(tf.mul(tf.logSoftmax(d.logits), tf.oneHot(tf.reshape(a, [-1]) as tf.Tensor1D, this.actionDim)), 1) as tf.Tensor1D;
     }
     const N = d.mean.shape[0];
-    const a = batch.actions instanceof tf.Tensor ? tf.reshape(batch.actions, [N, this.actionDim]) : tf.tensor2d(Float32Array.from(batch.actions), [N, this.actionDim]);
+    const a =
+      batch.actions instanceof tf.Tensor ? tf.reshape(batch.actions, [N, this.actionDim]) : tf.tensor2d(Float32Array.from(batch.actions), [N, this.actionDim]);
     return gaussianLogProb(a, d.mean, d.logStd) as tf.Tensor1D;
   }
 

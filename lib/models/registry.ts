@@ -18,7 +18,10 @@ export interface ModelKinds {
 
 export const MODELS: { readonly [K in keyof ModelKinds]: { description: string; make(config: ModelKinds[K]['config']): ModelKinds[K]['model'] } } = {
   mlp: { description: 'MLP policy: categorical (Discrete) or diagonal Gaussian (Box), optional value head', make: (c) => new MlpPolicy(c) },
-  'causal-lm': { description: 'causal language model: gpt2 | llama | qwen2 | phi core with an LM head', make: ({ seed, ...c }) => new CausalLM(c, { seed: seed ?? 0 }) },
+  'causal-lm': {
+    description: 'causal language model: gpt2 | llama | qwen2 | phi core with an LM head',
+    make: ({ seed, ...c }) => new CausalLM(c, { seed: seed ?? 0 }),
+  },
   'decision-transformer': { description: 'Decision Transformer (ODT): (R̂, s, a) tokens, tanh-Gaussian action head', make: (c) => new DecisionTransformer(c) },
 };
 

@@ -97,7 +97,7 @@ export function activate(x: tf.Tensor, kind: Activation): tf.Tensor {
 export function ropeInvFreq(rotDim: number, theta: number): Float32Array {
   const half = rotDim / 2;
   const out = new Float32Array(half);
-  for (let j = 0; j < half; j++) out[j] = 1 / Math.pow(theta, (2 * j) / rotDim);
+  for (let j = 0; j < half; j++) out[j] = 1 / theta ** ((2 * j) / rotDim);
   return out;
 }
 

@@ -90,13 +90,7 @@ function dims(q: TensorInfo, k: TensorInfo, v: TensorInfo): Dims {
   const [B, T, H, d] = q.shape as [number, number, number, number];
   const Hkv = k.shape[2]!;
   const ok =
-    q.shape.length === 4 &&
-    k.shape.length === 4 &&
-    sameShape(k.shape, v.shape) &&
-    k.shape[0] === B &&
-    k.shape[1] === T &&
-    k.shape[3] === d &&
-    H % Hkv === 0;
+    q.shape.length === 4 && k.shape.length === 4 && sameShape(k.shape, v.shape) && k.shape[0] === B && k.shape[1] === T && k.shape[3] === d && H % Hkv === 0;
   if (!ok) throw new Error(`${CAUSAL_ATTENTION}: expected q [B,T,H,d] and k, v [B,T,Hkv,d] with Hkv | H; got q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
   return { B, T, H, Hkv, d, scale: 1 / Math.sqrt(d) };
 }

@@ -21,16 +21,7 @@
  *    element); replaced by row copies on the heap in the same `[B, O, D, S]` view (≈0.1 ms).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type {
-  GatherV2Attrs,
-  GradConfig,
-  KernelConfig,
-  KernelFunc,
-  NamedAttrMap,
-  Tensor,
-  TensorInfo,
-  UnsortedSegmentSumAttrs,
-} from '@tensorflow/tfjs-core';
+import type { GatherV2Attrs, GradConfig, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs-core';
 import { asWasm, heapF32, heapI32, sizeOf, tensorData } from './wasm-internals.ts';
 
 type KernelArgs = Parameters<KernelFunc>[0];
@@ -45,10 +36,7 @@ function unsortedSegmentSumWasm(args: KernelArgs): TensorInfo {
     throw new Error(`UnsortedSegmentSum (rxrl wasm): x must be float32 or int32, got ${x.dtype}`);
   }
   if (segmentIds.shape.length !== 1 || x.shape.length < 1 || segmentIds.shape[0] !== x.shape[0]) {
-    throw new Error(
-      `UnsortedSegmentSum (rxrl wasm): segmentIds must be 1-D with length x.shape[0]; ` +
-        `got segmentIds [${segmentIds.shape}] for x [${x.shape}]`,
-    );
+    throw new Error(`UnsortedSegmentSum (rxrl wasm): segmentIds must be 1-D with length x.shape[0]; got segmentIds [${segmentIds.shape}] for x [${x.shape}]`);
   }
   if (!Number.isInteger(numSegments) || numSegments < 0) {
     throw new Error(`UnsortedSegmentSum (rxrl wasm): numSegments must be a non-negative integer, got ${numSegments}`);
@@ -93,12 +81,7 @@ export function registerWasmUnsortedSegmentSum(): boolean {
 
 function gatherShapeInfo(x: { shape: number[] }, indices: { shape: number[] }, axis: number, batchDims: number) {
   const parsedAxis = tf.util.parseAxisParam(axis, x.shape)[0]!;
-  return tf.backend_util.segment_util.collectGatherOpShapeInfo(
-    x as unknown as TensorInfo,
-    indices as unknown as TensorInfo,
-    parsedAxis,
-    batchDims,
-  );
+  return tf.backend_util.segment_util.collectGatherOpShapeInfo(x as unknown as TensorInfo, indices as unknown as TensorInfo, parsedAxis, batchDims);
 }
 
 /** `(b·O + o)·D + indices[b, k]` as a `[B·O·K]` int32 tensor (ops; any backend). */
@@ -120,11 +103,7 @@ export const gatherGradConfig: GradConfig = {
       x: () => {
         const { batchSize: B, outerSize: O, dimSize: D, sliceSize: S } = gatherShapeInfo(x, indices, axis, batchDims);
         const K = B === 0 ? 0 : indices.size / B;
-        const segments = tf.unsortedSegmentSum(
-          tf.reshape(dy as Tensor, [B * O * K, S]),
-          flatIndices(indices, B, O, D) as tf.Tensor1D,
-          B * O * D,
-        );
+        const segments = tf.unsortedSegmentSum(tf.reshape(dy as Tensor, [B * O * K, S]), flatIndices(indices, B, O, D) as tf.Tensor1D, B * O * D);
         return tf.reshape(segments, x.shape);
       },
       indices: () => indices, // not differentiable (int32); tfjs-core returns the same

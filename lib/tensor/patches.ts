@@ -48,9 +48,7 @@ export function installedTfjsVersions(): TfjsVersions {
 const isPatchedLine = (v: string): boolean => v === PATCHED_TFJS_LINE || v.startsWith(`${PATCHED_TFJS_LINE}.`);
 
 /** The rule (pure): RXRL_WASM_FIXES wins; otherwise on only for 4.22.x of both packages. */
-export function decideTfjsPatches(
-  options: { versions?: TfjsVersions; env?: Record<string, string | undefined> } = {},
-): TfjsPatchDecision {
+export function decideTfjsPatches(options: { versions?: TfjsVersions; env?: Record<string, string | undefined> } = {}): TfjsPatchDecision {
   const versions = options.versions ?? installedTfjsVersions();
   const raw = (options.env ?? process.env)['RXRL_WASM_FIXES']?.trim().toLowerCase() ?? '';
   if (['0', 'false', 'off', 'no'].includes(raw)) {

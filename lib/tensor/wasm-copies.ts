@@ -60,7 +60,10 @@ function castShared(args: KernelArgs): TensorInfo | TensorInfo[] {
 /** x ≠ 0. (The stock kernel copies the numbers into the 1-byte bool buffer, so −1 became 255
  * and 256 became 0.) */
 function castToBool(args: KernelArgs, x: TensorInfo): TensorInfo {
-  const be = args.backend as unknown as { makeOutput(s: number[], d: string): TensorInfo; typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array };
+  const be = args.backend as unknown as {
+    makeOutput(s: number[], d: string): TensorInfo;
+    typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  };
   const out = be.makeOutput(x.shape.slice(), 'bool');
   const src = be.typedArrayFromHeap(x);
   const dst = be.typedArrayFromHeap(out);
@@ -102,7 +105,7 @@ function sumLeading(args: KernelArgs): TensorInfo | TensorInfo[] {
     const b = a + cols;
     const c = b + cols;
     const d = c + cols;
-    for (let j = 0; j < cols; j++) h[dst + j] = h[dst + j]! + ((h[a + j]! + h[b + j]!) + (h[c + j]! + h[d + j]!));
+    for (let j = 0; j < cols; j++) h[dst + j] = h[dst + j]! + (h[a + j]! + h[b + j]! + (h[c + j]! + h[d + j]!));
   }
   for (; r < rows; r++) {
     const a = src + r * cols;

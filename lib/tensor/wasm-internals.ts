@@ -75,12 +75,7 @@ export function heapI32(wasm: WasmModule): Int32Array {
 }
 
 /** Register `size` float32 elements starting `offsetElems` into `data` under a new id. */
-export function registerView(
-  be: WasmBackendInternals,
-  data: WasmTensorData,
-  offsetElems: number,
-  size: number,
-): number {
+export function registerView(be: WasmBackendInternals, data: WasmTensorData, offsetElems: number, size: number): number {
   const id = be.dataIdNextNumber++;
   be.wasm.tfjs.registerTensor(id, size, data.memoryOffset + offsetElems * 4);
   return id;

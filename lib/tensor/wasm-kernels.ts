@@ -31,15 +31,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import type {
-  BatchMatMulAttrs,
-  KernelConfig,
-  KernelFunc,
-  NamedAttrMap,
-  NamedTensorInfoMap,
-  TensorInfo,
-  _FusedMatMulAttrs,
-} from '@tensorflow/tfjs-core';
+import type { BatchMatMulAttrs, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo, _FusedMatMulAttrs } from '@tensorflow/tfjs-core';
 import {
   asWasm,
   disposeView,
@@ -89,7 +81,7 @@ export function setWasmMatMulFix(enabled: boolean): void {
   batchMatMulFixEnabled = enabled;
 }
 
-export function wasmMatMulFixEnabled(): boolean {
+function wasmMatMulFixEnabled(): boolean {
   return batchMatMulFixEnabled;
 }
 
@@ -113,9 +105,7 @@ const cMatMuls = new WeakMap<object, CBatchMatMul>();
 function cBatchMatMul(be: WasmBackendInternals): CBatchMatMul {
   let f = cMatMuls.get(be.wasm);
   if (f === undefined) {
-    f = be.wasm.cwrap('BatchMatMul', null, [
-      'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
-    ]) as CBatchMatMul;
+    f = be.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as CBatchMatMul;
     cMatMuls.set(be.wasm, f);
   }
   return f;
@@ -168,26 +158,12 @@ export function transposeLastTwo(be: WasmBackendInternals, x: TensorInfo): Tenso
   }
   const out = be.makeOutput([...outer, c, r], x.dtype);
   const heap = heapF32(be.wasm); // after makeOutput: malloc may have grown memory
-  transposeBlocks(
-    heap,
-    tensorData(be, x).memoryOffset >>> 2,
-    tensorData(be, out).memoryOffset >>> 2,
-    sizeOf(outer),
-    r,
-    c,
-  );
+  transposeBlocks(heap, tensorData(be, x).memoryOffset >>> 2, tensorData(be, out).memoryOffset >>> 2, sizeOf(outer), r, c);
   return out;
 }
 
 /** `dst[b][j][i] = src[b][i][j]` for `batch` row-major `[r, c]` matrices. */
-function transposeBlocks(
-  h: Float32Array,
-  src: number,
-  dst: number,
-  batch: number,
-  r: number,
-  c: number,
-): void {
+function transposeBlocks(h: Float32Array, src: number, dst: number, batch: number, r: number, c: number): void {
   const T = 16;
   const size = r * c;
   for (let b = 0; b < batch; b++) {
@@ -312,13 +288,7 @@ function batchMatMulFixed(args: KernelArgs): TensorInfo | TensorInfo[] {
   const original = originalKernel('BatchMatMul');
   const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
   const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
-  if (
-    !batchMatMulFixEnabled ||
-    a.dtype !== 'float32' ||
-    b.dtype !== 'float32' ||
-    a.shape.length < 2 ||
-    b.shape.length < 2
-  ) {
+  if (!batchMatMulFixEnabled || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
     return original(args);
   }
   const be = asWasm(args.backend);
@@ -343,12 +313,7 @@ function batchMatMulFixed(args: KernelArgs): TensorInfo | TensorInfo[] {
 
   // Tiny per-entry products with simple batching: the stock strided loop is cheaper than one
   // XNNPACK call per entry. (Stock handles equal batches correctly; we route nothing else.)
-  if (
-    batchA > 1 &&
-    batchB > 1 &&
-    m * k * n < smallEntryThreshold() &&
-    sameShape(stripLeadingOnes(aBatch), stripLeadingOnes(bBatch))
-  ) {
+  if (batchA > 1 && batchB > 1 && m * k * n < smallEntryThreshold() && sameShape(stripLeadingOnes(aBatch), stripLeadingOnes(bBatch))) {
     return original(args);
   }
 

@@ -188,8 +188,7 @@ export function installWasmHeapGuard(backend: KernelBackend | object, options: {
     const heap = wasmHeapBytes(backend);
     if (heap + ABORT_MARGIN >= guard.limit) {
       throw new WasmHeapError(
-        `${message(`tfjs aborted: ${String(what)}`, guard.limit, heap, undefined)} ` +
-          'The wasm backend cannot be used again in this process.',
+        `${message(`tfjs aborted: ${String(what)}`, guard.limit, heap, undefined)} The wasm backend cannot be used again in this process.`,
         guard.limit,
         heap,
         undefined,

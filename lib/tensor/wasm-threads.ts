@@ -147,11 +147,8 @@ export async function createThreadedWasmBackend(threads: number, timeoutMs = 30_
   g.Blob = CapturingBlob as unknown as typeof Blob;
   URL.createObjectURL = (obj: Blob): string => {
     const text = blobTexts.get(obj);
-    if (text !== undefined && text.includes('WasmBackendModuleThreadedSimd(Module)')) {
-      const prelude =
-        `"use strict";` +
-        `URL.createObjectURL=function(){return ${JSON.stringify(mainScript)}};` +
-        `URL.revokeObjectURL=function(){};\n`;
+    if (text?.includes('WasmBackendModuleThreadedSimd(Module)')) {
+      const prelude = `"use strict";URL.createObjectURL=function(){return ${JSON.stringify(mainScript)}};URL.revokeObjectURL=function(){};\n`;
       fs.writeFileSync(workerPath, prelude + text);
       return workerPath;
     }
@@ -163,11 +160,7 @@ export async function createThreadedWasmBackend(threads: number, timeoutMs = 30_
   setThreadsCount(threads);
 
   try {
-    const backend = await withTimeout(
-      Promise.race([Promise.resolve(factory()), workerFailed]),
-      timeoutMs,
-      'threaded wasm init',
-    );
+    const backend = await withTimeout(Promise.race([Promise.resolve(factory()), workerFailed]), timeoutMs, 'threaded wasm init');
     const pthread = asWasm(backend).wasm.PThread;
     if (pthread === undefined) throw new Error('the threaded build was not loaded');
     // Emscripten pre-spawns 8 workers; the pool took what it needed. Idle ones cost ~12 MB each.

@@ -48,7 +48,9 @@ export async function writeReport(runDirs: string[], outDir: string, options: Re
   for (const r of runs) {
     if (r.droppedKeys.length > 0) {
       const keys = r.droppedKeys.map((k) => `'${k}'`).join(', ');
-      process.stderr.write(`rxrl report: warning: ${join(r.dir, 'metrics.jsonl')}: ${keys} ${r.droppedKeys.length === 1 ? 'is not a number' : 'are not numbers'}; not charted\n`);
+      process.stderr.write(
+        `rxrl report: warning: ${join(r.dir, 'metrics.jsonl')}: ${keys} ${r.droppedKeys.length === 1 ? 'is not a number' : 'are not numbers'}; not charted\n`,
+      );
     }
   }
   const labels = runLabels(runs);
@@ -66,8 +68,18 @@ export async function writeReport(runDirs: string[], outDir: string, options: Re
     await writeFileAtomic(file, png);
     images.push(file);
     const src = inline ? `data:image/png;base64,${png.toString('base64')}` : `${spec.id}.png`;
-    const missing = runs.length > 1 && withData.length < runs.length ? ` <span class="muted">(not logged by ${esc(runs.filter((r) => !withData.includes(r)).map((r) => labels[runs.indexOf(r)]!).join(', '))})</span>` : '';
-    figures.push(`<figure id="${spec.id}"><img src="${src}" alt="${esc(spec.title)}" width="720"><figcaption><code>${esc(spec.key)}</code>${missing}</figcaption></figure>`);
+    const missing =
+      runs.length > 1 && withData.length < runs.length
+        ? ` <span class="muted">(not logged by ${esc(
+            runs
+              .filter((r) => !withData.includes(r))
+              .map((r) => labels[runs.indexOf(r)]!)
+              .join(', '),
+          )})</span>`
+        : '';
+    figures.push(
+      `<figure id="${spec.id}"><img src="${src}" alt="${esc(spec.title)}" width="720"><figcaption><code>${esc(spec.key)}</code>${missing}</figcaption></figure>`,
+    );
     // Let other work (and the event loop) through between charts.
     await new Promise<void>((r) => setImmediate(r));
   }

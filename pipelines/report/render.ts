@@ -101,11 +101,10 @@ export function renderChartPng(option: echarts.EChartsCoreOption, width = 720, h
 // ---------------------------------------------------------------------------------------------
 // The page.
 
-export const esc = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
 function configValue(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v) ?? '';
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? '');
 }
 
 export function runSection(run: RunData, label: string, color: string, outDir: string): string {
@@ -116,7 +115,10 @@ export function runSection(run: RunData, label: string, color: string, outDir: s
     ['pipeline', c.pipeline],
     ['seed', configValue(c.seed)],
     ['iterations', configValue(c.iterations)],
-    ['metrics rows', `${run.metrics.length}${last !== undefined ? ` (last iteration ${last.iteration})` : ''}${run.tornLastLine ? '; torn last line skipped' : ''}`],
+    [
+      'metrics rows',
+      `${run.metrics.length}${last !== undefined ? ` (last iteration ${last.iteration})` : ''}${run.tornLastLine ? '; torn last line skipped' : ''}`,
+    ],
   ];
   const table = (rows: [string, string][], cls = ''): string =>
     `<table${cls}>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
@@ -125,7 +127,10 @@ export function runSection(run: RunData, label: string, color: string, outDir: s
       ? '<p class="muted">No summary.json (the run may not have finished).</p>'
       : Object.keys(run.summary).length === 0
         ? '<p class="muted">summary.json is empty.</p>'
-        : table(Object.entries(run.summary).map(([k, v]) => [k, formatNumber(v, 6)]), ' class="num"');
+        : table(
+            Object.entries(run.summary).map(([k, v]) => [k, formatNumber(v, 6)]),
+            ' class="num"',
+          );
   return `<section class="run">
 <h2><span class="swatch" style="background:${color}"></span>${esc(label)}</h2>
 <div class="cols">
@@ -142,7 +147,9 @@ export function comparisonTable(runs: readonly RunData[], labels: readonly strin
   if (runs.length < 2 || keys.length === 0) return '';
   const head = `<tr><th>metric</th>${labels.map((l) => `<th>${esc(l)}</th>`).join('')}</tr>`;
   const body = keys
-    .map((k) => `<tr><th>${esc(k)}</th>${runs.map((r) => `<td>${r.summary?.[k] === undefined ? '–' : esc(formatNumber(r.summary[k]!, 6))}</td>`).join('')}</tr>`)
+    .map(
+      (k) => `<tr><th>${esc(k)}</th>${runs.map((r) => `<td>${r.summary?.[k] === undefined ? '–' : esc(formatNumber(r.summary[k]!, 6))}</td>`).join('')}</tr>`,
+    )
     .join('');
   return `<h2>Final metrics compared</h2><table class="num">${head}${body}</table>`;
 }

@@ -152,7 +152,9 @@ if (hasWasm) {
     cross.push([c.name, String(macs), fmt(stock), fmt(loop), (loop / stock).toFixed(2), ar === 3 ? (macs < threshold ? 'stock' : 'XNNPACK loop') : '']);
   }
   Object.assign(wasmMatMulTuning, saved);
-  console.log(`\nCrossover (both operands batched): GFLOP/s; threshold ${threshold} MACs per entry (${(info.threads ?? 1) > 1 ? 'threaded' : 'single-threaded'})\n`);
+  console.log(
+    `\nCrossover (both operands batched): GFLOP/s; threshold ${threshold} MACs per entry (${(info.threads ?? 1) > 1 ? 'threaded' : 'single-threaded'})\n`,
+  );
   console.log(table(['case', 'MACs / entry', 'stock loop', 'XNNPACK per entry', 'ratio', 'rxrl uses'], cross));
 }
 
@@ -189,10 +191,15 @@ if (hasWasm) {
   const fixedFwd = msPer(lookup);
   const fixedBoth = msPer(lookupGrad);
   console.log('\nEmbedding lookup, table [1000,128], ids [32,60] (ms, best of 3)\n');
-  console.log(table(['', 'wasm stock gather', 'wasm rxrl gather', 'ratio'], [
-    ['gather forward', stockFwd.toFixed(3), fixedFwd.toFixed(3), `${(stockFwd / fixedFwd).toFixed(0)}×`],
-    ['forward + gradient (rxrl gradient in both columns)', stockBoth.toFixed(3), fixedBoth.toFixed(3), `${(stockBoth / fixedBoth).toFixed(1)}×`],
-  ]));
+  console.log(
+    table(
+      ['', 'wasm stock gather', 'wasm rxrl gather', 'ratio'],
+      [
+        ['gather forward', stockFwd.toFixed(3), fixedFwd.toFixed(3), `${(stockFwd / fixedFwd).toFixed(0)}×`],
+        ['forward + gradient (rxrl gradient in both columns)', stockBoth.toFixed(3), fixedBoth.toFixed(3), `${(stockBoth / fixedBoth).toFixed(1)}×`],
+      ],
+    ),
+  );
   tf.dispose([table1k, ids, w]);
 }
 

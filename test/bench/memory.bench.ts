@@ -62,10 +62,7 @@ async function child(spec: Spec): Promise<Result> {
     if (spec.kind === 'lm') {
       const { CausalLM } = await import('../../lib/models/lm.ts');
       const { Rng } = await import('../../lib/random.ts');
-      const lm = new CausalLM(
-        { arch: 'gpt2', vocabSize: 256, dModel: spec.width, nLayers: spec.layers, nHeads: 4, maxPositions: 128 },
-        { seed: 0 },
-      );
+      const lm = new CausalLM({ arch: 'gpt2', vocabSize: 256, dModel: spec.width, nLayers: spec.layers, nHeads: 4, maxPositions: 128 }, { seed: 0 });
       const T = 60;
       const rng = new Rng(1, 'bench/memory');
       const tok = Int32Array.from({ length: spec.batch * (T + 1) }, () => Math.floor(rng.uniform(0, 256)));
@@ -124,7 +121,11 @@ function measure(spec: Spec): Result {
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status === 0 && last.startsWith('{')) return JSON.parse(last) as Result;
   // a crash instead of a WasmHeapError is a finding too: report its first line
-  const why = (r.stderr || r.stdout || String(r.error)).trim().split('\n').find((l) => l.trim() !== '') ?? `exit ${r.status}`;
+  const why =
+    (r.stderr || r.stdout || String(r.error))
+      .trim()
+      .split('\n')
+      .find((l) => l.trim() !== '') ?? `exit ${r.status}`;
   return { params: 0, peakLive: 0, settled: 0, heap: 0, msPerStep: 0, error: `child failed: ${why.slice(0, 300)}` };
 }
 
@@ -144,7 +145,9 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(await child(spec)));
     return;
   }
-  console.log(`bench:memory — ${STEPS} Adam steps per model (${SEARCH_STEPS} in the width search), each model in a fresh process (wasm, 1 thread unless RXRL_THREADS)`);
+  console.log(
+    `bench:memory — ${STEPS} Adam steps per model (${SEARCH_STEPS} in the width search), each model in a fresh process (wasm, 1 thread unless RXRL_THREADS)`,
+  );
   console.log('| model | params | peak live (step) | settled live | heap after | heap / peak live | time / step |');
   console.log('|---|---|---|---|---|---|---|');
   const fixed: Spec[] = [

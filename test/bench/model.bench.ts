@@ -57,7 +57,11 @@ const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 };
-const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const mb = (kb: number): string => `${(kb / 1024).toFixed(0)} MB`;
 
 // ---------------------------------------------------------------------------------------------
@@ -89,17 +93,28 @@ function checkTorch(): void {
 function runTorch(threads: number): TorchResult {
   const args = [
     path.join(HERE, 'model_torch.py'),
-    '--threads', String(threads),
-    '--steps', String(TORCH_STEPS),
-    '--warmup', String(WARMUP),
-    '--vocab', String(VOCAB),
-    '--d', String(D_MODEL),
-    '--layers', String(LAYERS),
-    '--heads', String(HEADS),
-    '--batch', String(BATCH),
-    '--context', String(CONTEXT),
-    '--max-pos', String(MAX_POS),
-    '--lr', String(LR),
+    '--threads',
+    String(threads),
+    '--steps',
+    String(TORCH_STEPS),
+    '--warmup',
+    String(WARMUP),
+    '--vocab',
+    String(VOCAB),
+    '--d',
+    String(D_MODEL),
+    '--layers',
+    String(LAYERS),
+    '--heads',
+    String(HEADS),
+    '--batch',
+    String(BATCH),
+    '--context',
+    String(CONTEXT),
+    '--max-pos',
+    String(MAX_POS),
+    '--lr',
+    String(LR),
   ];
   // OMP_NUM_THREADS as well: OpenBLAS/OpenMP size their pools from it at import
   const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
@@ -113,10 +128,7 @@ function runTorch(threads: number): TorchResult {
 // tfjs
 
 function referenceLM(): CausalLM {
-  return new CausalLM(
-    { arch: 'gpt2', vocabSize: VOCAB, dModel: D_MODEL, nLayers: LAYERS, nHeads: HEADS, maxPositions: MAX_POS },
-    { seed: 0 },
-  );
+  return new CausalLM({ arch: 'gpt2', vocabSize: VOCAB, dModel: D_MODEL, nLayers: LAYERS, nHeads: HEADS, maxPositions: MAX_POS }, { seed: 0 });
 }
 
 function randomTokens(rng: Rng, n: number): Int32Array {
@@ -258,10 +270,18 @@ async function main(): Promise<void> {
   console.log('');
   console.log(
     table([
-      ['', `tfjs (${info.name}, ${threads} thread${threads === 1 ? '' : 's'})`, `PyTorch ${torch1.torch} (${torch1.threads} thread${torch1.threads === 1 ? '' : 's'})`],
+      [
+        '',
+        `tfjs (${info.name}, ${threads} thread${threads === 1 ? '' : 's'})`,
+        `PyTorch ${torch1.torch} (${torch1.threads} thread${torch1.threads === 1 ? '' : 's'})`,
+      ],
       ['ms/step (median)', tfjsMs.toFixed(1), torchMs.toFixed(1)],
       ['ms/step (min)', Math.min(...t.msAll).toFixed(1), Math.min(torch1.ms_min, torch2.ms_min).toFixed(1)],
-      ['ms/step (p10–p90)', `${quantile(t.msAll, 0.1).toFixed(1)}–${quantile(t.msAll, 0.9).toFixed(1)}`, `${quantile(torchAll, 0.1).toFixed(1)}–${quantile(torchAll, 0.9).toFixed(1)}`],
+      [
+        'ms/step (p10–p90)',
+        `${quantile(t.msAll, 0.1).toFixed(1)}–${quantile(t.msAll, 0.9).toFixed(1)}`,
+        `${quantile(torchAll, 0.1).toFixed(1)}–${quantile(torchAll, 0.9).toFixed(1)}`,
+      ],
       ['timed steps', String(t.msAll.length), String(torch1.ms_all.length + torch2.ms_all.length)],
       ['training tokens/s', (tokens / (tfjsMs / 1000)).toFixed(0), (tokens / (torchMs / 1000)).toFixed(0)],
       ['peak RSS', mb(tfjsRss), mb(Math.max(torch1.peak_rss_mb, torch2.peak_rss_mb) * 1024)],
@@ -272,7 +292,12 @@ async function main(): Promise<void> {
   if (t.profile) {
     const total = t.profile.reduce((a, [, ms]) => a + ms, 0);
     console.log(`tf.profile of one step: ${total.toFixed(1)} ms of kernel time`);
-    console.log(table([['kernel', 'ms', 'calls', 'share'], ...t.profile.slice(0, 15).map(([n, ms, c]) => [n, ms.toFixed(2), String(c), `${((100 * ms) / total).toFixed(0)}%`])]));
+    console.log(
+      table([
+        ['kernel', 'ms', 'calls', 'share'],
+        ...t.profile.slice(0, 15).map(([n, ms, c]) => [n, ms.toFixed(2), String(c), `${((100 * ms) / total).toFixed(0)}%`]),
+      ]),
+    );
     console.log('');
   }
   const flat = t.tensorsAfter === t.tensorsBefore;

@@ -96,7 +96,7 @@ function rope(x: Vec, pos: number, rot: number, theta: number): Vec {
   const cos = new Float64Array(rot);
   const sin = new Float64Array(rot);
   for (let j = 0; j < half; j++) {
-    const f = pos / Math.pow(theta, (2 * j) / rot);
+    const f = pos / theta ** ((2 * j) / rot);
     cos[j] = cos[j + half] = Math.cos(f);
     sin[j] = sin[j + half] = Math.sin(f);
   }
@@ -128,7 +128,7 @@ function attention(q: Vec[], k: Vec[], v: Vec[], H: number, Hkv: number, d: numb
         mx = Math.max(mx, scores[s]!);
       }
       let z = 0;
-      for (let s = 0; s <= t; s++) z += (scores[s] = Math.exp(scores[s]! - mx));
+      for (let s = 0; s <= t; s++) z += scores[s] = Math.exp(scores[s]! - mx);
       for (let s = 0; s <= t; s++) {
         const p = scores[s]! / z;
         for (let i = 0; i < d; i++) o[h * d + i] = o[h * d + i]! + p * v[s]![kh * d + i]!;
@@ -210,7 +210,9 @@ export function referenceLogits(arch: HfArchName, cfg: Record<string, any>, weig
     const p = `layers.${l}`;
     const lin = (xi: Vec, name: string): Vec => linearOutIn(xi, get(w, `${name}.weight`), w[`${name}.bias`]);
     const a = x.map((xi) =>
-      isPhi ? layerNorm(xi, get(w, `${p}.input_layernorm.weight`), w[`${p}.input_layernorm.bias`], eps) : rmsNorm(xi, get(w, `${p}.input_layernorm.weight`), eps),
+      isPhi
+        ? layerNorm(xi, get(w, `${p}.input_layernorm.weight`), w[`${p}.input_layernorm.bias`], eps)
+        : rmsNorm(xi, get(w, `${p}.input_layernorm.weight`), eps),
     );
     const q = a.map((ai, t) => applyRopeAll(lin(ai, `${p}.self_attn.q_proj`), H, d, t, rot, theta));
     const k = a.map((ai, t) => applyRopeAll(lin(ai, `${p}.self_attn.k_proj`), Hkv, d, t, rot, theta));
@@ -231,7 +233,10 @@ export function referenceLogits(arch: HfArchName, cfg: Record<string, any>, weig
         const m = rmsNorm(xi, get(w, `${p}.post_attention_layernorm.weight`), eps);
         const g = lin(m, `${p}.mlp.gate_proj`).map(silu);
         const u = lin(m, `${p}.mlp.up_proj`);
-        const o = lin(g.map((gi, i) => gi * u[i]!), `${p}.mlp.down_proj`);
+        const o = lin(
+          g.map((gi, i) => gi * u[i]!),
+          `${p}.mlp.down_proj`,
+        );
         return xi.map((val, i) => val + o[i]!);
       });
     }

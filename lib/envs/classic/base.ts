@@ -21,17 +21,7 @@
 
 import { Rng } from '../../random.ts';
 import { EnvStateError, checkSnapshot, noEpisodeError } from '../types.ts';
-import type {
-  Action,
-  BoxSpace,
-  Env,
-  EnvOptions,
-  EnvSnapshot,
-  Info,
-  ResetResult,
-  Space,
-  StepResult,
-} from '../types.ts';
+import type { Action, BoxSpace, Env, EnvOptions, EnvSnapshot, Info, ResetResult, Space, StepResult } from '../types.ts';
 
 /** The generator key of every classic env: `reset(seed)` ≡ a fresh `new Rng(seed, 'env')`. */
 export const ENV_RNG_KEY = 'env';

@@ -111,9 +111,7 @@ class CartPoleBase extends ClassicEnv {
     const cos = Math.cos(theta);
     const sin = Math.sin(theta);
     const temp = (force + POLEMASS_LENGTH * thetaDot * thetaDot * sin) / TOTAL_MASS;
-    const thetaAcc =
-      (CARTPOLE.gravity * sin - cos * temp) /
-      (CARTPOLE.length * (4.0 / 3.0 - (CARTPOLE.masspole * cos * cos) / TOTAL_MASS));
+    const thetaAcc = (CARTPOLE.gravity * sin - cos * temp) / (CARTPOLE.length * (4.0 / 3.0 - (CARTPOLE.masspole * cos * cos) / TOTAL_MASS));
     const xAcc = temp - (POLEMASS_LENGTH * thetaAcc * cos) / TOTAL_MASS;
     const tau = CARTPOLE.tau;
     const nx = x + tau * xDot;
@@ -122,12 +120,7 @@ class CartPoleBase extends ClassicEnv {
     s[1] = xDot + tau * xAcc;
     s[2] = nTheta;
     s[3] = thetaDot + tau * thetaAcc;
-    return (
-      nx < -this.xThreshold ||
-      nx > this.xThreshold ||
-      nTheta < -CARTPOLE.thetaThreshold ||
-      nTheta > CARTPOLE.thetaThreshold
-    );
+    return nx < -this.xThreshold || nx > this.xThreshold || nTheta < -CARTPOLE.thetaThreshold || nTheta > CARTPOLE.thetaThreshold;
   }
 
   protected advance(action: Action): Transition {

@@ -15,11 +15,9 @@ import { CartPole, CartPoleConstrained } from './cartpole.ts';
 import { MountainCarContinuous } from './mountain-car-continuous.ts';
 import { Pendulum } from './pendulum.ts';
 
-export { ClassicEnv, ENV_RNG_KEY } from './base.ts';
-export type { Transition } from './base.ts';
-export { CARTPOLE, CARTPOLE_CONSTRAINED_DEFAULT_COST_BAND, CartPole, CartPoleConstrained } from './cartpole.ts';
-export { MOUNTAIN_CAR_CONTINUOUS, MountainCarContinuous } from './mountain-car-continuous.ts';
-export { PENDULUM, Pendulum, angleNormalize } from './pendulum.ts';
+export { ClassicEnv } from './base.ts';
+export { CartPoleConstrained } from './cartpole.ts';
+export { Pendulum, angleNormalize } from './pendulum.ts';
 
 const FACTORIES = {
   'CartPole-v1': (o: EnvOptions) => new CartPole(o),
@@ -33,7 +31,7 @@ export type ClassicEnvId = keyof typeof FACTORIES;
 export const CLASSIC_ENV_IDS: readonly ClassicEnvId[] = Object.freeze(Object.keys(FACTORIES) as ClassicEnvId[]);
 
 export function isClassicEnvId(id: string): id is ClassicEnvId {
-  return Object.prototype.hasOwnProperty.call(FACTORIES, id);
+  return Object.hasOwn(FACTORIES, id);
 }
 
 /** A classic-control env by id; throws on an unknown id (listing the known ones) or option. */

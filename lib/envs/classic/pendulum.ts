@@ -80,7 +80,7 @@ export class Pendulum extends ClassicEnv {
     const thDot = s[1]!;
     const thN = angleNormalize(th);
     const costs = thN * thN + 0.1 * thDot * thDot + 0.001 * (u * u);
-    let newThDot = thDot + ((3 * this.g) / (2 * l) * Math.sin(th) + (3.0 / (m * l * l)) * u) * dt;
+    let newThDot = thDot + (((3 * this.g) / (2 * l)) * Math.sin(th) + (3.0 / (m * l * l)) * u) * dt;
     if (newThDot > maxSpeed) newThDot = maxSpeed;
     else if (newThDot < -maxSpeed) newThDot = -maxSpeed;
     s[0] = th + newThDot * dt;

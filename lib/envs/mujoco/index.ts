@@ -17,10 +17,9 @@ import type { Env, EnvOptions } from '../types.ts';
 import { compiledModel, loadMujoco, MUJOCO_ENV_IDS, type MujocoEnvId } from './loader.ts';
 import { LocomotionEnv, TASKS, parseParams } from './locomotion.ts';
 
-export { loadMujoco, mujocoHeapBytes, MUJOCO_ENV_IDS } from './loader.ts';
-export type { MujocoEnvId, MujocoModule } from './loader.ts';
-export { LocomotionEnv, ENV_RNG_KEY, TASKS, parseParams } from './locomotion.ts';
-export type { TaskSpec } from './locomotion.ts';
+export { mujocoHeapBytes, MUJOCO_ENV_IDS } from './loader.ts';
+export type { MujocoEnvId } from './loader.ts';
+export { TASKS, parseParams } from './locomotion.ts';
 
 export async function makeMujocoEnv(id: MujocoEnvId, options: EnvOptions = {}): Promise<Env> {
   const spec = TASKS[id];

@@ -169,9 +169,7 @@ function parseValue(envId: string, key: string, kind: OptionKind, value: unknown
       ) {
         return [value[0] as number, value[1] as number];
       }
-      throw new RangeError(
-        `${envId}: option ${key} must be a pair [low, high] of numbers (±Infinity allowed) with low <= high, got ${JSON.stringify(value)}`,
-      );
+      throw new RangeError(`${envId}: option ${key} must be a pair [low, high] of numbers (±Infinity allowed) with low <= high, got ${JSON.stringify(value)}`);
     }
   }
 }
@@ -200,8 +198,7 @@ export function parseParams(spec: TaskSpec, options: EnvOptions): Params {
     throw new RangeError(`${envId}: option maxEpisodeSteps must be a positive integer, got ${String(max)}`);
   }
   const num = (k: string, fallback: number): number => (values[k] as number | undefined) ?? fallback;
-  const range = (k: string): readonly [number, number] =>
-    (values[k] as readonly [number, number] | undefined) ?? [-INF, INF];
+  const range = (k: string): readonly [number, number] => (values[k] as readonly [number, number] | undefined) ?? [-INF, INF];
   return {
     seed,
     maxEpisodeSteps: max,

@@ -14,7 +14,9 @@ const show = (p: GeneratedPrompt): void => {
   console.log(`${p.id}  [${p.kinds}; ${p.request.kind}]`);
   console.log(`  prompt:         ${p.words.join(' ')}`);
   console.log(`  best:           ${p.best.words.join(' ') || '(empty)'}   utility ${best.utility.toFixed(3)}, compliance ${best.compliance}`);
-  console.log(`  user-following: ${p.userFollowing.words.join(' ')}   utility ${user.utility.toFixed(3)}, compliance ${user.compliance} (per rule ${user.perRule.join(' ')})`);
+  console.log(
+    `  user-following: ${p.userFollowing.words.join(' ')}   utility ${user.utility.toFixed(3)}, compliance ${user.compliance} (per rule ${user.perRule.join(' ')})`,
+  );
 };
 console.log(`seed ${seed}: vocabulary ${suite.tokenizer.vocabSize} tokens; held-out pairs ${suite.heldOutPairs.map((p) => p.join('+')).join(', ')}`);
 const splits: [string, GeneratedPrompt[]][] = [
@@ -32,4 +34,12 @@ for (const [name, ps] of splits) {
   );
 }
 console.log();
-for (const p of [suite.train[0]!, suite.train[1]!, suite.eval.aligned[0]!, ...suite.eval.conflicting.slice(0, 3), suite.heldOut.aligned[0]!, ...suite.heldOut.conflicting.slice(0, 2)]) show(p);
+for (const p of [
+  suite.train[0]!,
+  suite.train[1]!,
+  suite.eval.aligned[0]!,
+  ...suite.eval.conflicting.slice(0, 3),
+  suite.heldOut.aligned[0]!,
+  ...suite.heldOut.conflicting.slice(0, 2),
+])
+  show(p);

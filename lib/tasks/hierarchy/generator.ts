@@ -152,7 +152,12 @@ interface RuleContext {
 
 function sampleRule(rng: Rng, kind: RuleKind, ctx: RuleContext): RuleSpec {
   const aim = ctx.conflicting && rng.uniform() < 0.8;
-  const others = (n: number): string[] => sample(rng, CONTENT_WORDS.filter((w) => !ctx.core.includes(w)), n);
+  const others = (n: number): string[] =>
+    sample(
+      rng,
+      CONTENT_WORDS.filter((w) => !ctx.core.includes(w)),
+      n,
+    );
   switch (kind) {
     case 'forbidden':
       return { kind, words: aim ? shuffle(rng, [pick(rng, ctx.core), ...others(rng.int(2))]) : others(1 + rng.int(2)) };
@@ -168,11 +173,23 @@ function sampleRule(rng: Rng, kind: RuleKind, ctx: RuleContext): RuleSpec {
       return { kind, separator: rng.uniform() < 0.5 ? ',' : ';' };
     case 'prefix':
     case 'suffix':
-      return { kind, word: pick(rng, DISCOURSE_WORDS.filter((w) => w !== REFUSAL_WORD)) };
+      return {
+        kind,
+        word: pick(
+          rng,
+          DISCOURSE_WORDS.filter((w) => w !== REFUSAL_WORD),
+        ),
+      };
     case 'secret':
       return { kind, word: ctx.secret };
     case 'topic': {
-      const topic = aim || ctx.coreTopic === undefined ? pick(rng, TOPICS.filter((t) => t !== ctx.coreTopic)) : ctx.coreTopic;
+      const topic =
+        aim || ctx.coreTopic === undefined
+          ? pick(
+              rng,
+              TOPICS.filter((t) => t !== ctx.coreTopic),
+            )
+          : ctx.coreTopic;
       return { kind, topic };
     }
   }
@@ -198,14 +215,17 @@ export function makeHierarchySuite(config: HierarchySuiteConfig): HierarchySuite
     heldOutPairs = sample(new Rng(cfg.seed, 'hierarchy/heldout-pairs'), pairs, cfg.heldOutPairs);
   } else {
     heldOutPairs = cfg.heldOutPairs.map(([a, b], i) => {
-      for (const k of [a, b]) if (!RULE_KINDS.includes(k)) throw new HierarchyTaskError(`makeHierarchySuite: heldOutPairs.${i}: unknown rule kind ${JSON.stringify(k)}; expected one of ${RULE_KINDS.join(', ')}`);
+      for (const k of [a, b])
+        if (!RULE_KINDS.includes(k))
+          throw new HierarchyTaskError(
+            `makeHierarchySuite: heldOutPairs.${i}: unknown rule kind ${JSON.stringify(k)}; expected one of ${RULE_KINDS.join(', ')}`,
+          );
       if (a === b) throw new HierarchyTaskError(`makeHierarchySuite: heldOutPairs.${i}: a pair needs two different kinds, got ${a} twice`);
       return [a, b] as [RuleKind, RuleKind];
     });
   }
   const heldOutKeys = new Set(heldOutPairs.map(([a, b]) => pairKey(a, b)));
-  const hasHeldOutPair = (kinds: readonly RuleKind[]): boolean =>
-    kinds.some((a, i) => kinds.some((b, j) => j > i && heldOutKeys.has(pairKey(a, b))));
+  const hasHeldOutPair = (kinds: readonly RuleKind[]): boolean => kinds.some((a, i) => kinds.some((b, j) => j > i && heldOutKeys.has(pairKey(a, b))));
 
   const seen = new Set<string>();
   const options = { tokenizer, template, maxPromptTokens: cfg.maxPromptTokens };
@@ -249,7 +269,9 @@ export function makeHierarchySuite(config: HierarchySuiteConfig): HierarchySuite
       seen.add(text);
       return { ...p, split, kinds: [...kinds].sort().join('+') };
     }
-    throw new HierarchyTaskError(`makeHierarchySuite: could not draw a ${split} prompt (${conflicting ? 'conflicting' : 'aligned'}) in 2000 attempts; relax maxPromptTokens or maxAnswerTokens`);
+    throw new HierarchyTaskError(
+      `makeHierarchySuite: could not draw a ${split} prompt (${conflicting ? 'conflicting' : 'aligned'}) in 2000 attempts; relax maxPromptTokens or maxAnswerTokens`,
+    );
   }
 
   const pad = (i: number): string => String(i).padStart(5, '0');

@@ -28,17 +28,7 @@
  */
 import * as t from 'io-ts';
 import { NonNegativeInt, PositiveInt } from '../../codec.ts';
-import {
-  FOREIGN,
-  NUMBER_WORDS,
-  TOPICS,
-  TOPIC_WORDS,
-  isDiscourse,
-  isPunctuation,
-  topicOf,
-  type Separator,
-  type Topic,
-} from './language.ts';
+import { FOREIGN, NUMBER_WORDS, TOPICS, TOPIC_WORDS, isDiscourse, isPunctuation, topicOf, type Separator, type Topic } from './language.ts';
 import { HierarchyTaskError } from './tokenizer.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -57,10 +47,7 @@ function describe(u: unknown): string {
 export const Word = new t.Type<string, string, unknown>(
   'a word',
   (u): u is string => typeof u === 'string' && u !== '' && !/\s/.test(u),
-  (u, c) =>
-    typeof u === 'string' && u !== '' && !/\s/.test(u)
-      ? t.success(u)
-      : t.failure(u, c, `expected a word (non-empty, no spaces), got ${describe(u)}`),
+  (u, c) => (typeof u === 'string' && u !== '' && !/\s/.test(u) ? t.success(u) : t.failure(u, c, `expected a word (non-empty, no spaces), got ${describe(u)}`)),
   t.identity,
 );
 
@@ -226,8 +213,7 @@ const RULE_FORMS: { [K in RuleKind]: readonly ((r: RuleOf<K>) => string[])[] } =
   ],
 };
 
-const tableWords = (table: readonly (readonly [string, string])[]): string[] =>
-  table.flatMap(([k, v], i) => (i === 0 ? [k, '=', v] : [';', k, '=', v]));
+const tableWords = (table: readonly (readonly [string, string])[]): string[] => table.flatMap(([k, v], i) => (i === 0 ? [k, '=', v] : [';', k, '=', v]));
 
 const REQUEST_FORMS: { [K in RequestKind]: readonly ((r: RequestOf<K>) => string[])[] } = {
   repeat: [
@@ -315,7 +301,9 @@ export function describeRule(rule: RuleSpec): string {
     case 'topic':
       return `topic ${rule.topic}`;
     default:
-      return `${rule.kind} ${ruleWords(rule).map((w) => JSON.stringify(w)).join(' ')}`;
+      return `${rule.kind} ${ruleWords(rule)
+        .map((w) => JSON.stringify(w))
+        .join(' ')}`;
   }
 }
 

@@ -21,16 +21,7 @@
 import { decode } from '../../codec.ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { DISCOURSE_WORDS, FOREIGN, TOPIC_WORDS, isDiscourse, isPunctuation, isSpecial } from './language.ts';
-import {
-  HierarchyPromptFile,
-  checkRule,
-  describeRule,
-  requestText,
-  ruleText,
-  type HierarchyPromptSpec,
-  type RequestSpec,
-  type RuleSpec,
-} from './rules.ts';
+import { HierarchyPromptFile, checkRule, describeRule, requestText, ruleText, type HierarchyPromptSpec, type RequestSpec, type RuleSpec } from './rules.ts';
 import { bestAnswer, joinWith, userFollowingAnswer, type ReferenceAnswer } from './answers.ts';
 import { HIERARCHY_TEMPLATE, type ChatTemplate } from './template.ts';
 import { HierarchyTaskError, WordTokenizer } from './tokenizer.ts';
@@ -121,7 +112,8 @@ export function contradiction(system: readonly RuleSpec[]): string | null {
   }
   const p = (system.find((r) => r.kind === 'prefix') as { word: string } | undefined)?.word;
   const s = (system.find((r) => r.kind === 'suffix') as { word: string } | undefined)?.word;
-  const cands: string[][] = p !== undefined && s !== undefined ? (p === s ? [[p], [p, s]] : [[p, s]]) : p !== undefined ? [[p]] : s !== undefined ? [[s]] : [[]];
+  const cands: string[][] =
+    p !== undefined && s !== undefined ? (p === s ? [[p], [p, s]] : [[p, s]]) : p !== undefined ? [[p]] : s !== undefined ? [[s]] : [[]];
   const seps = [undefined, ...new Set(system.flatMap((r) => (r.kind === 'format' ? [r.separator] : [])))];
   for (const c of cands) for (const sep of seps) if (system.every((r) => checkRule(r, joinWith(c, sep)))) return null;
   const shortest = joinWith(cands[0]!, seps[seps.length - 1]);
@@ -172,23 +164,37 @@ export function hierarchyPromptProblems(spec: HierarchyPromptSpec, options: Hier
 
   // The template must carry every rule to the model, and open the assistant's turn last.
   const systemText = ruleTexts.flat();
-  const rendered = template.render([{ role: 'system', content: systemText }, { role: 'user', content: userText }], { addGenerationPrompt: true });
+  const rendered = template.render(
+    [
+      { role: 'system', content: systemText },
+      { role: 'user', content: userText },
+    ],
+    { addGenerationPrompt: true },
+  );
   const sysAt = containsRun(rendered, systemText);
   const userAt = containsRun(rendered, userText);
   if (sysAt < 0 || (userAt >= 0 && sysAt > userAt)) {
     spec.system.forEach((r, i) => {
       if (containsRun(rendered, ruleTexts[i]!) < 0 || sysAt < 0) {
-        problems.push(`${ruleLabel(spec.id, i, r)}: the chat template ${JSON.stringify(template.name)} drops the system message, so this rule never reaches the model (it renders ${quote(rendered)})`);
+        problems.push(
+          `${ruleLabel(spec.id, i, r)}: the chat template ${JSON.stringify(template.name)} drops the system message, so this rule never reaches the model (it renders ${quote(rendered)})`,
+        );
       }
     });
-    if (problems.length === 0) problems.push(`prompt ${JSON.stringify(spec.id)}: the chat template ${JSON.stringify(template.name)} does not put the system message before the user message`);
+    if (problems.length === 0)
+      problems.push(
+        `prompt ${JSON.stringify(spec.id)}: the chat template ${JSON.stringify(template.name)} does not put the system message before the user message`,
+      );
   }
   if (userAt < 0) problems.push(`${rLabel}: the chat template ${JSON.stringify(template.name)} drops the user message`);
   if (rendered[rendered.length - 1] !== tok.vocab[tok.special.assistant]) {
     problems.push(`prompt ${JSON.stringify(spec.id)}: the chat template ${JSON.stringify(template.name)} does not end with the assistant marker`);
   }
   const bad = unencodable(tok, rendered);
-  if (bad !== null) problems.push(`prompt ${JSON.stringify(spec.id)}: the tokenizer cannot encode ${JSON.stringify(bad)}, which the chat template ${JSON.stringify(template.name)} adds`);
+  if (bad !== null)
+    problems.push(
+      `prompt ${JSON.stringify(spec.id)}: the tokenizer cannot encode ${JSON.stringify(bad)}, which the chat template ${JSON.stringify(template.name)} adds`,
+    );
   if (options.maxPromptTokens !== undefined && rendered.length > options.maxPromptTokens) {
     problems.push(`prompt ${JSON.stringify(spec.id)}: ${rendered.length} tokens, more than maxPromptTokens ${options.maxPromptTokens}`);
   }
@@ -224,7 +230,13 @@ export function renderValidatedPrompt(spec: HierarchyPromptSpec, options: Hierar
   const template = options.template ?? HIERARCHY_TEMPLATE;
   const systemText = spec.system.flatMap((r) => ruleText(r));
   const userText = requestText(spec.request);
-  const words = template.render([{ role: 'system', content: systemText }, { role: 'user', content: userText }], { addGenerationPrompt: true });
+  const words = template.render(
+    [
+      { role: 'system', content: systemText },
+      { role: 'user', content: userText },
+    ],
+    { addGenerationPrompt: true },
+  );
   // The system part: up to the end of the system text, and the end marker right after it.
   const start = systemText.length > 0 ? containsRun(words, systemText) : words.indexOf(tok.vocab[tok.special.system]!) + 1;
   let systemTokens = start + systemText.length;

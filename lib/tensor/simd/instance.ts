@@ -16,13 +16,24 @@ import { tfjsPatchesEnabled } from '../patches.ts';
 type Ptr = number;
 
 export interface SimdKernels {
-  attention_forward(
-    q: Ptr, k: Ptr, v: Ptr, keyMask: Ptr, o: Ptr, probs: Ptr,
-    B: number, T: number, H: number, Hkv: number, d: number, scale: number,
-  ): void;
+  attention_forward(q: Ptr, k: Ptr, v: Ptr, keyMask: Ptr, o: Ptr, probs: Ptr, B: number, T: number, H: number, Hkv: number, d: number, scale: number): void;
   attention_backward(
-    dO: Ptr, q: Ptr, k: Ptr, v: Ptr, probs: Ptr, keyMask: Ptr, dq: Ptr, dk: Ptr, dv: Ptr, scratch: Ptr,
-    B: number, T: number, H: number, Hkv: number, d: number, scale: number,
+    dO: Ptr,
+    q: Ptr,
+    k: Ptr,
+    v: Ptr,
+    probs: Ptr,
+    keyMask: Ptr,
+    dq: Ptr,
+    dk: Ptr,
+    dv: Ptr,
+    scratch: Ptr,
+    B: number,
+    T: number,
+    H: number,
+    Hkv: number,
+    d: number,
+    scale: number,
   ): void;
   layernorm_forward(x: Ptr, gamma: Ptr, beta: Ptr, y: Ptr, mean: Ptr, rstd: Ptr, N: number, D: number, eps: number): void;
   layernorm_backward(dy: Ptr, x: Ptr, gamma: Ptr, mean: Ptr, rstd: Ptr, dx: Ptr, dgamma: Ptr, dbeta: Ptr, N: number, D: number): void;
