@@ -127,7 +127,10 @@ export class ParamStore {
     if (this.vars.has(name)) throw new Error(`ParamStore.add: parameter ${name} already exists`);
     const data = initValues(shape, init, new Rng(this.seed, `init/${name}`));
     // tfjs variable names are process-global; ours live in this map, so let tfjs pick unique ones.
-    const v = tf.variable(tf.tensor(data, [...shape], 'float32'), trainable);
+    const initial = tf.tensor(data, [...shape], 'float32');
+    const v = tf.variable(initial, trainable);
+    // The variable holds its own reference to the data; the initial tensor would otherwise leak.
+    initial.dispose();
     this.vars.set(name, v);
     return v;
   }
