@@ -13,6 +13,8 @@ export { makeEnv, makeVectorEnv, ENV_IDS, UnknownEnvError } from './envs/registr
 export { VectorEnv } from './envs/vector.ts';
 export { d4rlNormalizedScore, D4RL_REFERENCE_SCORES } from './d4rl.ts';
 export * from './models/index.ts';
+export * from './models/critic.ts';
+export * from './transitions.ts';
 export * from './io/checkpoint.ts';
 export { readSafetensors, writeSafetensors, SafetensorsError } from './io/safetensors.ts';
 export { loadHfModel, hfTransformerConfig } from './models/hf.ts';

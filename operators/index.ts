@@ -20,6 +20,8 @@ export * from './replayBuffer.ts';
 export * from './evaluate.ts';
 export * from './metrics.ts';
 export * from './lmRollout.ts';
+export * from './collectTransitions.ts';
+export * from './td3Update.ts';
 
 /** The stream operators (what `rxrl list` prints). */
 export const OPERATOR_NAMES = [
@@ -36,4 +38,6 @@ export const OPERATOR_NAMES = [
   'replayBuffer',
   'evaluate',
   'metrics',
+  'collectTransitions',
+  'td3Update',
 ] as const;
