@@ -241,7 +241,7 @@ test('exploration: random warm-up actions fill the box; Gaussian noise around π
   const d0 = ra.filter((_, k) => k % 2 === 0);
   const d1 = ra.filter((_, k) => k % 2 === 1);
   assert.ok(Math.min(...d0) >= -2 && Math.max(...d0) <= 2 && Math.min(...d0) < -1.9 && Math.max(...d0) > 1.9);
-  assert.ok(Math.min(...d1) >= 0 && Math.max(...d1) <= 1 && Math.abs(d1.reduce((x, y) => x + y, 0) / 1000 - 0.5) < 0.05);
+  assert.ok(Math.min(...d1) >= 0 && Math.max(...d1) <= 1 && Math.abs(d1.reduce((x, y) => x + y, 0) / d1.length - 0.5) < 0.05);
   const actor = new DeterministicActor({ obsDim: 2, low: [-2], high: [2], hidden: [4], seed: 1 });
   const obs = new Float32Array(2 * 500).fill(0.5);
   const mode = actor.act(obs)[0]!;
