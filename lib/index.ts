@@ -28,6 +28,8 @@ export {
   type EpisodesOfOptions,
 } from './datasets/d4rl.ts';
 export * from './models/index.ts';
+export * from './models/critic.ts';
+export * from './transitions.ts';
 export * from './io/checkpoint.ts';
 export { readSafetensors, writeSafetensors, SafetensorsError } from './io/safetensors.ts';
 export { loadHfModel, hfTransformerConfig } from './models/hf.ts';

@@ -37,6 +37,8 @@ export * from './metrics.ts';
 export * from './lmRollout.ts';
 export * from './sftUpdate.ts';
 export * from './dpoUpdate.ts';
+export * from './collectTransitions.ts';
+export * from './td3Update.ts';
 
 /** The stream operators (what `rxrl list` prints). */
 export const OPERATOR_NAMES = [
@@ -53,4 +55,8 @@ export const OPERATOR_NAMES = [
   'replayBuffer',
   'evaluate',
   'metrics',
+  'collectTransitions',
+  'td3Update',
+  'sftUpdate',
+  'dpoUpdate',
 ] as const;
