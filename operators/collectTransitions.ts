@@ -31,7 +31,7 @@ import type { VectorEnv } from '../lib/envs/vector.ts';
 import type { DeterministicActor } from '../lib/models/critic.ts';
 import type { Rng } from '../lib/random.ts';
 import type { Transitions } from '../lib/transitions.ts';
-import type { Actor } from './rollout.ts';
+import type { Actor } from '../lib/actor.ts';
 
 /** One iteration's new transitions plus the metrics the operators have added so far. */
 export interface TransitionBatch {

@@ -81,10 +81,6 @@ export function setWasmMatMulFix(enabled: boolean): void {
   batchMatMulFixEnabled = enabled;
 }
 
-function wasmMatMulFixEnabled(): boolean {
-  return batchMatMulFixEnabled;
-}
-
 // ---------------------------------------------------------------------------------------------
 // helpers
 
