@@ -104,7 +104,7 @@ export class ReplayBuffer {
     return this.items.reduce((s, tr) => s + tr.totalReward, 0) / this.items.length;
   }
 
-  /** n windows of at most K steps: trajectory ∝ length, start uniform (see the file comment). */
+  /** n windows of at most K steps: trajectory ∝ length, start uniform (see `replayBuffer`). */
   sample(n: number, rng: Rng, K: number, options: SampleOptions = {}): ReplayWindow[] {
     if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`ReplayBuffer.sample: n must be a non-negative integer, got ${n}`);
     if (!(Number.isInteger(K) && K >= 1)) throw new RangeError(`ReplayBuffer.sample: K must be a positive integer, got ${K}`);
