@@ -1,24 +1,4 @@
-/**
- * `activeSampling` — choose reset states where the policy is uncertain.
- *
- * In: iteration numbers; out: `StartsBatch` of M starts drawn from a pool of candidate reset states
- * (`ResetPool`, explicit state: fill it with `resetPoints` along recent or offline trajectories).
- * Each candidate s gets an uncertainty u(s) from the policy — the entropy of π(·|s), or the
- * variance of its actions — through the `uncertainty` callback (one batched call per iteration).
- * Each of the M picks (without replacement) is, with probability ε, uniform over the remaining
- * candidates, and otherwise
- *   - `greedy`:  argmax_s u(s) among the remaining;
- *   - `softmax`: s ~ exp(u(s)/τ) / Σ exp(u(s')/τ).
- * Uncertain states are where a group of rollouts disagrees most, so they carry the most GRPO signal
- * per env step; the ε-uniform share keeps coverage of the rest. Emits `active/uncertainty_mean`
- * (over picks), `active/pool_uncertainty_mean`, `active/frac_uniform`, `active/pool_size`.
- *
- * ```ts
- * const pool = new ResetPool(2000);
- * pool.add(trajectories.flatMap((t) => resetPoints(env, t, 20)));
- * iterations$.pipe(activeSampling(pool, { count: 8, epsilon: 0.2, uncertainty: entropyAt }, rng), subTrajectories(...));
- * ```
- */
+// `activeSampling`: choose reset states where the policy is uncertain — documented on the exported `activeSampling` (hover it).
 import { map, type OperatorFunction } from 'rxjs';
 import type { SnapshotStart } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
@@ -98,6 +78,36 @@ export function activePicks(
   return { picks, uniform };
 }
 
+/**
+ * `activeSampling` — choose reset states where the policy is uncertain.
+ *
+ * In: iteration numbers; out: `StartsBatch` of M starts drawn from a pool of candidate reset states
+ * (`ResetPool`, explicit state: fill it with `resetPoints` along recent or offline trajectories).
+ * Each candidate s gets an uncertainty u(s) from the policy — the entropy of π(·|s), or the
+ * variance of its actions — through the `uncertainty` callback (one batched call per iteration).
+ * Each of the M picks (without replacement) is, with probability ε, uniform over the remaining
+ * candidates, and otherwise
+ *   - `greedy`:  argmax_s u(s) among the remaining;
+ *   - `softmax`: s ~ exp(u(s)/τ) / Σ exp(u(s')/τ).
+ * Uncertain states are where a group of rollouts disagrees most, so they carry the most GRPO signal
+ * per env step; the ε-uniform share keeps coverage of the rest. Emits `active/uncertainty_mean`
+ * (over picks), `active/pool_uncertainty_mean`, `active/frac_uniform`, `active/pool_size`.
+ *
+ * @param pool The candidate reset states ({@link ResetPool}); explicit state, shared by every subscription and checkpointed with `pool.state()`.
+ * @param config M = `count` and the `uncertainty` callback, plus optional ε = `epsilon`, `mode` and τ = `temperature` (fields described on {@link ActiveSamplingConfig}; defaults {@link ACTIVE_SAMPLING_DEFAULTS}).
+ * @param rng The stream the picks are drawn from (part of the state a checkpoint carries).
+ * @returns An operator from iteration numbers to `StartsBatch`es of M starts, with the `active/*` metrics.
+ * @throws RangeError for a bad `epsilon`, `count` or `temperature`; as a stream error, an `uncertainty` result of the wrong length.
+ * @example
+ * ```ts
+ * const pool = new ResetPool(2000);
+ * pool.add(trajectories.flatMap((t) => resetPoints(env, t, 20)));
+ * iterations$.pipe(
+ *   activeSampling(pool, { count: 8, epsilon: 0.2, uncertainty: entropyAt }, rng),
+ *   subTrajectories({ venv, actor, rng, length: 20, horizon: 50 }),
+ * );
+ * ```
+ */
 export function activeSampling(
   pool: ResetPool,
   config: Pick<ActiveSamplingConfig, 'count' | 'uncertainty'> & Partial<ActiveSamplingConfig>,

@@ -1,31 +1,4 @@
-/**
- * `collectTransitions` — off-policy data collection: a stream of iterations → one batch of
- * single-step transitions (s, a, r, s', d) per iteration, stepping a `VectorEnv` of N copies
- * (autoreset `'next-step'`) for k vector steps.
- *
- * Acting (TD3, Fujimoto et al. 2018, §6.1 and the authors' code):
- *
- *   a = U(low, high)                                           while env steps < `startSteps`
- *   a = clip(π_φ(s) + ε, low, high),  ε ~ N(0, (σ · a_max)²)     afterwards (σ = `explorationNoise`)
- *
- * with a_max = (high − low)/2 per dimension. Each step, every copy whose action was applied
- * (`stepped`) gives one transition; d = 1 only on termination (a time-limit truncation still
- * bootstraps). A copy whose episode ended is reset by the env on the following step, which yields
- * no transition, so an iteration holds at most N·k transitions. The episode bookkeeping (running
- * returns, env-step count) lives in an explicit `CollectorState` that a checkpoint can carry next
- * to `venv.snapshot()`.
- *
- * Emits `rollout/env_steps` (transitions this iteration), `rollout/total_env_steps`,
- * `rollout/episodes` (episodes that ended this iteration) and, when some did,
- * `rollout/episode_return` (their mean undiscounted return Σ_t r_t) and `rollout/episode_length`.
- *
- * ```ts
- * const venv = await makeVectorEnv('Pendulum-v1', 4, { seed: 1 });
- * const learner = createTd3Learner({ obsDim: 3, low: [-2], high: [2], seed: 0 });
- * const collect = collectTransitions({ venv, actor: learner.actor, rng: streams.get('action'), steps: 1, startSteps: 25_000 });
- * range(0, 1000).pipe(map((iteration) => ({ iteration })), collect, td3Update(learner), metrics(sinks)).subscribe();
- * ```
- */
+// `collectTransitions`: off-policy collection of single-step transitions — documented on the exported `collectTransitions` (hover it).
 import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
 import type { VectorEnv } from '../lib/envs/vector.ts';
 import type { DeterministicActor } from '../lib/models/critic.ts';
@@ -211,14 +184,40 @@ export function collectStep(cfg: CollectTransitionsConfig, state: CollectorState
 }
 
 /**
+ * `collectTransitions` — off-policy data collection: a stream of iterations → one batch of
+ * single-step transitions (s, a, r, s', d) per iteration, stepping a `VectorEnv` of N copies
+ * (autoreset `'next-step'`) for k vector steps.
+ *
+ * Acting (TD3, Fujimoto et al. 2018, §6.1 and the authors' code):
+ *
+ *   a = U(low, high)                                           while env steps < `startSteps`
+ *   a = clip(π_φ(s) + ε, low, high),  ε ~ N(0, (σ · a_max)²)     afterwards (σ = `explorationNoise`)
+ *
+ * with a_max = (high − low)/2 per dimension. Each step, every copy whose action was applied
+ * (`stepped`) gives one transition; d = 1 only on termination (a time-limit truncation still
+ * bootstraps). A copy whose episode ended is reset by the env on the following step, which yields
+ * no transition, so an iteration holds at most N·k transitions. The episode bookkeeping (running
+ * returns, env-step count) lives in an explicit `CollectorState` that a checkpoint can carry next
+ * to `venv.snapshot()`.
+ *
+ * Emits `rollout/env_steps` (transitions this iteration), `rollout/total_env_steps`,
+ * `rollout/episodes` (episodes that ended this iteration) and, when some did,
+ * `rollout/episode_return` (their mean undiscounted return Σ_t r_t) and `rollout/episode_length`.
+ *
  * The operator: `{ iteration }` → `TransitionBatch`, one batch per input (in order; the next
  * iteration's steps wait until the previous batch has gone downstream, so with `td3Update` after
  * it every action is taken by the weights of the latest update).
  *
- * @param cfg the env, actor, action stream and TD3's acting constants
- * @returns an operator usable as `iterations$.pipe(collectTransitions(cfg), td3Update(learner))`
+ * @param cfg The `venv` (autoreset `'next-step'`), the deterministic `actor`, the action `rng`, TD3's acting constants and the optional restored `state` (fields described on {@link CollectTransitionsConfig}).
+ * @returns An operator from `{ iteration }` to one `TransitionBatch` per input, with the `rollout/*` metrics.
+ * @throws Error/RangeError for a venv without `next-step` autoreset, a discrete action space, an actor that does not fit, a bad `steps`/`startSteps`, or a `state` for another number of envs.
  * @example
- * iterations$.pipe(collectTransitions({ venv, actor: learner.actor, rng, startSteps: 1000 }), td3Update(learner));
+ * ```ts
+ * const venv = await makeVectorEnv('Pendulum-v1', 4, { seed: 1 }); // autoreset 'next-step'
+ * const learner = createTd3Learner({ obsDim: 3, low: [-2], high: [2], seed: 0 });
+ * const collect = collectTransitions({ venv, actor: learner.actor, rng: streams.get('action'), startSteps: 1000 });
+ * range(0, 1000).pipe(map((iteration) => ({ iteration })), collect, td3Update(learner), metrics({ sinks })).subscribe();
+ * ```
  */
 export function collectTransitions(cfg: CollectTransitionsConfig): OperatorFunction<{ readonly iteration: number }, TransitionBatch> {
   if (cfg.venv.autoreset !== 'next-step') {

@@ -1,36 +1,4 @@
-/**
- * `constraintCost` — per-trajectory constraint costs and their group advantages, alongside the
- * reward advantages, for primal-dual (Lagrangian) training of a constrained MDP.
- *
- * In: `Batch<AdvantagedGroup>` (after `groupAdvantages`); out: `Batch<CostAdvantagedGroup>`. For
- * every constraint k (in the order of `costs`) each trajectory i gains
- *
- *     C_k,i = fn_k(τ_i)          or  Σ_t c_t  (`totalCost`, the env's summed costs) without fn
- *     A_C,k,i = estimator(C_k,1..C_k,G)_i      — the same estimators as `groupAdvantages`
- *               (grpo: (C_k,i − mean) / (std + ε), drgrpo: C_k,i − mean, rloo: leave-one-out)
- *
- * written as `costAdvantages[k]` (higher = more cost, so the Lagrangian *subtracts* it:
- * A = A_R − Σ_k λ_k A_C,k, see `primalDual`), and the raw cost as `scores['cost/<name>']`. The math is
- * `groupAdvantageValues` from `groupAdvantages.ts`, not a copy.
- *
- * `dropZeroStd` (DAPO) drops only groups with no signal in *any* objective: every reward advantage
- * 0 and every cost constant. In a constrained pipeline drop here rather than in `groupAdvantages`,
- * which would also discard groups whose rewards tie but whose costs differ. `cost/<name>/mean` is
- * the mean over *all* trajectories of the input batch (before dropping), so the cost estimate that
- * `primalDual` reads from it is not biased by dropping.
- *
- * Emits `cost/<name>/mean` (left out for a batch without trajectories) and `cost/<name>/frac_zero_std`
- * per constraint, and updates `groups/kept` when dropping.
- *
- * ```ts
- * rollouts$.pipe(
- *   returns(),
- *   groupAdvantages({ estimator: 'grpo' }),
- *   constraintCost({ costs: [{ name: 'compliance', fn: (t) => 1 - t.scores!.compliance! }] }),
- *   primalDual(lagrange),          // A = A_R − λ A_C
- * );
- * ```
- */
+// `constraintCost`: per-trajectory constraint costs and their group advantages — documented on the exported `constraintCost` (hover it).
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
 import type { AdvantagedGroup, AdvantagedTrajectory, Batch, ScoredTrajectory, UNCOMBINED_COST } from '../lib/data.ts';
@@ -96,6 +64,42 @@ export function trajectoryCosts(tr: ScoredTrajectory, costs: readonly CostSpec[]
   });
 }
 
+/**
+ * `constraintCost` — per-trajectory constraint costs and their group advantages, alongside the
+ * reward advantages, for primal-dual (Lagrangian) training of a constrained MDP.
+ *
+ * In: `Batch<AdvantagedGroup>` (after `groupAdvantages`); out: `Batch<CostAdvantagedGroup>`. For
+ * every constraint k (in the order of `costs`) each trajectory i gains
+ *
+ *     C_k,i = fn_k(τ_i)          or  Σ_t c_t  (`totalCost`, the env's summed costs) without fn
+ *     A_C,k,i = estimator(C_k,1..C_k,G)_i      — the same estimators as `groupAdvantages`
+ *               (grpo: (C_k,i − mean) / (std + ε), drgrpo: C_k,i − mean, rloo: leave-one-out)
+ *
+ * written as `costAdvantages[k]` (higher = more cost, so the Lagrangian *subtracts* it:
+ * A = A_R − Σ_k λ_k A_C,k, see `primalDual`), and the raw cost as `scores['cost/<name>']`. The math is
+ * `groupAdvantageValues` from `groupAdvantages.ts`, not a copy.
+ *
+ * `dropZeroStd` (DAPO) drops only groups with no signal in *any* objective: every reward advantage
+ * 0 and every cost constant. In a constrained pipeline drop here rather than in `groupAdvantages`,
+ * which would also discard groups whose rewards tie but whose costs differ. `cost/<name>/mean` is
+ * the mean over *all* trajectories of the input batch (before dropping), so the cost estimate that
+ * `primalDual` reads from it is not biased by dropping.
+ *
+ * Emits `cost/<name>/mean` (left out for a batch without trajectories) and `cost/<name>/frac_zero_std`
+ * per constraint, and updates `groups/kept` when dropping.
+ *
+ * @param config Partial {@link ConstraintCostConfig}: the constraints `costs` ({@link CostSpec}) and the cost-advantage estimator knobs (declared on {@link AdvantageEstimatorProps}); missing keys from {@link CONSTRAINT_COST_DEFAULTS}.
+ * @returns An operator from `Batch<AdvantagedGroup>` to `Batch<CostAdvantagedGroup>` with `costAdvantages` and `scores['cost/<name>']` on every trajectory, plus the cost metrics.
+ * @throws RangeError for a bad config or a non-finite cost, naming the constraint and trajectory.
+ * @example
+ * ```ts
+ * rollouts$.pipe(
+ *   returns(), groupAdvantages({ estimator: 'grpo' }),
+ *   constraintCost({ costs: [{ name: 'compliance', fn: (t) => 1 - (t.scores?.compliance ?? 0) }] }),
+ *   primalDual(lagrange), // A = A_R − λ A_C
+ * );
+ * ```
+ */
 export function constraintCost(config: Partial<ConstraintCostConfig> = {}): OperatorFunction<Batch<AdvantagedGroup>, Batch<CostAdvantagedGroup>> {
   const cfg: ConstraintCostConfig = { ...CONSTRAINT_COST_DEFAULTS, ...config, costs: config.costs ?? CONSTRAINT_COST_DEFAULTS.costs };
   const est = resolveEstimatorConfig(cfg, 'constraintCost');

@@ -1,8 +1,4 @@
-/**
- * `dpoUpdate` — Direct Preference Optimisation (Rafailov et al. 2023, arXiv 2305.18290) of a
- * causal LM on (prompt, chosen, rejected) pairs against a frozen reference model. See the doc on
- * `dpoUpdate`.
- */
+// `dpoUpdate`: Direct Preference Optimisation of a causal LM — documented on the exported `dpoUpdate` (hover it).
 import * as tf from '@tensorflow/tfjs-core';
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';

@@ -1,21 +1,4 @@
-/**
- * `evaluate` — periodic deterministic evaluation episodes.
- *
- * In and out: `Batch<G>` (passed through). On iterations where `iteration % every === 0` and on
- * the last one (`iterations − 1`, if given) it runs `episodes` episodes of the actor (an actor
- * built with `deterministic = true` takes the mode of the policy) on fresh copies of the env,
- * from the fixed seeds `seed, seed + 1, …` — the same states at every evaluation, so curves
- * compare — and adds
- *
- *   eval/return           = mean_k Σ_t r_t       (undiscounted)
- *   eval/return_std, eval/length, eval/cost (mean Σ_t c_t)
- *   eval/normalized_score = 100 · (return − random) / (expert − random)   (D4RL, where defined)
- *
- * ```ts
- * const evalEnv = await makeVectorEnv('Hopper-v4', 10, {}, { autoreset: 'disabled' });
- * batches$.pipe(policyUpdate(learner), evaluate({ venv: evalEnv, actor: policyActor(pi, v, true), every: 10 }));
- * ```
- */
+// `evaluate`: periodic deterministic evaluation episodes — documented on the exported `evaluate` (hover it).
 import * as t from 'io-ts';
 import { map, type MonoTypeOperatorFunction } from 'rxjs';
 import { NonNegativeInt, PositiveInt, Uint32 } from '../lib/codec.ts';
@@ -80,6 +63,29 @@ export function runEvaluation(cfg: EvaluateConfig): EvalResult {
   return out;
 }
 
+/**
+ * `evaluate` — periodic deterministic evaluation episodes.
+ *
+ * In and out: `Batch<G>` (passed through). On iterations where `iteration % every === 0` and on
+ * the last one (`iterations − 1`, if given) it runs `episodes` episodes of the actor (an actor
+ * built with `deterministic = true` takes the mode of the policy) on fresh copies of the env,
+ * from the fixed seeds `seed, seed + 1, …` — the same states at every evaluation, so curves
+ * compare — and adds
+ *
+ *   eval/return           = mean_k Σ_t r_t       (undiscounted)
+ *   eval/return_std, eval/length, eval/cost (mean Σ_t c_t)
+ *   eval/normalized_score = 100 · (return − random) / (expert − random)   (D4RL, where defined)
+ *
+ * @param cfg The evaluation `venv` (one copy per episode, autoreset `'disabled'`), the `actor`, and the plain-data knobs `every`, `lastIteration`, `seed`, `maxSteps` (described on {@link EvaluateProps}).
+ * @returns An operator that passes each `Batch<G>` on, with the `eval/*` metrics added on evaluation iterations.
+ * @throws RangeError for an `every` that is not a positive integer.
+ * @example
+ * ```ts
+ * const evalEnv = await makeVectorEnv('Hopper-v4', 10, {}, { autoreset: 'disabled' });
+ * const actor = policyActor(policy, () => learner.version, true); // deterministic
+ * batches$.pipe(policyUpdate(learner), evaluate({ venv: evalEnv, actor, every: 10 }));
+ * ```
+ */
 export function evaluate<G>(cfg: EvaluateConfig): MonoTypeOperatorFunction<Batch<G>> {
   const every = cfg.every ?? 10;
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`evaluate: every: expected a positive integer, got ${every}`);

@@ -1,40 +1,4 @@
-/**
- * `groupAdvantages` — critic-free advantages from the outcomes of a group of trajectories that share
- * a start (one reset state, one prompt): GRPO, Dr. GRPO and RLOO.
- *
- * In: `Batch<ScoredGroup>`; out: `Batch<AdvantagedGroup>`. Every trajectory i of a group of G gains
- * one scalar `advantage` computed from the outcomes R_1..R_G of its group (by default the episode
- * return R_i = Σ_t r_t, i.e. `totalReward`):
- *
- *     grpo    (Shao et al. 2024, DeepSeekMath)   A_i = (R_i − mean(R)) / (std(R) + ε)
- *     drgrpo  (Liu et al. 2025, Dr. GRPO)        A_i =  R_i − mean(R)
- *     rloo    (Ahmadian et al. 2024, RLOO)       A_i =  R_i − 1/(G−1) Σ_{j≠i} R_j
- *
- * `std` chooses the divisor: `'group'` (std of the group's outcomes, GRPO), `'batch'` (std of every
- * outcome in the batch with the per-group mean kept, TRL's `scale_rewards="batch"`), or `'none'`.
- * The default follows the estimator (grpo → group, drgrpo/rloo → none); Dr. GRPO *is* "no std", so
- * `drgrpo` with a std is rejected. std uses `ddof` (default 1, the unbiased estimator, as
- * `torch.std` in TRL / verl compute it) and ε = 1e-4 (TRL's GRPO).
- *
- * A group whose outcomes are all equal (max − min ≤ `zeroStdTol`) carries no learning signal: every
- * one of its advantages is exactly 0. DAPO's dynamic sampling (Yu et al. 2025) removes such groups
- * from the batch; `dropZeroStd: true` does that here (the pipeline refills the batch if it wants a
- * fixed size). With `std: 'batch'` the batch std is taken over the kept groups.
- *
- * Emits `frac_zero_std` (fraction of groups with zero std, before dropping), `advantage/mean`,
- * `advantage/std` (population, over the kept trajectories) and `groups/kept`.
- *
- * Errors (as stream errors): `rloo needs groupSize ≥ 2` (at construction when `groupSize` is given,
- * otherwise at the first group of 1), a non-finite outcome (naming the group and trajectory).
- *
- * ```ts
- * rollouts$.pipe(
- *   returns({ gamma: 1 }),
- *   groupAdvantages({ estimator: 'grpo', dropZeroStd: true }),  // A_i = (R_i − R̄) / (σ + 1e-4)
- *   tap((b) => console.log(b.metrics['frac_zero_std'])),
- * );
- * ```
- */
+// `groupAdvantages`: critic-free group advantages (GRPO, Dr. GRPO, RLOO) — documented on the exported `groupAdvantages` (hover it).
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
 import { NonNegativeNumber, PositiveInt, oneOf } from '../lib/codec.ts';
@@ -192,6 +156,47 @@ export function outcomeOf(tr: ScoredTrajectory, outcome: Outcome): number {
   throw new RangeError(`groupAdvantages: outcome must be 'total-reward', 'first-step-return' or a function, got ${String(outcome)}`);
 }
 
+/**
+ * `groupAdvantages` — critic-free advantages from the outcomes of a group of trajectories that share
+ * a start (one reset state, one prompt): GRPO, Dr. GRPO and RLOO.
+ *
+ * In: `Batch<ScoredGroup>`; out: `Batch<AdvantagedGroup>`. Every trajectory i of a group of G gains
+ * one scalar `advantage` computed from the outcomes R_1..R_G of its group (by default the episode
+ * return R_i = Σ_t r_t, i.e. `totalReward`):
+ *
+ *     grpo    (Shao et al. 2024, DeepSeekMath)   A_i = (R_i − mean(R)) / (std(R) + ε)
+ *     drgrpo  (Liu et al. 2025, Dr. GRPO)        A_i =  R_i − mean(R)
+ *     rloo    (Ahmadian et al. 2024, RLOO)       A_i =  R_i − 1/(G−1) Σ_{j≠i} R_j
+ *
+ * `std` chooses the divisor: `'group'` (std of the group's outcomes, GRPO), `'batch'` (std of every
+ * outcome in the batch with the per-group mean kept, TRL's `scale_rewards="batch"`), or `'none'`.
+ * The default follows the estimator (grpo → group, drgrpo/rloo → none); Dr. GRPO *is* "no std", so
+ * `drgrpo` with a std is rejected. std uses `ddof` (default 1, the unbiased estimator, as
+ * `torch.std` in TRL / verl compute it) and ε = 1e-4 (TRL's GRPO).
+ *
+ * A group whose outcomes are all equal (max − min ≤ `zeroStdTol`) carries no learning signal: every
+ * one of its advantages is exactly 0. DAPO's dynamic sampling (Yu et al. 2025) removes such groups
+ * from the batch; `dropZeroStd: true` does that here (the pipeline refills the batch if it wants a
+ * fixed size). With `std: 'batch'` the batch std is taken over the kept groups.
+ *
+ * Emits `frac_zero_std` (fraction of groups with zero std, before dropping), `advantage/mean`,
+ * `advantage/std` (population, over the kept trajectories) and `groups/kept`.
+ *
+ * Errors (as stream errors): `rloo needs groupSize ≥ 2` (at construction when `groupSize` is given,
+ * otherwise at the first group of 1), a non-finite outcome (naming the group and trajectory).
+ *
+ * @param config Partial {@link GroupAdvantagesConfig}: the estimator knobs declared on {@link AdvantageEstimatorProps} and the `outcome`; missing keys from {@link GROUP_ADVANTAGES_DEFAULTS}.
+ * @returns An operator from `Batch<ScoredGroup>` to `Batch<AdvantagedGroup>` (one `advantage` per trajectory; zero-std groups dropped with `dropZeroStd`), plus the advantage metrics.
+ * @throws RangeError for a bad config (naming the field); as stream errors, an RLOO group of 1 or a non-finite outcome.
+ * @example
+ * ```ts
+ * rollouts$.pipe(
+ *   returns({ gamma: 1 }),
+ *   groupAdvantages({ estimator: 'grpo', dropZeroStd: true }), // A_i = (R_i − R̄) / (σ + 1e-4)
+ *   tap((b) => console.log(b.metrics['frac_zero_std'])),
+ * );
+ * ```
+ */
 export function groupAdvantages(config: Partial<GroupAdvantagesConfig> = {}): OperatorFunction<Batch<ScoredGroup>, Batch<AdvantagedGroup>> {
   const cfg = { ...GROUP_ADVANTAGES_DEFAULTS, ...stripUndefined(config) };
   resolveEstimatorConfig(cfg); // fail at construction on a bad config (rloo with groupSize 1, ...)

@@ -1,27 +1,4 @@
-/**
- * `lmRollout` — prompts → groups of G completions sampled from a language model.
- *
- * In: `StartsBatch` of prompt starts; out: `Batch<Group>`, one group of G completions per prompt
- * (`rollout` does the same for env starts). The G copies of each prompt are sampled in one batched
- * `generate` call with a KV cache; each completion is a trajectory whose actions are its tokens,
- * whose behaviour log-probs are log π_θold(y_k | x, y_<k) at temperature 1 (what `lmPolicy`
- * recomputes, so the importance ratio starts at exactly 1 — the convention of GRPO trainers that
- * recompute old log-probs with the policy; with temperature ≠ 1 or top-k/top-p the tokens come from
- * the modified sampler, whose own log-probs `generate` also returns as `samplingLogProbs`, so
- * that ratio is not a true importance weight for the sampler), and whose reward and cost are
- * episode-level: `score(start, completion)` returns them and they are placed on the last token
- * (r_T = reward, c_T = cost, zeros before), so `returns` with γ = 1 gives every token the
- * completion's score. Named scores (`utility`, `compliance`, ...) go to `scores`.
- * `terminated` = the completion ended on a stop token; `truncated` = it hit `maxNewTokens`.
- * Emits `rollout/tokens`, `rollout/episodes`, `length/mean`, `policy_version`, `score/<name>/mean`.
- *
- * ```ts
- * prompts$.pipe(
- *   lmRollout({ lm, groupSize: 8, rng, version: () => learner.version, sampling: { maxNewTokens: 32, stopTokens: [eos] },
- *               score: (start, y) => ({ reward: utility(start, y), cost: violates(start, y) ? 1 : 0 }) }),
- *   returns(), groupAdvantages(), ...);
- * ```
- */
+// `lmRollout`: prompts → groups of G sampled completions — documented on the exported `lmRollout` (hover it).
 import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, PromptStart, Trajectory } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
@@ -84,6 +61,33 @@ export function lmRolloutGroup(cfg: LmRolloutConfig, start: PromptStart, groupId
   return { groupId, start, trajectories };
 }
 
+/**
+ * `lmRollout` — prompts → groups of G completions sampled from a language model.
+ *
+ * In: `StartsBatch` of prompt starts; out: `Batch<Group>`, one group of G completions per prompt
+ * (`rollout` does the same for env starts). The G copies of each prompt are sampled in one batched
+ * `generate` call with a KV cache; each completion is a trajectory whose actions are its tokens,
+ * whose behaviour log-probs are log π_θold(y_k | x, y_<k) at temperature 1 (what `lmPolicy`
+ * recomputes, so the importance ratio starts at exactly 1 — the convention of GRPO trainers that
+ * recompute old log-probs with the policy; with temperature ≠ 1 or top-k/top-p the tokens come from
+ * the modified sampler, whose own log-probs `generate` also returns as `samplingLogProbs`, so
+ * that ratio is not a true importance weight for the sampler), and whose reward and cost are
+ * episode-level: `score(start, completion)` returns them and they are placed on the last token
+ * (r_T = reward, c_T = cost, zeros before), so `returns` with γ = 1 gives every token the
+ * completion's score. Named scores (`utility`, `compliance`, ...) go to `scores`.
+ * `terminated` = the completion ended on a stop token; `truncated` = it hit `maxNewTokens`.
+ * Emits `rollout/tokens`, `rollout/episodes`, `length/mean`, `policy_version`, `score/<name>/mean`.
+ *
+ * @param cfg The `CausalLM`, the group size G, the sampling `Rng` and `SamplingOptions`, the `version` callback and the `score` function (fields described on {@link LmRolloutConfig}).
+ * @returns An operator from each `StartsBatch` of prompt starts to a `Batch<Group>` with one group of G completions per prompt.
+ * @example
+ * ```ts
+ * prompts$.pipe(
+ *   lmRollout({ lm, groupSize: 8, rng, version: () => learner.version, sampling: { maxNewTokens: 32, stopTokens: [eos] },
+ *     score: (start, y) => ({ reward: utility(start, y), cost: violates(start, y) ? 1 : 0 }) }),
+ *   returns(), groupAdvantages());
+ * ```
+ */
 export function lmRollout(cfg: LmRolloutConfig): OperatorFunction<StartsBatch, Batch<Group>> {
   if (!Number.isInteger(cfg.groupSize) || cfg.groupSize < 1) throw new RangeError(`lmRollout: groupSize: expected a positive integer, got ${cfg.groupSize}`);
   return concatMap((sb) =>

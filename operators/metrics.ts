@@ -1,37 +1,4 @@
-/**
- * `metrics` — one metrics record per iteration, written to sinks; the batch passes through unchanged.
- *
- * In: `Batch<G>`; out: the same `Batch<G>` (a tap). Every operator upstream has added its numbers to
- * `batch.metrics` under the shared vocabulary of `docs/metrics.md` (`reward/mean`, `lambda`, `kl`,
- * ...); this operator turns a batch into the record
- *
- *     { iteration, ...batch.metrics }
- *
- * and hands it to every sink, in order, synchronously. A sink that throws errors the stream.
- * Sinks:
- *
- * - `consoleSink({ keys })` — one compact line per iteration with the selected keys present
- *   (`it 12 | reward/mean 1.234 | lambda 0.05 | kl 0.00123`);
- * - `jsonlSink(path)` — appends one JSON object per line with `fs.appendFileSync`, so each line is
- *   handed to the OS before the next iteration starts and a crash loses at most the line being
- *   written. Non-finite numbers are written as `null` (JSON has no NaN); `readJsonl` reads them back
- *   as NaN;
- * - `MetricsCollector` — in memory (tests, notebooks, plots): `records`, `series(name)`, `last()`.
- *   Records written twice for the same iteration are merged (later keys win), so several sources
- *   (training, asynchronous evaluation) can report into one row per iteration.
- *
- * Anything with `write(record)` (and optionally `close()`) is a sink: TensorBoard, a message broker.
- * Sinks are closed when the stream completes, errors or is unsubscribed (`close: false` keeps them
- * open, e.g. for a sink shared between runs).
- *
- * ```ts
- * const log = new MetricsCollector();
- * batches$.pipe(
- *   returns(), groupAdvantages(), update(policy),
- *   metrics({ sinks: [consoleSink({ keys: ['reward/mean', 'kl'] }), jsonlSink('runs/a/metrics.jsonl'), log] }),
- * );
- * ```
- */
+// `metrics`: one metrics record per iteration, written to sinks — documented on the exported `metrics` (hover it).
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { finalize, tap, type MonoTypeOperatorFunction } from 'rxjs';
@@ -58,6 +25,43 @@ export function toMetricsRecord<G>(batch: Batch<G>): MetricsRecord {
   return { iteration: batch.iteration, ...rest } as MetricsRecord;
 }
 
+/**
+ * `metrics` — one metrics record per iteration, written to sinks; the batch passes through unchanged.
+ *
+ * In: `Batch<G>`; out: the same `Batch<G>` (a tap). Every operator upstream has added its numbers to
+ * `batch.metrics` under the shared vocabulary of `docs/metrics.md` (`reward/mean`, `lambda`, `kl`,
+ * ...); this operator turns a batch into the record
+ *
+ *     { iteration, ...batch.metrics }
+ *
+ * and hands it to every sink, in order, synchronously. A sink that throws errors the stream.
+ * Sinks:
+ *
+ * - `consoleSink({ keys })` — one compact line per iteration with the selected keys present
+ *   (`it 12 | reward/mean 1.234 | lambda 0.05 | kl 0.00123`);
+ * - `jsonlSink(path)` — appends one JSON object per line with `fs.appendFileSync`, so each line is
+ *   handed to the OS before the next iteration starts and a crash loses at most the line being
+ *   written. Non-finite numbers are written as `null` (JSON has no NaN); `readJsonl` reads them back
+ *   as NaN;
+ * - `MetricsCollector` — in memory (tests, notebooks, plots): `records`, `series(name)`, `last()`.
+ *   Records written twice for the same iteration are merged (later keys win), so several sources
+ *   (training, asynchronous evaluation) can report into one row per iteration.
+ *
+ * Anything with `write(record)` (and optionally `close()`) is a sink: TensorBoard, a message broker.
+ * Sinks are closed when the stream completes, errors or is unsubscribed (`close: false` keeps them
+ * open, e.g. for a sink shared between runs).
+ *
+ * @param config Partial {@link MetricsConfig} (`sinks`, `close`); missing keys from {@link METRICS_DEFAULTS}.
+ * @returns A tap: each `Batch<G>` passes through unchanged after its record went to every sink.
+ * @example
+ * ```ts
+ * const log = new MetricsCollector();
+ * batches$.pipe(
+ *   returns(), groupAdvantages(), policyUpdate(learner),
+ *   metrics({ sinks: [consoleSink({ keys: ['reward/mean', 'kl'] }), jsonlSink('runs/a/metrics.jsonl'), log] }),
+ * );
+ * ```
+ */
 export function metrics<G>(config: Partial<MetricsConfig> = {}): MonoTypeOperatorFunction<Batch<G>> {
   const cfg: MetricsConfig = { ...METRICS_DEFAULTS, ...config };
   return (source) =>

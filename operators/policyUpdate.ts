@@ -1,35 +1,4 @@
-/**
- * `policyUpdate` — the clipped policy-gradient update (PPO / GRPO / GSPO family).
- *
- * In and out: `Batch<AdvantagedGroup>`. For `epochs` passes over `minibatches` random slices of
- * the batch's trajectories it takes one optimizer step on
- *
- *   L(θ) = −Σ_i w · min(ρ · A_i, clip(ρ, 1 − ε, 1 + ε_high) · A_i)  +  β · KL  −  c_H · H
- *
- * where A_i is trajectory i's advantage (broadcast over its steps) and the importance ratio ρ is
- * - `token`:         ρ_{i,t} = π_θ(a_t|·) / π_θold(a_t|·), one per step (PPO, GRPO);
- * - `sequence`:      s_i = exp((1/T_i) Σ_t log ρ_{i,t}), GSPO's length-normalised geometric mean;
- * - `subtrajectory`: s_i = exp(Σ_t log ρ_{i,t}), the joint likelihood ratio of the whole
- *                    sub-trajectory (GRPO for Decision Transformers).
- * KL to a frozen reference policy per step: k1 = log π_θ − log π_ref, or Schulman's k3 =
- * exp(log π_ref − log π_θ) − (log π_ref − log π_θ) − 1. Entropy H per step from the policy.
- * Aggregation weights w: `token-mean` (1/Σ_i T_i), `sequence-mean` (1/(N·T_i)), `constant`
- * (Dr. GRPO: 1/(N·C) with C = `aggregationConstant`, default the longest trajectory). They weigh
- * the whole loss: with a `sequence` or `subtrajectory` ratio, trajectory i's one clipped term
- * counts on each of its T_i steps, so its weight is T_i·w — T_i/Σ_j T_j (`token-mean`), 1/N
- * (`sequence-mean`, GSPO's objective) or T_i/(N·C) (`constant`). The `kl` metric is measured
- * whenever `learner.ref` exists; it enters the loss only when β = `klCoef` > 0. Padding steps
- * (`Trajectory.mask` 0) count nowhere: T_i, Σ T_i and N count real steps and trajectories only.
- * Gradients are clipped to a global norm `maxGradNorm`. The loss and the gradient norm are read
- * before any weight changes: a NaN or ±Inf in either throws `NonFiniteUpdateError` and the
- * weights stay as they were. Emits `loss`, `kl`, `clip_frac`, `ratio/mean`, `ratio/max`,
- * `grad_norm`, `entropy`, `policy_version`, `staleness`.
- *
- * ```ts
- * const learner = { policy, optimizer: tf.train.adam(3e-3), version: 0, batchOf: stepBatchOf };
- * batches$.pipe(returns(), groupAdvantages(), policyUpdate(learner, { epochs: 4, minibatches: 4 }));
- * ```
- */
+// `policyUpdate`: the clipped policy-gradient update (PPO / GRPO / GSPO) — documented on the exported `policyUpdate` (hover it).
 import * as tf from '@tensorflow/tfjs-core';
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
@@ -286,6 +255,43 @@ export function updateStep<B>(
   return stats;
 }
 
+/**
+ * `policyUpdate` — the clipped policy-gradient update (PPO / GRPO / GSPO family).
+ *
+ * In and out: `Batch<AdvantagedGroup>`. For `epochs` passes over `minibatches` random slices of
+ * the batch's trajectories it takes one optimizer step on
+ *
+ *   L(θ) = −Σ_i w · min(ρ · A_i, clip(ρ, 1 − ε, 1 + ε_high) · A_i)  +  β · KL  −  c_H · H
+ *
+ * where A_i is trajectory i's advantage (broadcast over its steps) and the importance ratio ρ is
+ * - `token`:         ρ_{i,t} = π_θ(a_t|·) / π_θold(a_t|·), one per step (PPO, GRPO);
+ * - `sequence`:      s_i = exp((1/T_i) Σ_t log ρ_{i,t}), GSPO's length-normalised geometric mean;
+ * - `subtrajectory`: s_i = exp(Σ_t log ρ_{i,t}), the joint likelihood ratio of the whole
+ *                    sub-trajectory (GRPO for Decision Transformers).
+ * KL to a frozen reference policy per step: k1 = log π_θ − log π_ref, or Schulman's k3 =
+ * exp(log π_ref − log π_θ) − (log π_ref − log π_θ) − 1. Entropy H per step from the policy.
+ * Aggregation weights w: `token-mean` (1/Σ_i T_i), `sequence-mean` (1/(N·T_i)), `constant`
+ * (Dr. GRPO: 1/(N·C) with C = `aggregationConstant`, default the longest trajectory). They weigh
+ * the whole loss: with a `sequence` or `subtrajectory` ratio, trajectory i's one clipped term
+ * counts on each of its T_i steps, so its weight is T_i·w — T_i/Σ_j T_j (`token-mean`), 1/N
+ * (`sequence-mean`, GSPO's objective) or T_i/(N·C) (`constant`). The `kl` metric is measured
+ * whenever `learner.ref` exists; it enters the loss only when β = `klCoef` > 0. Padding steps
+ * (`Trajectory.mask` 0) count nowhere: T_i, Σ T_i and N count real steps and trajectories only.
+ * Gradients are clipped to a global norm `maxGradNorm`. The loss and the gradient norm are read
+ * before any weight changes: a NaN or ±Inf in either throws `NonFiniteUpdateError` and the
+ * weights stay as they were. Emits `loss`, `kl`, `clip_frac`, `ratio/mean`, `ratio/max`,
+ * `grad_norm`, `entropy`, `policy_version`, `staleness`.
+ *
+ * @param learner The policy, optimizer, batch builder, version counter, optional frozen `ref` and minibatch `rng` ({@link Learner}); built once, mutated by every batch of every subscription, and what a checkpoint stores.
+ * @param config Partial {@link PolicyUpdateConfig} (knobs declared on {@link PolicyUpdateProps}); missing keys from {@link POLICY_UPDATE_DEFAULTS}.
+ * @returns An operator from `Batch<UpdatableGroup>` to `Batch<AdvantagedGroup>` (the same groups) with the update metrics added.
+ * @throws RangeError for a bad config (naming the key) or `klCoef > 0` without `learner.ref`; `NonFiniteUpdateError` (stream error) for a NaN/Inf loss or gradient.
+ * @example
+ * ```ts
+ * const learner = { policy, optimizer: tf.train.adam(3e-3), version: 0, batchOf: stepBatchOf };
+ * batches$.pipe(returns(), groupAdvantages(), policyUpdate(learner, { epochs: 4, minibatches: 4 }));
+ * ```
+ */
 export function policyUpdate<B>(
   learner: Learner<B>,
   config: Partial<PolicyUpdateConfig> = {},

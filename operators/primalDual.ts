@@ -1,57 +1,4 @@
-/**
- * `primalDual` — Lagrange multipliers for a constrained MDP (max J_R s.t. J_C,k ≤ d_k) and the
- * Lagrangian advantage the policy-gradient step maximises.
- *
- * In: `Batch<CostAdvantagedGroup>` (from `constraintCost`); out: `Batch<AdvantagedGroup>` whose
- * `advantage` is the combined one. The reward-only advantage is kept in
- * `scores['advantage/reward']` and the cost advantages stay in `costAdvantages`.
- *
- * **Combining** (per trajectory, λ_k ≥ 0):
- *
- *     lagrangian             A = A_R − Σ_k λ_k A_C,k
- *     normalized-lagrangian  A = Z(A_R) − Σ_k λ_k Z(A_C,k),   Z(x) = (x − mean_B x) / (std_B x + ε)
- *                            (each component standardised over the batch *before* scalarising,
- *                             Constrained GRPO, Girgis et al. 2026: keeps λ's meaning when the
- *                             components' spreads differ)
- *     normalize 'one-plus-lambda'  then divides by (1 + Σ_k λ_k) (Safe RLHF / OmniSafe PPO-Lag),
- *                                   which keeps the advantage's scale bounded as λ grows.
- *
- * **Updating** each λ_k from the cost estimate Ĵ_C = mean of the last W batch costs (`window`, W = 1:
- * this batch), where a batch cost is `metrics['cost/<name>/mean']` from `constraintCost`:
- *
- *     projected   λ ← clip(λ + η (Ĵ_C − d), 0, λ_max)                       (dual gradient ascent)
- *     log         ln λ ← ln λ + η λ (Ĵ_C − d), λ = min(exp(ln λ), λ_max)    (Safe RLHF, Eq. 31: the
- *                 gradient of −λ(Ĵ_C − d) w.r.t. ln λ; `logGradient: 'plain'` drops the λ factor)
- *     pid         Δ = Ĵ_C − d,  I ← (I + Δ)_+,  ∂ = (Ĵ_C − Ĵ_C,prev)_+,       (Stooke, Achiam & Abbeel
- *                 λ = clip(K_P Δ + K_I I + K_D ∂, 0, λ_max)                    2020, Algorithm 2)
- *                 Ĵ_C,prev starts at 0 as in the paper; the derivative is on the cost, not the error.
- *                 Optional smoothing as in their code/OmniSafe: Δ and Ĵ_C through EMAs (`emaP`,
- *                 `emaD`) and ∂ against the smoothed cost `derivativeDelay` updates back.
- *     fixed       λ never changes (fixed-weight scalarisation baseline).
- *
- * **Order of operations** (`timing`): by default (`'before-update'`, the standard primal-dual step)
- * the batch's advantages use the *current* λ_k, then λ_k is updated from this batch's cost, so the
- * new λ first acts on the next batch. `'after-update'` updates first and combines with the new λ
- * (what Safe RLHF's trainer does). The metric `lambda` is always the λ used for this batch's
- * advantages.
- *
- * All multiplier state lives in a `LagrangeState`, plain JSON through `state()` /
- * `LagrangeState.fromState()`; restoring it continues bit-identically.
- *
- * Emits `lambda` (Σ_k λ_k; λ with one constraint) and, with several, `lambda/<name>`; `cost/mean`
- * (this batch's constraint cost, one constraint), `constraint/estimate` (Ĵ_C), `constraint/violation`
- * (Ĵ_C − d; with several the max over k, plus `constraint/<name>/violation`), `constraint/limit`
- * (d; with several `constraint/<name>/limit`), and `advantage/mean` / `advantage/std` of the
- * combined advantage.
- *
- * ```ts
- * const lagrange = new LagrangeState({ constraints: [{ name: 'compliance', limit: 0.1 }], update: 'pid' });
- * batches$.pipe(
- *   constraintCost({ costs: [{ name: 'compliance', fn: (t) => 1 - t.scores!.compliance! }] }),
- *   primalDual(lagrange, { combine: 'lagrangian', normalize: 'one-plus-lambda' }),
- * );  // checkpoint: JSON.stringify(lagrange.state())
- * ```
- */
+// `primalDual`: Lagrange multipliers and the Lagrangian advantage — documented on the exported `primalDual` (hover it).
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
 import { NonNegativeNumber, oneOf } from '../lib/codec.ts';
@@ -124,6 +71,65 @@ export function combineAdvantages(
   });
 }
 
+/**
+ * `primalDual` — Lagrange multipliers for a constrained MDP (max J_R s.t. J_C,k ≤ d_k) and the
+ * Lagrangian advantage the policy-gradient step maximises.
+ *
+ * In: `Batch<CostAdvantagedGroup>` (from `constraintCost`); out: `Batch<AdvantagedGroup>` whose
+ * `advantage` is the combined one. The reward-only advantage is kept in
+ * `scores['advantage/reward']` and the cost advantages stay in `costAdvantages`.
+ *
+ * **Combining** (per trajectory, λ_k ≥ 0):
+ *
+ *     lagrangian             A = A_R − Σ_k λ_k A_C,k
+ *     normalized-lagrangian  A = Z(A_R) − Σ_k λ_k Z(A_C,k),   Z(x) = (x − mean_B x) / (std_B x + ε)
+ *                            (each component standardised over the batch *before* scalarising,
+ *                             Constrained GRPO, Girgis et al. 2026: keeps λ's meaning when the
+ *                             components' spreads differ)
+ *     normalize 'one-plus-lambda'  then divides by (1 + Σ_k λ_k) (Safe RLHF / OmniSafe PPO-Lag),
+ *                                   which keeps the advantage's scale bounded as λ grows.
+ *
+ * **Updating** each λ_k from the cost estimate Ĵ_C = mean of the last W batch costs (`window`, W = 1:
+ * this batch), where a batch cost is `metrics['cost/<name>/mean']` from `constraintCost`:
+ *
+ *     projected   λ ← clip(λ + η (Ĵ_C − d), 0, λ_max)                       (dual gradient ascent)
+ *     log         ln λ ← ln λ + η λ (Ĵ_C − d), λ = min(exp(ln λ), λ_max)    (Safe RLHF, Eq. 31: the
+ *                 gradient of −λ(Ĵ_C − d) w.r.t. ln λ; `logGradient: 'plain'` drops the λ factor)
+ *     pid         Δ = Ĵ_C − d,  I ← (I + Δ)_+,  ∂ = (Ĵ_C − Ĵ_C,prev)_+,       (Stooke, Achiam & Abbeel
+ *                 λ = clip(K_P Δ + K_I I + K_D ∂, 0, λ_max)                    2020, Algorithm 2)
+ *                 Ĵ_C,prev starts at 0 as in the paper; the derivative is on the cost, not the error.
+ *                 Optional smoothing as in their code/OmniSafe: Δ and Ĵ_C through EMAs (`emaP`,
+ *                 `emaD`) and ∂ against the smoothed cost `derivativeDelay` updates back.
+ *     fixed       λ never changes (fixed-weight scalarisation baseline).
+ *
+ * **Order of operations** (`timing`): by default (`'before-update'`, the standard primal-dual step)
+ * the batch's advantages use the *current* λ_k, then λ_k is updated from this batch's cost, so the
+ * new λ first acts on the next batch. `'after-update'` updates first and combines with the new λ
+ * (what Safe RLHF's trainer does). The metric `lambda` is always the λ used for this batch's
+ * advantages.
+ *
+ * All multiplier state lives in a `LagrangeState`, plain JSON through `state()` /
+ * `LagrangeState.fromState()`; restoring it continues bit-identically.
+ *
+ * Emits `lambda` (Σ_k λ_k; λ with one constraint) and, with several, `lambda/<name>`; `cost/mean`
+ * (this batch's constraint cost, one constraint), `constraint/estimate` (Ĵ_C), `constraint/violation`
+ * (Ĵ_C − d; with several the max over k, plus `constraint/<name>/violation`), `constraint/limit`
+ * (d; with several `constraint/<name>/limit`), and `advantage/mean` / `advantage/std` of the
+ * combined advantage.
+ *
+ * @param state The multipliers λ_k and their update state, built once and mutated by every batch of every subscription (see "State" in docs/operators.md); `state.state()` is what a checkpoint stores.
+ * @param config Partial {@link PrimalDualConfig} (`combine`, `normalize`, `timing`, `eps`, declared on {@link PrimalDualProps}); missing keys from {@link PRIMAL_DUAL_DEFAULTS}. The multiplier rule itself is configured on the `LagrangeState`.
+ * @returns An operator from `Batch<CostAdvantagedGroup>` to `Batch<AdvantagedGroup>` whose `advantage` is the combined one, plus `lambda` and the constraint metrics.
+ * @throws RangeError for a bad config; as a stream error, a batch without the `cost/<name>/mean` metric of a constraint.
+ * @example
+ * ```ts
+ * const lagrange = new LagrangeState({ constraints: [{ name: 'compliance', limit: 0.1 }], update: 'pid' });
+ * batches$.pipe(
+ *   constraintCost({ costs: [{ name: 'compliance' }] }),
+ *   primalDual(lagrange, { combine: 'lagrangian', normalize: 'one-plus-lambda' }),
+ * ); // checkpoint: JSON.stringify(lagrange.state())
+ * ```
+ */
 export function primalDual(state: LagrangeState, config: Partial<PrimalDualConfig> = {}): OperatorFunction<Batch<CostAdvantagedGroup>, Batch<AdvantagedGroup>> {
   const cfg: PrimalDualConfig = { ...PRIMAL_DUAL_DEFAULTS, ...config };
   if (!['before-update', 'after-update'].includes(cfg.timing)) fail(`timing must be 'before-update' or 'after-update', got ${String(cfg.timing)}`);

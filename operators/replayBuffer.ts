@@ -1,31 +1,4 @@
-/**
- * `replayBuffer` — Online Decision Transformer's trajectory replay buffer (Zheng, Zhang & Grover 2022).
- *
- * A FIFO of whole trajectories with a capacity counted in trajectories:
- *
- * - **init** (`ReplayBuffer.fromOffline`): the `capacity` offline trajectories with the highest
- *   returns R = Σ_t r_t, ordered from lowest to highest return, so the weakest offline data is
- *   evicted first;
- * - **add**: new trajectories go in at the back; when over capacity the oldest leave from the front;
- * - **sample(n, rng, K)**: n windows, each drawn by picking trajectory j with probability
- *   P(j) = T_j / Σ_i T_i (proportional to its length, so every *step* is equally likely), then a
- *   start s uniform in [0, T_j − 1] and the window [s, min(s + K, T_j)) (ODT/DT: windows near the
- *   end are shorter, the model pads them; `fullWindows: true` keeps s ≤ T_j − K instead).
- *
- * The buffer is checkpointable: `state()` is plain JSON (typed arrays as base64 through the
- * data-model codecs), `ReplayBuffer.fromState()` restores it exactly.
- *
- * The operator form, `Batch<G>` → `Batch<G>` for any scored group type, pushes every trajectory of
- * the batch into the buffer (in group order) and passes the batch on with `buffer/size` and
- * `buffer/return_mean` (mean R over the buffer).
- *
- * ```ts
- * const buffer = ReplayBuffer.fromOffline(d4rlTrajectories, 1000);
- * online$.pipe(returns(), hindsightRelabel({ scale: 1 / 1000 }), replayBuffer(buffer));
- * const windows = buffer.sample(256, rng, 20);        // [{ index, start, length }, ...]
- * const first = buffer.at(windows[0]!.index);
- * ```
- */
+// `replayBuffer`: Online DT's trajectory replay buffer — documented on the exported `replayBuffer` (hover it).
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
 import { decodeOrThrow } from '../lib/codec.ts';
@@ -131,7 +104,7 @@ export class ReplayBuffer {
     return this.items.reduce((s, tr) => s + tr.totalReward, 0) / this.items.length;
   }
 
-  /** n windows of at most K steps: trajectory ∝ length, start uniform (see the file comment). */
+  /** n windows of at most K steps: trajectory ∝ length, start uniform (see `replayBuffer`). */
   sample(n: number, rng: Rng, K: number, options: SampleOptions = {}): ReplayWindow[] {
     if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`ReplayBuffer.sample: n must be a non-negative integer, got ${n}`);
     if (!(Number.isInteger(K) && K >= 1)) throw new RangeError(`ReplayBuffer.sample: K must be a positive integer, got ${K}`);
@@ -177,6 +150,37 @@ export class ReplayBuffer {
   }
 }
 
+/**
+ * `replayBuffer` — Online Decision Transformer's trajectory replay buffer (Zheng, Zhang & Grover 2022).
+ *
+ * A FIFO of whole trajectories with a capacity counted in trajectories:
+ *
+ * - **init** (`ReplayBuffer.fromOffline`): the `capacity` offline trajectories with the highest
+ *   returns R = Σ_t r_t, ordered from lowest to highest return, so the weakest offline data is
+ *   evicted first;
+ * - **add**: new trajectories go in at the back; when over capacity the oldest leave from the front;
+ * - **sample(n, rng, K)**: n windows, each drawn by picking trajectory j with probability
+ *   P(j) = T_j / Σ_i T_i (proportional to its length, so every *step* is equally likely), then a
+ *   start s uniform in [0, T_j − 1] and the window [s, min(s + K, T_j)) (ODT/DT: windows near the
+ *   end are shorter, the model pads them; `fullWindows: true` keeps s ≤ T_j − K instead).
+ *
+ * The buffer is checkpointable: `state()` is plain JSON (typed arrays as base64 through the
+ * data-model codecs), `ReplayBuffer.fromState()` restores it exactly.
+ *
+ * The operator form, `Batch<G>` → `Batch<G>` for any scored group type, pushes every trajectory of
+ * the batch into the buffer (in group order) and passes the batch on with `buffer/size` and
+ * `buffer/return_mean` (mean R over the buffer).
+ *
+ * @param buffer The {@link ReplayBuffer} the trajectories go into; built once, shared by every subscription, checkpointed with `buffer.state()` and restored with `ReplayBuffer.fromState()`.
+ * @returns An operator from `Batch<G>` to the same `Batch<G>` with `buffer/size` and `buffer/return_mean` added.
+ * @example
+ * ```ts
+ * const buffer = ReplayBuffer.fromOffline(d4rlTrajectories, 1000);
+ * online$.pipe(returns(), hindsightRelabel({ scale: 1 / 1000 }), replayBuffer(buffer));
+ * const windows = buffer.sample(256, rng, 20); // [{ index, start, length }, ...]
+ * const first = buffer.at(windows[0]!.index);
+ * ```
+ */
 export function replayBuffer<G extends ScoredGroup>(buffer: ReplayBuffer): OperatorFunction<Batch<G>, Batch<G>> {
   return map((batch) => {
     buffer.add(batch.groups.flatMap((g) => g.trajectories));

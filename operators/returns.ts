@@ -1,23 +1,4 @@
-/**
- * `returns` — discounted returns and returns-to-go from rewards, relabel-free.
- *
- * In: `Batch<Group>`; out: `Batch<ScoredGroup>`. Each trajectory gains
- *
- *     G_t = r_t + γ · G_{t+1},    G_T = 0                 if the episode terminated,
- *                                 G_T = bootstrap(traj)    if it was truncated (default 0),
- *
- * `totalReward = Σ_t r_t` and `totalCost = Σ_t c_t`. The intended return-to-go targets the policy
- * was conditioned on (`targets`) are left exactly as they were: rewriting them from achieved
- * returns is `hindsightRelabel`'s job, so a pipeline shows explicitly whether it relabels.
- * Emits `reward/mean`, `reward/std`, `reward/min`, `reward/max`, `cost/mean`, `length/mean`.
- *
- * ```ts
- * rollouts$.pipe(
- *   returns({ gamma: 0.99 }),
- *   groupAdvantages({ estimator: 'grpo' }),
- * );
- * ```
- */
+// `returns`: discounted returns and returns-to-go, relabel-free — documented on the exported `returns` (hover it).
 import { map, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, ScoredGroup, ScoredTrajectory, Trajectory } from '../lib/data.ts';
 import { moments } from '../lib/stats.ts';
@@ -52,6 +33,27 @@ export function discountedReturns(tr: Trajectory, config: ReturnsConfig = RETURN
   return { ...tr, returns: out, totalReward: total, totalCost: cost };
 }
 
+/**
+ * `returns` — discounted returns and returns-to-go from rewards, relabel-free.
+ *
+ * In: `Batch<Group>`; out: `Batch<ScoredGroup>`. Each trajectory gains
+ *
+ *     G_t = r_t + γ · G_{t+1},    G_T = 0                 if the episode terminated,
+ *                                 G_T = bootstrap(traj)    if it was truncated (default 0),
+ *
+ * `totalReward = Σ_t r_t` and `totalCost = Σ_t c_t`. The intended return-to-go targets the policy
+ * was conditioned on (`targets`) are left exactly as they were: rewriting them from achieved
+ * returns is `hindsightRelabel`'s job, so a pipeline shows explicitly whether it relabels.
+ * Emits `reward/mean`, `reward/std`, `reward/min`, `reward/max`, `cost/mean`, `length/mean`.
+ *
+ * @param config Partial {@link ReturnsConfig} (γ and the optional truncation `bootstrap`); missing keys from {@link RETURNS_DEFAULTS}.
+ * @returns An operator from `Batch<Group>` to `Batch<ScoredGroup>`: every trajectory with `returns`, `totalReward` and `totalCost`, plus the reward metrics.
+ * @throws RangeError (as a stream error) for γ outside [0, 1] or a non-finite bootstrap value, naming the group.
+ * @example
+ * ```ts
+ * rollouts$.pipe(returns({ gamma: 0.99 }), groupAdvantages({ estimator: 'grpo' }));
+ * ```
+ */
 export function returns(config: Partial<ReturnsConfig> = {}): OperatorFunction<Batch<Group>, Batch<ScoredGroup>> {
   const cfg: ReturnsConfig = { ...RETURNS_DEFAULTS, ...config };
   return map((batch) => {

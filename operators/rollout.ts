@@ -1,27 +1,4 @@
-/**
- * `rollout` — a stream of starts → groups of G trajectories from the same start, vectorised.
- *
- * In: `StartsBatch` = `{ iteration, starts }`, one per iteration; out: `Batch<Group>` with one
- * group per start. For each start the G copies of a `VectorEnv` (autoreset disabled) are put in
- * the same state — `reset(seed)` on every copy for a seed start, `restoreAll(snapshot)` for a
- * snapshot start — and then stepped together: the actor sees the G current observations, returns
- * G actions and their behaviour log-probabilities log π_θold(a_t | ·), and the copies advance
- * until each one terminates, truncates (env time limit) or reaches `maxSteps`. The only
- * randomness that makes the G trajectories differ is the actor's sampling (and the env's, if any),
- * which is what GRPO's group baseline needs.
- *
- * Each trajectory records observations (T + 1 rows), actions, behaviour log-probs, rewards, costs,
- * the flags, the policy version that acted and — for return-conditioned actors — the intended
- * return-to-go targets the actor was conditioned on (`Actor.targets`), which nothing downstream
- * rewrites unless the pipeline uses `hindsightRelabel`.
- * Emits `rollout/env_steps`, `rollout/episodes`, `policy_version`.
- *
- * ```ts
- * const venv = await makeVectorEnv('CartPole-v1', 8, {}, { autoreset: 'disabled' });
- * const actor = policyActor(policy, () => learner.version);
- * starts$.pipe(rollout({ venv, actor, rng: streams.get('action') }), returns(), ...);
- * ```
- */
+// `rollout`: starts → groups of G trajectories from one start — documented on the exported `rollout` (hover it).
 import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, Start, Trajectory } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
@@ -135,6 +112,33 @@ export function rolloutGroup(cfg: RolloutConfig, start: Start, groupId: string):
   return { groupId, start, trajectories };
 }
 
+/**
+ * `rollout` — a stream of starts → groups of G trajectories from the same start, vectorised.
+ *
+ * In: `StartsBatch` = `{ iteration, starts }`, one per iteration; out: `Batch<Group>` with one
+ * group per start. For each start the G copies of a `VectorEnv` (autoreset disabled) are put in
+ * the same state — `reset(seed)` on every copy for a seed start, `restoreAll(snapshot)` for a
+ * snapshot start — and then stepped together: the actor sees the G current observations, returns
+ * G actions and their behaviour log-probabilities log π_θold(a_t | ·), and the copies advance
+ * until each one terminates, truncates (env time limit) or reaches `maxSteps`. The only
+ * randomness that makes the G trajectories differ is the actor's sampling (and the env's, if any),
+ * which is what GRPO's group baseline needs.
+ *
+ * Each trajectory records observations (T + 1 rows), actions, behaviour log-probs, rewards, costs,
+ * the flags, the policy version that acted and — for return-conditioned actors — the intended
+ * return-to-go targets the actor was conditioned on (`Actor.targets`), which nothing downstream
+ * rewrites unless the pipeline uses `hindsightRelabel`.
+ * Emits `rollout/env_steps`, `rollout/episodes`, `policy_version`.
+ *
+ * @param cfg The G-copy `VectorEnv` (autoreset `'disabled'`), the `Actor`, the action `Rng` and the optional `maxSteps` (fields described on {@link RolloutConfig}).
+ * @returns An operator from each `StartsBatch` to a `Batch<Group>` with one group of G trajectories per start and the rollout metrics added.
+ * @example
+ * ```ts
+ * const venv = await makeVectorEnv('CartPole-v1', 8, {}, { autoreset: 'disabled' });
+ * const actor = policyActor(policy, () => learner.version);
+ * starts$.pipe(rollout({ venv, actor, rng: streams.get('action') }), returns(), groupAdvantages());
+ * ```
+ */
 export function rollout(cfg: RolloutConfig): OperatorFunction<StartsBatch, Batch<Group>> {
   // concatMap: one iteration's rollouts finish before the next begins and — the env steps being
   // synchronous — before the batch is emitted downstream, so in an on-policy loop the next rollout

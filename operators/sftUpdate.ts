@@ -1,7 +1,4 @@
-/**
- * `sftUpdate` — supervised fine-tuning of a causal LM on (prompt, completion) examples: the
- * token-level negative log-likelihood of the completion tokens only. See the doc on `sftUpdate`.
- */
+// `sftUpdate`: supervised fine-tuning of a causal LM (completion-token NLL) — documented on the exported `sftUpdate` (hover it).
 import * as tf from '@tensorflow/tfjs-core';
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';

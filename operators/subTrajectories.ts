@@ -1,34 +1,4 @@
-/**
- * `subTrajectories` — sub-trajectory optimisation from reset points along trajectories.
- *
- * Instead of whole episodes, a group is G rollouts of length L from one *reset state* taken from
- * the middle of an earlier trajectory: the G copies act on-policy for L steps (these actions, with
- * their behaviour log-probs, are what the update trains on), then each follows the policy's mean
- * action for H more steps, whose summed reward scores the sub-trajectory:
- *
- *   score_i = Σ_{t<L} r_t  +  tail_i,    tail_i = Σ_{L≤t<L+H} r_t  (mean actions; 0 if the episode ended)
- *
- * `returns({ bootstrap: tailBootstrap })` folds tail_i into the returns (γ = 1 only: tail_i is
- * undiscounted, so `returns` with γ < 1 refuses sub-trajectories), and
- * `groupAdvantages({ outcome: 'first-step-return' })` ranks the G sub-trajectories by that score
- * (the default outcome, the summed reward, would ignore the tail). Short groups give many more independent comparisons per env
- * step than whole episodes, and the joint likelihood ratio over L steps (`policyUpdate`'s
- * `ratioLevel: 'subtrajectory'`) matches the unit that was scored.
- *
- * Reset points come from `resetPoints(env, trajectory, every)`: the env is deterministic given its
- * start and the actions, so replaying a trajectory's recorded actions reproduces its states; every
- * `every` steps the state is snapshotted (and the replayed observation is checked against the
- * recorded one, bit for bit, so a non-deterministic env is an error, not silent drift).
- *
- * In: `StartsBatch` of snapshot starts (from a pool, e.g. through `activeSampling`); out:
- * `Batch<Group>` of G sub-trajectories per start. Emits `rollout/*`, `subtraj/tail_return`.
- *
- * ```ts
- * const pool = trajectories.flatMap((t) => resetPoints(env, t, 25));
- * picks$.pipe(subTrajectories({ venv, actor, rng, length: 20, horizon: 50 }),
- *   returns({ bootstrap: tailBootstrap }), groupAdvantages({ outcome: 'first-step-return' }), ...);
- * ```
- */
+// `subTrajectories`: sub-trajectory rollouts from reset points — documented on the exported `subTrajectories` (hover it).
 import { map, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, SnapshotStart, Trajectory } from '../lib/data.ts';
 import type { Env } from '../lib/envs/types.ts';
@@ -93,6 +63,43 @@ export function resetPoints(env: Env, trajectory: Trajectory, every: number): Sn
   return out;
 }
 
+/**
+ * `subTrajectories` — sub-trajectory optimisation from reset points along trajectories.
+ *
+ * Instead of whole episodes, a group is G rollouts of length L from one *reset state* taken from
+ * the middle of an earlier trajectory: the G copies act on-policy for L steps (these actions, with
+ * their behaviour log-probs, are what the update trains on), then each follows the policy's mean
+ * action for H more steps, whose summed reward scores the sub-trajectory:
+ *
+ *   score_i = Σ_{t<L} r_t  +  tail_i,    tail_i = Σ_{L≤t<L+H} r_t  (mean actions; 0 if the episode ended)
+ *
+ * `returns({ bootstrap: tailBootstrap })` folds tail_i into the returns (γ = 1 only: tail_i is
+ * undiscounted, so `returns` with γ < 1 refuses sub-trajectories), and
+ * `groupAdvantages({ outcome: 'first-step-return' })` ranks the G sub-trajectories by that score
+ * (the default outcome, the summed reward, would ignore the tail). Short groups give many more independent comparisons per env
+ * step than whole episodes, and the joint likelihood ratio over L steps (`policyUpdate`'s
+ * `ratioLevel: 'subtrajectory'`) matches the unit that was scored.
+ *
+ * Reset points come from `resetPoints(env, trajectory, every)`: the env is deterministic given its
+ * start and the actions, so replaying a trajectory's recorded actions reproduces its states; every
+ * `every` steps the state is snapshotted (and the replayed observation is checked against the
+ * recorded one, bit for bit, so a non-deterministic env is an error, not silent drift).
+ *
+ * In: `StartsBatch` of snapshot starts (from a pool, e.g. through `activeSampling`); out:
+ * `Batch<Group>` of G sub-trajectories per start. Emits `rollout/*`, `subtraj/tail_return`.
+ *
+ * @param cfg `rollout`'s env, actor and `Rng`, plus L = `length` and H = `horizon` (fields described on {@link SubTrajectoriesConfig}).
+ * @returns An operator from a `StartsBatch` of snapshot starts to a `Batch<Group>` of G sub-trajectories per start, each with `scores.tail_return`.
+ * @example
+ * ```ts
+ * const pool = trajectories.flatMap((t) => resetPoints(env, t, 25));
+ * picks$.pipe(
+ *   subTrajectories({ venv, actor, rng, length: 20, horizon: 50 }),
+ *   returns({ bootstrap: tailBootstrap }),
+ *   groupAdvantages({ outcome: 'first-step-return' }),
+ * );
+ * ```
+ */
 export function subTrajectories(cfg: SubTrajectoriesConfig): OperatorFunction<StartsBatch, Batch<Group>> {
   if (!Number.isInteger(cfg.length) || cfg.length < 1) throw new RangeError(`subTrajectories: length: expected a positive integer, got ${cfg.length}`);
   if (!Number.isInteger(cfg.horizon) || cfg.horizon < 0) throw new RangeError(`subTrajectories: horizon: expected a non-negative integer, got ${cfg.horizon}`);

@@ -1,44 +1,4 @@
-/**
- * `td3Update` — Twin Delayed DDPG (Fujimoto, van Hoof & Meger 2018, Algorithm 1).
- *
- * In and out: `TransitionBatch` (passed through with metrics). The batch's transitions go into the
- * learner's replay buffer B; then, once B has received `learningStarts` transitions, the learner
- * takes `updatesPerStep` gradient steps per new transition. One step, on a minibatch of N
- * transitions (s, a, r, s', d) drawn uniformly from B:
- *
- *   ã  = clip(π_φ'(s') + ε, low, high),   ε = clip(N(0, (σ̃·a_max)²), −c·a_max, c·a_max)
- *   y  = r + γ (1 − d) min_{i=1,2} Q_θ'_i(s', ã)                      (target policy smoothing,
- *                                                                       clipped double Q)
- *   θ_i ← Adam on  L(θ_1, θ_2) = N⁻¹ Σ (y − Q_θ1(s, a))² + N⁻¹ Σ (y − Q_θ2(s, a))²
- *   every d-th step (`policyDelay`, delayed policy updates):
- *     φ  ← Adam on  J(φ) = −N⁻¹ Σ Q_θ1(s, π_φ(s))
- *     θ'_i ← τ θ_i + (1 − τ) θ'_i,   φ' ← τ φ + (1 − τ) φ'
- *
- * with a_max = (high − low)/2 per dimension (the authors' code scales σ̃ and c by max_action).
- * Defaults are the authors' published code (github.com/sfujim/TD3): γ = 0.99, τ = 0.005,
- * σ̃ = 0.2, c = 0.5, d = 2, N = 256, Adam lr 3·10⁻⁴, 256×256 relu networks, 25 000 warm-up steps
- * (the paper's Table 3 lists 400×300 networks, lr 10⁻³, N = 100 and 10⁴ warm-up steps for its
- * first version). The target noise ε is drawn on the JS side from `learner.rng`, as are the
- * minibatch indices, so a run is reproducible from its seed on every backend.
- *
- * The loss and gradient norm of each step are read before its optimizer step: a NaN or ±Inf throws
- * `NonFiniteUpdateError` and that step changes no weight (earlier steps of the batch stay applied;
- * the message says how many).
- *
- * Emits `td3/critic_loss` (mean L over the batch's steps), `td3/actor_loss` (mean J over its actor
- * steps; absent when there were none), `td3/q_mean` (mean Q_θ1(s, a) over the minibatches),
- * `td3/updates` (critic steps), `td3/critic_grad_norm`, `grad_norm` (the actor's gradient norm),
- * `buffer/size` and `policy_version` (actor updates so far).
- *
- * ```ts
- * const learner = createTd3Learner({ obsDim: 3, low: [-2], high: [2], hidden: [64, 64], seed: 0 });
- * iterations$.pipe(
- *   collectTransitions({ venv, actor: learner.actor, rng: streams.get('action'), startSteps: 1000 }),
- *   td3Update(learner, { learningStarts: 1000 }),
- *   metrics(sinks),
- * ).subscribe();
- * ```
- */
+// `td3Update`: Twin Delayed DDPG updates — documented on the exported `td3Update` (hover it).
 import * as tf from '@tensorflow/tfjs-core';
 import * as t from 'io-ts';
 import { map, type OperatorFunction } from 'rxjs';
@@ -284,14 +244,50 @@ export function td3Step(learner: Td3Learner, cfg: Td3UpdateConfig, mb?: Transiti
 }
 
 /**
- * The operator: adds each batch's transitions to the learner's buffer, takes the TD3 steps they
- * pay for (see the file comment) and passes the batch on with the update's metrics.
+ * `td3Update` — Twin Delayed DDPG (Fujimoto, van Hoof & Meger 2018, Algorithm 1).
  *
- * @param learner the persisting state (networks, targets, optimizers, buffer, stream, counters)
- * @param config overrides of `TD3_UPDATE_DEFAULTS` (validated; a bad key throws naming it)
- * @returns `TransitionBatch` → `TransitionBatch`
+ * In and out: `TransitionBatch` (passed through with metrics). The batch's transitions go into the
+ * learner's replay buffer B; then, once B has received `learningStarts` transitions, the learner
+ * takes `updatesPerStep` gradient steps per new transition. One step, on a minibatch of N
+ * transitions (s, a, r, s', d) drawn uniformly from B:
+ *
+ *   ã  = clip(π_φ'(s') + ε, low, high),   ε = clip(N(0, (σ̃·a_max)²), −c·a_max, c·a_max)
+ *   y  = r + γ (1 − d) min_{i=1,2} Q_θ'_i(s', ã)                      (target policy smoothing,
+ *                                                                       clipped double Q)
+ *   θ_i ← Adam on  L(θ_1, θ_2) = N⁻¹ Σ (y − Q_θ1(s, a))² + N⁻¹ Σ (y − Q_θ2(s, a))²
+ *   every d-th step (`policyDelay`, delayed policy updates):
+ *     φ  ← Adam on  J(φ) = −N⁻¹ Σ Q_θ1(s, π_φ(s))
+ *     θ'_i ← τ θ_i + (1 − τ) θ'_i,   φ' ← τ φ + (1 − τ) φ'
+ *
+ * with a_max = (high − low)/2 per dimension (the authors' code scales σ̃ and c by max_action).
+ * Defaults are the authors' published code (github.com/sfujim/TD3): γ = 0.99, τ = 0.005,
+ * σ̃ = 0.2, c = 0.5, d = 2, N = 256, Adam lr 3·10⁻⁴, 256×256 relu networks, 25 000 warm-up steps
+ * (the paper's Table 3 lists 400×300 networks, lr 10⁻³, N = 100 and 10⁴ warm-up steps for its
+ * first version). The target noise ε is drawn on the JS side from `learner.rng`, as are the
+ * minibatch indices, so a run is reproducible from its seed on every backend.
+ *
+ * The loss and gradient norm of each step are read before its optimizer step: a NaN or ±Inf throws
+ * `NonFiniteUpdateError` and that step changes no weight (earlier steps of the batch stay applied;
+ * the message says how many).
+ *
+ * Emits `td3/critic_loss` (mean L over the batch's steps), `td3/actor_loss` (mean J over its actor
+ * steps; absent when there were none), `td3/q_mean` (mean Q_θ1(s, a) over the minibatches),
+ * `td3/updates` (critic steps), `td3/critic_grad_norm`, `grad_norm` (the actor's gradient norm),
+ * `buffer/size` and `policy_version` (actor updates so far).
+ *
+ * @param learner The persisting state ({@link Td3Learner}: networks, targets, optimizers, replay buffer, sampling stream, counters); built once with `createTd3Learner`, mutated by every batch of every subscription.
+ * @param config Partial {@link Td3UpdateConfig} (fields described on the codec); missing keys from {@link TD3_UPDATE_DEFAULTS}, validated.
+ * @returns An operator from `TransitionBatch` to the same `TransitionBatch` with the `td3/*` metrics added.
+ * @throws DecodeError for a bad config key; `NonFiniteUpdateError` (stream error) for a NaN/Inf loss or gradient.
  * @example
- * iterations$.pipe(collectTransitions({ venv, actor: learner.actor, rng }), td3Update(learner, { batchSize: 256 }));
+ * ```ts
+ * const learner = createTd3Learner({ obsDim: 3, low: [-2], high: [2], hidden: [64, 64], seed: 0 });
+ * iterations$.pipe(
+ *   collectTransitions({ venv, actor: learner.actor, rng: streams.get('action'), startSteps: 1000 }),
+ *   td3Update(learner, { learningStarts: 1000 }),
+ *   metrics({ sinks }),
+ * ).subscribe();
+ * ```
  */
 export function td3Update(learner: Td3Learner, config: Partial<Td3UpdateConfig> = {}): OperatorFunction<TransitionBatch, TransitionBatch> {
   const cfg = td3UpdateConfig(config);
