@@ -36,3 +36,4 @@ export { loadHfModel, hfTransformerConfig } from './models/hf.ts';
 export { HfTokenizer } from './models/tokenizer.ts';
 export * from './tasks/hierarchy/index.ts';
 export * from './analysis/attention.ts';
+export * from './tasks/text-rules.ts';
