@@ -35,3 +35,5 @@ export { readSafetensors, writeSafetensors, SafetensorsError } from './io/safete
 export { loadHfModel, hfTransformerConfig } from './models/hf.ts';
 export { HfTokenizer } from './models/tokenizer.ts';
 export * from './tasks/hierarchy/index.ts';
+export * from './analysis/attention.ts';
+export * from './tasks/text-rules.ts';

@@ -4,4 +4,4 @@ export * from './context.ts';
 export { section, oneOf, resolve, applySet, readPipelineFile, suggestion, ConfigError, type DeepPartial } from './config.ts';
 export { PIPELINES, getPipeline, decodePipelineConfig, type PipelineDef } from './registry.ts';
 export { runPipeline, validatePipelineFile, resolveRunConfig, readRunMetrics, RunError, CHECKPOINT_FILE, type RunOptions, type RunOutcome } from './runner.ts';
-export { writeReport, loadRun } from './report/index.ts';
+export { writeReport, loadRun, renderLayerSharePng, type LayerShareRecord, type LayerShareOptions } from './report/index.ts';

@@ -27,6 +27,7 @@ import { CSS, comparisonTable, esc, renderChartPng, runSection } from './render.
 export { loadRun, readMetricsFile, type MetricsRow, type RunConfig, type RunData } from './load.ts';
 export { REPORT_CHARTS, chartOption, runLabels, type ChartSpec } from './charts.ts';
 export { renderChartPng } from './render.ts';
+export { layerShareOption, renderLayerSharePng, type LayerShareOptions, type LayerShareRecord } from './attention.ts';
 
 export interface ReportOptions {
   /** Page title (default: `rxrl report: a, b`). */

@@ -111,8 +111,9 @@ function rope(x: Vec, pos: number, rot: number, theta: number): Vec {
 }
 
 /** Causal multi-head attention with GQA over per-position q [T][H·d], k, v [T][Hkv·d]. */
-function attention(q: Vec[], k: Vec[], v: Vec[], H: number, Hkv: number, d: number): Vec[] {
+function attention(q: Vec[], k: Vec[], v: Vec[], H: number, Hkv: number, d: number, probsOut?: Vec[][]): Vec[] {
   const T = q.length;
+  if (probsOut) for (let h = 0; h < H; h++) probsOut.push(Array.from({ length: T }, () => new Float64Array(T)));
   const nRep = H / Hkv;
   const out: Vec[] = [];
   for (let t = 0; t < T; t++) {
@@ -131,6 +132,7 @@ function attention(q: Vec[], k: Vec[], v: Vec[], H: number, Hkv: number, d: numb
       for (let s = 0; s <= t; s++) z += scores[s] = Math.exp(scores[s]! - mx);
       for (let s = 0; s <= t; s++) {
         const p = scores[s]! / z;
+        if (probsOut) probsOut[h]![t]![s] = p;
         for (let i = 0; i < d; i++) o[h * d + i] = o[h * d + i]! + p * v[s]![kh * d + i]!;
       }
     }
@@ -145,8 +147,23 @@ function applyRopeAll(x: Vec, heads: number, d: number, pos: number, rot: number
   return y;
 }
 
-/** Logits [T][V] for one token sequence. `cfg` is the HF config.json object. */
-export function referenceLogits(arch: HfArchName, cfg: Record<string, any>, weights: Readonly<Record<string, RefTensor>>, tokens: readonly number[]): Vec[] {
+/**
+ * Logits [T][V] for one token sequence. `cfg` is the HF config.json object. With `attentions`,
+ * also collects each layer's softmax probabilities [H][T][T] (zeros above the diagonal).
+ */
+export function referenceLogits(
+  arch: HfArchName,
+  cfg: Record<string, any>,
+  weights: Readonly<Record<string, RefTensor>>,
+  tokens: readonly number[],
+  attentions?: Vec[][][],
+): Vec[] {
+  const layerProbs = (): Vec[][] | undefined => {
+    if (!attentions) return undefined;
+    const probs: Vec[][] = [];
+    attentions.push(probs);
+    return probs;
+  };
   // Accept both "transformer."/"model."-prefixed names and bare base-model names.
   const w: Record<string, RefTensor> = {};
   for (const [n, t] of Object.entries(weights)) w[n.replace(/^(transformer|model)\./, '')] = t;
@@ -170,7 +187,7 @@ export function referenceLogits(arch: HfArchName, cfg: Record<string, any>, weig
       const q = qkv.map((r) => r.slice(0, D));
       const k = qkv.map((r) => r.slice(D, 2 * D));
       const v = qkv.map((r) => r.slice(2 * D, 3 * D));
-      const att = attention(q, k, v, H, H, d);
+      const att = attention(q, k, v, H, H, d, layerProbs());
       x = x.map((xi, t) => {
         const o = conv1d(att[t]!, get(w, `${p}.attn.c_proj.weight`), w[`${p}.attn.c_proj.bias`]);
         return xi.map((val, i) => val + o[i]!);
@@ -217,7 +234,7 @@ export function referenceLogits(arch: HfArchName, cfg: Record<string, any>, weig
     const q = a.map((ai, t) => applyRopeAll(lin(ai, `${p}.self_attn.q_proj`), H, d, t, rot, theta));
     const k = a.map((ai, t) => applyRopeAll(lin(ai, `${p}.self_attn.k_proj`), Hkv, d, t, rot, theta));
     const v = a.map((ai) => lin(ai, `${p}.self_attn.v_proj`));
-    const att = attention(q, k, v, H, Hkv, d);
+    const att = attention(q, k, v, H, Hkv, d, layerProbs());
     if (isPhi) {
       x = x.map((xi, t) => {
         const o = lin(att[t]!, `${p}.self_attn.dense`);
