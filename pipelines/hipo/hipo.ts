@@ -152,16 +152,7 @@ export async function runHipo(
         const update = policyUpdate(learner, alg.update);
         /** One primal-dual iteration. */
         return (i: number) =>
-          of(i).pipe(
-            map(starts),
-            rollout,
-            returns(),
-            advantages,
-            costs,
-            (b) => b.pipe(primalDual(lagrange()!, combine)),
-            update,
-            evaluation,
-          );
+          of(i).pipe(map(starts), rollout, returns(), advantages, costs, (b) => b.pipe(primalDual(lagrange()!, combine)), update, evaluation);
       },
       stop: stopWhen ?? stopRule(cfg.stop),
     },

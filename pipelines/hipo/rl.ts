@@ -97,7 +97,10 @@ interface LmRlConfig {
 /** Cross-field checks of both RL pipelines, plus the stop metric against `metrics`. */
 export function checkLmRl(
   name: string,
-  cfg: LmRlConfig & { stop: { metric: string; atLeast?: number; atMost?: number } | null; algorithm: { update: { clipEps: number; clipEpsHigh: number | null } } },
+  cfg: LmRlConfig & {
+    stop: { metric: string; atLeast?: number; atMost?: number } | null;
+    algorithm: { update: { clipEps: number; clipEpsHigh: number | null } };
+  },
   metrics: readonly string[],
 ): string[] {
   const out = checkShared(cfg);
@@ -105,7 +108,8 @@ export function checkLmRl(
   if (u.clipEpsHigh !== null && u.clipEpsHigh < u.clipEps) out.push(`algorithm.update.clipEpsHigh: must be ≥ clipEps (${u.clipEps}), got ${u.clipEpsHigh}`);
   const s = cfg.stop;
   if (s) {
-    if (!metrics.includes(s.metric)) out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, metrics)}(${name} emits: ${metrics.join(', ')})`);
+    if (!metrics.includes(s.metric))
+      out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, metrics)}(${name} emits: ${metrics.join(', ')})`);
     if (s.atLeast === undefined && s.atMost === undefined) out.push(`stop: needs atLeast or atMost (a bound on ${s.metric}), got neither`);
   }
   return out;
@@ -202,7 +206,12 @@ export async function runLmRl<G>(
       codec: LmRlState,
       params: policyLm.params,
       optimizer,
-      capture: () => ({ version: learner.version, rng: streams.state(), minibatchRng: learner.rng.state(), ...(lagrange ? { lagrange: lagrange.state() } : {}) }),
+      capture: () => ({
+        version: learner.version,
+        rng: streams.state(),
+        minibatchRng: learner.rng.state(),
+        ...(lagrange ? { lagrange: lagrange.state() } : {}),
+      }),
       restore: (s) => {
         learner.version = s.version;
         for (const [name, st] of Object.entries(s.rng.streams)) streams.get(name).setState(st);
@@ -212,7 +221,8 @@ export async function runLmRl<G>(
     };
     const summary = (last: MetricsRecord | undefined): Record<string, number> => {
       const out: Record<string, number> = {};
-      if (last) for (const k of ['reward/mean', 'cost/mean', 'lambda', 'score/utility/mean', 'score/compliance/mean']) if (last[k] !== undefined) out[k] = last[k]!;
+      if (last)
+        for (const k of ['reward/mean', 'cost/mean', 'lambda', 'score/utility/mean', 'score/compliance/mean']) if (last[k] !== undefined) out[k] = last[k]!;
       for (const [k, v] of Object.entries(base)) out[`base/${k}`] = v;
       return Object.assign(out, evaluateHierarchy(policyLm, suite, cfg.evaluation));
     };

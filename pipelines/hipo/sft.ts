@@ -83,7 +83,8 @@ export function checkSft(cfg: SftConfig): string[] {
   const out = checkShared(cfg);
   const s = cfg.stop;
   if (s) {
-    if (!SFT_METRICS.includes(s.metric)) out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, SFT_METRICS)}(sft emits: ${SFT_METRICS.join(', ')})`);
+    if (!SFT_METRICS.includes(s.metric))
+      out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, SFT_METRICS)}(sft emits: ${SFT_METRICS.join(', ')})`);
     if (s.atLeast === undefined && s.atMost === undefined) out.push(`stop: needs atLeast or atMost (a bound on ${s.metric}), got neither`);
   }
   return out;
