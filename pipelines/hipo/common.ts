@@ -54,7 +54,7 @@ export type SuiteSection = t.TypeOf<typeof SuiteSection>;
 export const ModelSection = t.strict({ arch: oneOf(['llama', 'qwen2', 'phi']), width: PositiveInt, layers: PositiveInt, heads: PositiveInt }, 'model');
 export type ModelSection = t.TypeOf<typeof ModelSection>;
 
-/** Greedy evaluation: every `every` iterations (and on iteration 0 and the last), `prompts` per split. */
+/** Greedy evaluation: every `every` iterations (from iteration 0), `prompts` per split; the summary has a final one. */
 export const EvaluationSection = t.strict({ every: PositiveInt, prompts: PositiveInt, inDistribution: t.boolean }, 'evaluation');
 export type EvaluationSection = t.TypeOf<typeof EvaluationSection>;
 
@@ -244,14 +244,15 @@ export function evaluateHierarchy(lm: CausalLM, suite: HierarchySuite, opts: { p
   return out;
 }
 
-/** Pass-through operator: adds the evaluation metrics on iterations i % every = 0 and the last one. */
+/** Pass-through operator: adds the evaluation metrics on iterations i % every = 0. */
 export function hierarchyEvaluation<B extends Pick<Batch<unknown>, 'iteration' | 'metrics'>>(
   lm: CausalLM,
   suite: HierarchySuite,
-  cfg: EvaluationSection & { lastIteration: number },
+  cfg: EvaluationSection,
 ): OperatorFunction<B, B> {
   return map((batch) => {
-    if (batch.iteration % cfg.every !== 0 && batch.iteration !== cfg.lastIteration) return batch;
+    // Not on a run's last iteration: that depends on where a resumed run stopped (the summary has the final evaluation).
+    if (batch.iteration % cfg.every !== 0) return batch;
     return { ...batch, metrics: { ...batch.metrics, ...evaluateHierarchy(lm, suite, cfg) } };
   });
 }

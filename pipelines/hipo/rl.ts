@@ -198,7 +198,7 @@ export async function runLmRl<G>(
           return { reward, cost, scores: { utility: s.utility, compliance: s.compliance } };
         },
       }),
-      evaluation: hierarchyEvaluation(policyLm, suite, { ...cfg.evaluation, lastIteration: cfg.iterations - 1 }),
+      evaluation: hierarchyEvaluation(policyLm, suite, cfg.evaluation),
     };
     const iteration = spec.iteration(parts, () => lagrange);
 

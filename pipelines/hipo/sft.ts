@@ -114,7 +114,7 @@ export async function runSft(
   const lm = makeLm(cfg.model, suite, cfg.seed);
   const learner = lmLearner(lm, { learningRate: cfg.algorithm.learningRate, seed: cfg.seed, key: 'sft/minibatch' });
   const train = sftStep(suite, learner, streams.get('sft/prompts'), cfg.algorithm);
-  const evaluation = hierarchyEvaluation<Batch<never>>(lm, suite, { ...cfg.evaluation, lastIteration: cfg.iterations - 1 });
+  const evaluation = hierarchyEvaluation<Batch<never>>(lm, suite, cfg.evaluation);
 
   /** One SFT step on user-following targets, then (periodically) the greedy evaluation. */
   const iteration = (i: number) => train(i).pipe(evaluation);
