@@ -3,7 +3,7 @@ import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
 import type { Batch, Group, PromptStart, Trajectory } from '../lib/data.ts';
 import type { Rng } from '../lib/random.ts';
 import type { CausalLM } from '../lib/models/lm.ts';
-import { generate, type SamplingOptions } from '../lib/models/generate.ts';
+import { generate, type GenerateResult, type SamplingOptions } from '../lib/models/generate.ts';
 import type { StartsBatch } from './rollout.ts';
 import { moments } from '../lib/stats.ts';
 
@@ -22,18 +22,30 @@ export interface LmRolloutConfig {
   /** The policy version that samples now. */
   version: () => number;
   score: (start: PromptStart, completion: Int32Array) => CompletionScore;
+  /**
+   * Sample the G × P completions of a whole batch in one `generate` call (one KV cache, one
+   * forward per step for every row) instead of one call per prompt. Default false (one call per
+   * group; the random stream is consumed in a different order, so the samples differ).
+   */
+  batchPrompts?: boolean;
 }
 
 export function lmRolloutGroup(cfg: LmRolloutConfig, start: PromptStart, groupId: string): Group {
   const G = cfg.groupSize;
   const prompts = Array.from({ length: G }, () => start.tokens);
-  const out = generate(cfg.lm, prompts, cfg.rng, cfg.sampling);
+  return groupOf(cfg, start, groupId, generate(cfg.lm, prompts, cfg.rng, cfg.sampling), 0);
+}
+
+/** The G rows `from … from + G − 1` of a generate result as one group. */
+function groupOf(cfg: LmRolloutConfig, start: PromptStart, groupId: string, out: GenerateResult, from: number): Group {
+  const G = cfg.groupSize;
   const version = cfg.version();
-  const trajectories = out.tokens.map((y, i): Trajectory => {
+  const trajectories = out.tokens.slice(from, from + G).map((y, k): Trajectory => {
+    const i = from + k;
     const T = y.length;
     const s = cfg.score(start, y);
     if (!Number.isFinite(s.reward) || (s.cost !== undefined && !Number.isFinite(s.cost))) {
-      throw new RangeError(`lmRollout: score of prompt ${start.promptId} completion ${i} is not finite (reward ${s.reward}, cost ${s.cost})`);
+      throw new RangeError(`lmRollout: score of prompt ${start.promptId} completion ${k} is not finite (reward ${s.reward}, cost ${s.cost})`);
     }
     const rewards = new Float32Array(T);
     const costs = new Float32Array(T);
@@ -92,10 +104,21 @@ export function lmRollout(cfg: LmRolloutConfig): OperatorFunction<StartsBatch, B
   if (!Number.isInteger(cfg.groupSize) || cfg.groupSize < 1) throw new RangeError(`lmRollout: groupSize: expected a positive integer, got ${cfg.groupSize}`);
   return concatMap((sb) =>
     defer(() => {
-      const groups = sb.starts.map((s, j) => {
+      const starts = sb.starts.map((s, j) => {
         if (s.kind !== 'prompt') throw new TypeError(`lmRollout: start ${j} of iteration ${sb.iteration} is a ${s.kind} start; use rollout for env starts`);
-        return lmRolloutGroup(cfg, s, `${sb.iteration}/${s.promptId}`);
+        return s;
       });
+      const G = cfg.groupSize;
+      let groups: Group[];
+      if (cfg.batchPrompts) {
+        const out = generate(
+          cfg.lm,
+          starts.flatMap((s) => Array.from({ length: G }, () => s.tokens)),
+          cfg.rng,
+          cfg.sampling,
+        );
+        groups = starts.map((s, j) => groupOf(cfg, s, `${sb.iteration}/${s.promptId}`, out, j * G));
+      } else groups = starts.map((s) => lmRolloutGroup(cfg, s, `${sb.iteration}/${s.promptId}`));
       const trs = groups.flatMap((g) => g.trajectories);
       const metrics: Record<string, number> = {
         ...sb.metrics,

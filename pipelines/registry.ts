@@ -17,6 +17,9 @@ import { ConfigError, applySet, checkConfigTree, suggestion, type DeepPartial } 
 import { ENV_IDS, envOptionNames, envOptionProblems } from '../lib/envs/registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoControl, runGrpoControl, evaluateGrpoControl } from './grpo-control.ts';
+import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
+import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';
+import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
 
 /** What every pipeline config has. */
 export type BaseConfig = { seed: number; iterations: number } & Record<string, unknown>;
@@ -88,6 +91,37 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     check: checkGrpoControl,
     run: (config, sinks, ctx) => runGrpoControl(config, sinks, ctx),
     evaluate: evaluateGrpoControl,
+  }),
+  sft: definePipeline({
+    name: 'sft',
+    description: 'HIPO base model: SFT from scratch on the instruction-hierarchy suite with user-following targets (llama | qwen2 | phi)',
+    file: SftFile,
+    metrics: SFT_METRICS,
+    resolve: resolveSft,
+    check: checkSft,
+    run: async (config, sinks, ctx) => {
+      const { lm, ...result } = await runSft(config, sinks, ctx);
+      lm.dispose();
+      return result;
+    },
+  }),
+  hipo: definePipeline({
+    name: 'hipo',
+    description: 'HIPO: max user utility s.t. system-prompt compliance, primal-dual GRPO on an LM (base: sft run or in-process SFT)',
+    file: HipoFile,
+    metrics: HIPO_METRICS,
+    resolve: resolveHipo,
+    check: checkHipo,
+    run: (config, sinks, ctx) => runHipo(config, sinks, ctx),
+  }),
+  'grpo-lm': definePipeline({
+    name: 'grpo-lm',
+    description: "HIPO's baselines: utility-only GRPO (mode utility) or fixed-weight scalarisation utility − w·cost (mode fixed-weight)",
+    file: GrpoLmFile,
+    metrics: GRPO_LM_METRICS,
+    resolve: resolveGrpoLm,
+    check: checkGrpoLm,
+    run: (config, sinks, ctx) => runGrpoLm(config, sinks, ctx),
   }),
 };
 

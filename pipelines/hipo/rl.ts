@@ -1,0 +1,251 @@
+/**
+ * The parts `hipo` and `grpo-lm` share: the RL config sections (prompts, groups, sampling,
+ * advantages, update with its optional KL to the base model), and `runLmRl`, which builds the task
+ * suite, the base model (loaded or trained in-process), the policy (a copy of the base), the
+ * learner, the frozen reference, the batched KV-cache rollout and the evaluation, then runs the
+ * pipeline's own `iteration(i)` on the shared loop. The checkpoint holds the policy, Adam's moments
+ * and `LmRlState` (policy version, RNG streams, the multiplier if any).
+ */
+import * as t from 'io-ts';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Observable } from 'rxjs';
+import { NonNegativeInt, PositiveInt, PositiveNumber, UnitInterval, suggestion } from '../../lib/codec.ts';
+import { RngStateC, RngStreamsStateC, type Batch, type MetricsRecord } from '../../lib/data.ts';
+import { LagrangeState, LagrangeStateC } from '../../lib/lagrange.ts';
+import { lmBatchOf, lmPolicy } from '../../lib/models/lm-policy.ts';
+import type { CausalLM } from '../../lib/models/lm.ts';
+import { Rng, RngStreams } from '../../lib/random.ts';
+import type { HierarchySuite } from '../../lib/tasks/hierarchy/index.ts';
+import { ADVANTAGE_ESTIMATOR_DEFAULTS, AdvantageEstimatorProps } from '../../operators/groupAdvantages.ts';
+import { lmRollout } from '../../operators/lmRollout.ts';
+import type { MetricsSink } from '../../operators/metrics.ts';
+import { POLICY_UPDATE_DEFAULTS, PolicyUpdateProps, type Learner } from '../../operators/policyUpdate.ts';
+import type { LmBatch } from '../../lib/models/lm-policy.ts';
+import { pick } from '../config.ts';
+import type { PipelineContext, PipelineResult } from '../context.ts';
+import { runLoop, type PipelineState } from '../loop.ts';
+import {
+  type BaseSection,
+  type EvaluationSection,
+  HIERARCHY_EVAL_METRICS,
+  type ModelSection,
+  type SuiteSection,
+  checkShared,
+  cloneLm,
+  evaluateHierarchy,
+  hierarchyEvaluation,
+  makeBase,
+  makeSuite,
+  promptStarts,
+} from './common.ts';
+
+const ADVANTAGE_KEYS = ['estimator', 'std', 'eps', 'dropZeroStd'] as const;
+const UPDATE_KEYS = ['epochs', 'minibatches', 'clipEps', 'clipEpsHigh', 'lossAggregation', 'klCoef', 'klEstimator', 'entropyCoef', 'maxGradNorm'] as const;
+
+const pickValues = <T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> => {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) out[k] = o[k];
+  return out as Pick<T, K>;
+};
+
+/** The RL knobs both pipelines have (`hipo` adds `constraint`, `grpo-lm` `mode` and `weight`). */
+export const LmRlProps = {
+  /** P: prompts per iteration. */
+  promptsPerIteration: PositiveInt,
+  /** G: completions per prompt. */
+  groupSize: PositiveInt,
+  /** Share of the iteration's prompts drawn from the conflicting train prompts (the rest aligned). */
+  conflictShare: UnitInterval,
+  learningRate: PositiveNumber,
+  /** Sampling temperature τ of the rollouts (1: the policy itself). */
+  temperature: PositiveNumber,
+  advantages: t.strict(pick(AdvantageEstimatorProps, ADVANTAGE_KEYS)),
+  /** `klCoef` > 0 adds β·KL to the frozen base model (policyUpdate's `learner.ref`). */
+  update: t.strict(pick(PolicyUpdateProps, UPDATE_KEYS)),
+};
+
+export const LM_RL_DEFAULTS = {
+  promptsPerIteration: 16,
+  groupSize: 8,
+  conflictShare: 0.5,
+  learningRate: 1e-3,
+  temperature: 1,
+  advantages: pickValues(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
+  update: { ...pickValues(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), epochs: 2, minibatches: 2 },
+};
+
+/** The metrics of both RL pipelines before their own (lmRollout, returns, groupAdvantages, policyUpdate, evaluation). */
+export const LM_RL_METRICS: readonly string[] = [
+  ...['rollout/tokens', 'rollout/episodes', 'length/mean', 'policy_version', 'score/utility/mean', 'score/compliance/mean'],
+  ...['reward/mean', 'reward/std', 'reward/min', 'reward/max', 'cost/mean'],
+  ...['frac_zero_std', 'advantage/mean', 'advantage/std', 'groups/kept'],
+  ...['loss', 'kl', 'clip_frac', 'ratio/mean', 'ratio/max', 'entropy', 'grad_norm', 'staleness'],
+  ...HIERARCHY_EVAL_METRICS,
+];
+
+interface LmRlConfig {
+  seed: number;
+  iterations: number;
+  suite: SuiteSection;
+  model: ModelSection;
+  base: BaseSection;
+  algorithm: { promptsPerIteration: number; groupSize: number; conflictShare: number; learningRate: number; temperature: number; update: { klCoef: number } };
+  evaluation: EvaluationSection;
+  checkpointEvery: number;
+}
+
+/** Cross-field checks of both RL pipelines, plus the stop metric against `metrics`. */
+export function checkLmRl(
+  name: string,
+  cfg: LmRlConfig & {
+    stop: { metric: string; atLeast?: number; atMost?: number } | null;
+    algorithm: { update: { clipEps: number; clipEpsHigh: number | null } };
+  },
+  metrics: readonly string[],
+): string[] {
+  const out = checkShared(cfg);
+  const u = cfg.algorithm.update;
+  if (u.clipEpsHigh !== null && u.clipEpsHigh < u.clipEps) out.push(`algorithm.update.clipEpsHigh: must be ≥ clipEps (${u.clipEps}), got ${u.clipEpsHigh}`);
+  const s = cfg.stop;
+  if (s) {
+    if (!metrics.includes(s.metric))
+      out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, metrics)}(${name} emits: ${metrics.join(', ')})`);
+    if (s.atLeast === undefined && s.atMost === undefined) out.push(`stop: needs atLeast or atMost (a bound on ${s.metric}), got neither`);
+  }
+  return out;
+}
+
+export const LmRlState = t.intersection(
+  [t.type({ version: NonNegativeInt, rng: RngStreamsStateC, minibatchRng: RngStateC }), t.partial({ lagrange: LagrangeStateC })],
+  'LmRlState',
+);
+export type LmRlState = t.TypeOf<typeof LmRlState>;
+
+/** What a pipeline's `iteration` is built from. */
+export interface LmRlParts {
+  suite: HierarchySuite;
+  lm: CausalLM;
+  learner: Learner<LmBatch> & { rng: Rng };
+  /** The iteration's prompt starts. */
+  starts: ReturnType<typeof promptStarts>;
+  /** G completions per prompt, all G × P in one KV-cache `generate`; reward and cost from `score`. */
+  rollout: ReturnType<typeof lmRollout>;
+  /** The periodic greedy evaluation (pass-through). */
+  evaluation: ReturnType<typeof hierarchyEvaluation<Batch<unknown>>>;
+}
+
+export interface LmRlResult extends PipelineResult {
+  /** The greedy evaluation of the base model before RL. */
+  base: Record<string, number>;
+  lagrange?: LagrangeState;
+}
+
+/**
+ * Builds the parts and runs `iteration` on the shared loop. `score` maps a completion's (utility,
+ * compliance) to its reward and cost. `lagrange` (hipo) is checkpointed with the run.
+ */
+export async function runLmRl<G>(
+  cfg: LmRlConfig,
+  spec: {
+    score: (s: { utility: number; compliance: number }) => { reward: number; cost: number };
+    lagrange?: () => LagrangeState;
+    iteration: (parts: LmRlParts, lagrange: () => LagrangeState | undefined) => (i: number) => Observable<Batch<G>>;
+    stop?: ((m: MetricsRecord) => boolean) | undefined;
+  },
+  sinks: MetricsSink[],
+  ctx: PipelineContext,
+): Promise<LmRlResult> {
+  const alg = cfg.algorithm;
+  const suite = makeSuite(cfg.suite);
+  let baseLm: CausalLM | undefined = await makeBase(cfg, suite);
+  let lm: CausalLM | undefined;
+  let ref: CausalLM | undefined;
+  let optimizer: tf.Optimizer | undefined;
+  try {
+    const base = evaluateHierarchy(baseLm, suite, cfg.evaluation);
+    lm = cloneLm(baseLm);
+    if (alg.update.klCoef > 0) ref = cloneLm(baseLm);
+    baseLm.dispose();
+    baseLm = undefined;
+    const policyLm = lm;
+    const streams = new RngStreams(cfg.seed);
+    optimizer = tf.train.adam(alg.learningRate);
+    const learner: Learner<LmBatch> & { rng: Rng } = {
+      policy: lmPolicy(policyLm),
+      optimizer,
+      version: 0,
+      batchOf: lmBatchOf,
+      rng: new Rng(cfg.seed, 'policyUpdate/minibatch'),
+      ...(ref ? { ref: lmPolicy(ref) } : {}),
+    };
+    let lagrange = spec.lagrange?.();
+    const parts: LmRlParts = {
+      suite,
+      lm: policyLm,
+      learner,
+      starts: promptStarts(suite, streams.get('prompts'), alg.promptsPerIteration, alg.conflictShare),
+      rollout: lmRollout({
+        lm: policyLm,
+        groupSize: alg.groupSize,
+        rng: streams.get('sample'),
+        sampling: { maxNewTokens: cfg.suite.maxAnswerTokens, temperature: alg.temperature, stopTokens: [suite.stopToken] },
+        version: () => learner.version,
+        batchPrompts: true,
+        score: (start, y) => {
+          const p = promptById(suite, start.promptId);
+          const s = suite.score(p, y);
+          const { reward, cost } = spec.score(s);
+          return { reward, cost, scores: { utility: s.utility, compliance: s.compliance } };
+        },
+      }),
+      evaluation: hierarchyEvaluation(policyLm, suite, cfg.evaluation),
+    };
+    const iteration = spec.iteration(parts, () => lagrange);
+
+    const state: PipelineState<LmRlState> = {
+      codec: LmRlState,
+      params: policyLm.params,
+      optimizer,
+      capture: () => ({
+        version: learner.version,
+        rng: streams.state(),
+        minibatchRng: learner.rng.state(),
+        ...(lagrange ? { lagrange: lagrange.state() } : {}),
+      }),
+      restore: (s) => {
+        learner.version = s.version;
+        for (const [name, st] of Object.entries(s.rng.streams)) streams.get(name).setState(st);
+        learner.rng.setState(s.minibatchRng);
+        if (lagrange && s.lagrange) lagrange = LagrangeState.fromState(s.lagrange);
+      },
+    };
+    const summary = (last: MetricsRecord | undefined): Record<string, number> => {
+      const out: Record<string, number> = {};
+      if (last)
+        for (const k of ['reward/mean', 'cost/mean', 'lambda', 'score/utility/mean', 'score/compliance/mean']) if (last[k] !== undefined) out[k] = last[k]!;
+      for (const [k, v] of Object.entries(base)) out[`base/${k}`] = v;
+      return Object.assign(out, evaluateHierarchy(policyLm, suite, cfg.evaluation));
+    };
+    const result = await runLoop({ iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: spec.stop, state, iteration, summary }, sinks, ctx);
+    return { ...result, base, ...(lagrange ? { lagrange } : {}) };
+  } finally {
+    baseLm?.dispose();
+    lm?.dispose();
+    ref?.dispose();
+    optimizer?.dispose();
+  }
+}
+
+const promptMaps = new WeakMap<HierarchySuite, Map<string, HierarchySuite['train'][number]>>();
+
+/** The suite's prompt of a start (train prompts only are rolled out). */
+function promptById(suite: HierarchySuite, id: string): HierarchySuite['train'][number] {
+  let m = promptMaps.get(suite);
+  if (!m) {
+    m = new Map(suite.train.map((p) => [p.id, p]));
+    promptMaps.set(suite, m);
+  }
+  const p = m.get(id);
+  if (!p) throw new RangeError(`hipo: prompt ${id} is not a train prompt of the suite`);
+  return p;
+}
