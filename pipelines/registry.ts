@@ -17,6 +17,8 @@ import { ConfigError, applySet, checkConfigTree, suggestion, type DeepPartial } 
 import { ENV_IDS, envOptionNames, envOptionProblems } from '../lib/envs/registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoControl, runGrpoControl, evaluateGrpoControl } from './grpo-control.ts';
+import { Td3File, TD3_METRICS, checkTd3, resolveTd3, runTd3, evaluateTd3 } from './td3.ts';
+import { disposeTd3Learner } from '../operators/td3Update.ts';
 
 /** What every pipeline config has. */
 export type BaseConfig = { seed: number; iterations: number } & Record<string, unknown>;
@@ -88,6 +90,20 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     check: checkGrpoControl,
     run: (config, sinks, ctx) => runGrpoControl(config, sinks, ctx),
     evaluate: evaluateGrpoControl,
+  }),
+  td3: definePipeline({
+    name: 'td3',
+    description: 'TD3 (twin critics, delayed actor, target smoothing) on a Box-action env; N envs × k steps per iteration, a replay buffer',
+    file: Td3File,
+    metrics: TD3_METRICS,
+    resolve: resolveTd3,
+    check: checkTd3,
+    run: async (config, sinks, ctx) => {
+      const { learner, ...result } = await runTd3(config, sinks, ctx);
+      disposeTd3Learner(learner);
+      return result;
+    },
+    evaluate: evaluateTd3,
   }),
 };
 
