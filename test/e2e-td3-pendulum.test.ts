@@ -45,7 +45,8 @@ test('td3 on Pendulum-v1 (the example file): eval return from ≈ −1200 to abo
   assert.equal(updates, 2 * (steps - 1000));
   assert.equal(history.at(-1)!.policy_version, updates / 2);
   const weights = learner.actor.variables.length + learner.critic.variables.length;
-  assert.equal(tf.memory().numTensors - start, 4 * weights + 2 * weights, 'the four networks and the Adam moments of actor and critics, nothing else');
+  // Networks and targets (2 · weights), the Adam moments m, v (2 · weights) and each Adam's β₁ᵗ, β₂ᵗ (4).
+  assert.equal(tf.memory().numTensors - start, 2 * weights + 2 * weights + 4, 'the four networks and the two optimizers, nothing else');
   disposeTd3Learner(learner);
   assert.equal(tf.memory().numTensors, start);
 });
@@ -91,6 +92,50 @@ test('td3 resume: 2 + 2 iterations give a metrics.jsonl byte-identical to 4; the
   const buffer = ck.state['buffer'] as { rows: { n: number; obs: Float32Array } };
   assert.equal(buffer.rows.n, 4 * 2 * 15);
   assert.ok(buffer.rows.obs instanceof Float32Array && buffer.rows.obs.length === 4 * 2 * 15 * 3);
+});
+
+test('checkpoint with named optimizers: both restore exactly; a missing or mistyped one is refused before anything changes', async () => {
+  const { saveCheckpoint, loadCheckpoint } = await import('../lib/io/checkpoint.ts');
+  const make = () => {
+    const a = tf.variable(tf.tensor1d([1, 2, 3]));
+    const b = tf.variable(tf.tensor2d([[0.5, -1]]));
+    return { a, b, optA: tf.train.adam(0.1), optB: tf.train.adam(0.01) };
+  };
+  const step = (m: ReturnType<typeof make>) => {
+    m.optA.minimize(() => tf.sum(tf.square(m.a)), false, [m.a]);
+    m.optB.minimize(() => tf.sum(tf.square(m.b)), false, [m.b]);
+  };
+  const src = make();
+  step(src);
+  step(src);
+  const path = join(tmp, 'named.safetensors');
+  await saveCheckpoint(path, { params: { a: src.a, b: src.b }, optimizers: { actor: src.optA, critic: src.optB }, config: null });
+  const dst = make();
+  const start = tf.memory().numTensors;
+  await loadCheckpoint(path, { params: { a: dst.a, b: dst.b }, optimizers: { actor: dst.optA, critic: dst.optB } });
+  step(src);
+  step(dst);
+  assert.deepEqual(Array.from(dst.a.dataSync()), Array.from(src.a.dataSync()), 'one more step is bit-identical');
+  assert.deepEqual(Array.from(dst.b.dataSync()), Array.from(src.b.dataSync()));
+  assert.ok(tf.memory().numTensors - start <= 4, 'only the new Adam moments');
+  const other = make();
+  const before = Array.from(other.a.dataSync());
+  await assert.rejects(
+    loadCheckpoint(path, { params: { a: other.a, b: other.b }, optimizers: { actor: other.optA, policy: other.optB } }),
+    /has no optimizer policy state/,
+  );
+  await assert.rejects(
+    loadCheckpoint(path, { params: { a: other.a, b: other.b }, optimizers: { actor: tf.train.sgd(0.1) } }),
+    /holds Adam optimizer actor state; this run's optimizer is SGD/,
+  );
+  assert.deepEqual(Array.from(other.a.dataSync()), before, 'nothing assigned');
+  await assert.rejects(saveCheckpoint(path, { params: { a: src.a }, optimizers: { vars: src.optA }, config: null }), /optimizer name 'vars'/);
+  for (const m of [src, dst, other]) {
+    m.a.dispose();
+    m.b.dispose();
+    m.optA.dispose();
+    m.optB.dispose();
+  }
 });
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
