@@ -222,12 +222,37 @@ export class TransitionBuffer {
 
   /** Plain, JSON-safe state (typed arrays as base64); only the filled rows are written. */
   state(): unknown {
-    const all = this.gather(Int32Array.from({ length: this.count }, (_, i) => i));
-    const s: TransitionBufferState = { version: 1, capacity: this.capacity, ptr: this.ptr, added: this.total, rows: all };
-    return TransitionBufferState.encode(s);
+    return TransitionBufferState.encode(this.plainState());
   }
 
-  /** Restores a buffer from `state()` (or its JSON round trip); refuses an inconsistent state naming the field. */
+  /** The same state with its rows as typed arrays (for a checkpoint that stores them as tensors). */
+  plainState(): TransitionBufferState {
+    const all = this.gather(Int32Array.from({ length: this.count }, (_, i) => i));
+    return { version: 1, capacity: this.capacity, ptr: this.ptr, added: this.total, rows: all };
+  }
+
+  /**
+   * Replaces this buffer's contents with a saved state (`state()` or `plainState()`), write
+   * position and count included; refuses a state of another capacity or other dimensions.
+   */
+  load(json: unknown): void {
+    const b = TransitionBuffer.fromState(json);
+    if (b.capacity !== this.capacity || b.obsDim !== this.obsDim || b.actDim !== this.actDim) {
+      throw new RangeError(
+        `TransitionBuffer.load: the state has capacity ${b.capacity}, obsDim ${b.obsDim}, actDim ${b.actDim}; this buffer ${this.capacity}, ${this.obsDim}, ${this.actDim}`,
+      );
+    }
+    this.obs.set(b.obs);
+    this.nextObs.set(b.nextObs);
+    this.actions.set(b.actions);
+    this.rewards.set(b.rewards);
+    this.dones.set(b.dones);
+    this.ptr = b.ptr;
+    this.count = b.count;
+    this.total = b.total;
+  }
+
+  /** Restores a buffer from `state()`, its JSON round trip or `plainState()`; refuses an inconsistent state naming the field. */
   static fromState(json: unknown): TransitionBuffer {
     const s = decodeOrThrow(TransitionBufferState, json, 'transition buffer state');
     const errs = transitionShapeErrors(s.rows, 'rows');

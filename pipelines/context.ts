@@ -7,11 +7,19 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from '../lib/models/params.ts';
 import type { MetricsRecord } from '../lib/data.ts';
 
+/**
+ * The weights a checkpoint holds: one store (its names as they are), or several by name (a
+ * learner with targets, e.g. TD3's actor, critic and their target copies), saved as `<name>/<param>`.
+ */
+export type CheckpointParams = ParamStore | Readonly<Record<string, ParamStore>>;
+/** One optimizer, or several by name (e.g. TD3's actor and critic Adam). */
+export type CheckpointOptimizers = tf.Optimizer | Readonly<Record<string, tf.Optimizer>>;
+
 export interface CheckpointContent {
   /** The iteration just completed. */
   iteration: number;
-  params: ParamStore;
-  optimizer: tf.Optimizer;
+  params: CheckpointParams;
+  optimizer: CheckpointOptimizers;
   /** Plain data: RNG states, multipliers, counters — everything else that shapes what comes next. */
   state: Record<string, unknown>;
 }
@@ -21,7 +29,7 @@ export interface PipelineContext {
   checkpoint?: { save(content: CheckpointContent): Promise<void> };
   /** Restores weights and optimizer slots in place and returns the saved plain state. */
   resume?: {
-    load(params: ParamStore, optimizer: tf.Optimizer): Promise<Record<string, unknown>>;
+    load(params: CheckpointParams, optimizer: CheckpointOptimizers): Promise<Record<string, unknown>>;
     /** The metrics record of the checkpoint's iteration (the summary of a run resumed with nothing left to do). */
     lastRecord?(): MetricsRecord | undefined;
   };

@@ -3,6 +3,7 @@ export * from './grpo-control.ts';
 export * from './hipo/sft.ts';
 export * from './hipo/hipo.ts';
 export * from './hipo/grpo-lm.ts';
+export * from './td3.ts';
 export * from './context.ts';
 export { section, oneOf, resolve, applySet, readPipelineFile, suggestion, ConfigError, type DeepPartial } from './config.ts';
 export { PIPELINES, getPipeline, decodePipelineConfig, type PipelineDef } from './registry.ts';

@@ -18,14 +18,12 @@
  * ```
  */
 import * as t from 'io-ts';
-import type * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom, type Observable } from 'rxjs';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { DecodeError, FiniteNumber, NonNegativeInt, decode } from '../lib/codec.ts';
 import type { Batch, MetricsRecord } from '../lib/data.ts';
-import type { ParamStore } from '../lib/models/params.ts';
 import { metrics, toMetricsRecord, type MetricsSink } from '../operators/metrics.ts';
-import type { PipelineContext, PipelineResult } from './context.ts';
+import type { CheckpointOptimizers, CheckpointParams, PipelineContext, PipelineResult } from './context.ts';
 
 /** Stop after the first iteration whose `metric` is ≥ `atLeast` (or ≤ `atMost`). */
 export const StopRule = t.intersection([t.type({ metric: t.string }), t.partial({ atLeast: FiniteNumber, atMost: FiniteNumber })], 'StopRule');
@@ -45,8 +43,10 @@ export function stopRule(rule: StopRule | null): ((m: MetricsRecord) => boolean)
 export interface PipelineState<S extends Record<string, unknown>> {
   /** Decodes the plain state on resume (`t.type`: extra keys such as `iteration` pass through). */
   readonly codec: t.Type<S, unknown, unknown>;
-  readonly params: ParamStore;
-  readonly optimizer: tf.Optimizer;
+  /** The weights: one store, or several by name (saved as `<name>/<param>`). */
+  readonly params: CheckpointParams;
+  /** The optimizer, or several by name (each one's moments are checkpointed). */
+  readonly optimizer: CheckpointOptimizers;
   /** The plain state after the iteration just completed (RNG states, counters, multipliers). */
   capture(): S;
   /** Puts a decoded state back (weights and optimizer slots are restored by the loop). */

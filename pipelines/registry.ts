@@ -20,6 +20,8 @@ import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoCon
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
 import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';
 import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
+import { Td3File, TD3_METRICS, checkTd3, resolveTd3, runTd3, evaluateTd3 } from './td3.ts';
+import { disposeTd3Learner } from '../operators/td3Update.ts';
 
 /** What every pipeline config has. */
 export type BaseConfig = { seed: number; iterations: number } & Record<string, unknown>;
@@ -122,6 +124,20 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveGrpoLm,
     check: checkGrpoLm,
     run: (config, sinks, ctx) => runGrpoLm(config, sinks, ctx),
+  }),
+  td3: definePipeline({
+    name: 'td3',
+    description: 'TD3 (twin critics, delayed actor, target smoothing) on a Box-action env; N envs × k steps per iteration, a replay buffer',
+    file: Td3File,
+    metrics: TD3_METRICS,
+    resolve: resolveTd3,
+    check: checkTd3,
+    run: async (config, sinks, ctx) => {
+      const { learner, ...result } = await runTd3(config, sinks, ctx);
+      disposeTd3Learner(learner);
+      return result;
+    },
+    evaluate: evaluateTd3,
   }),
 };
 

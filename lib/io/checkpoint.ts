@@ -18,6 +18,8 @@
  *                     see `encodeState`)
  *     rxrl.optimizer  JSON { className, config, slots: [tensor names in optimizer order] }
  *                     (only with an optimizer)
+ *     rxrl.optimizer.<name>  the same for a named optimizer (`optimizers`), whose tensors are
+ *                     optimizer/<name>/iter, optimizer/<name>/slots/…, optimizer/<name>/vars/…
  *     rxrl.sha256     SHA-256 of the whole file with these 64 hex digits replaced by ASCII '0'
  *
  * Optimizer slots are matched to variables by parameter name when saving (tfjs names its slots
@@ -50,9 +52,6 @@ export const META_OPTIMIZER = 'rxrl.optimizer';
 export const META_SHA256 = 'rxrl.sha256';
 
 const OPT = 'optimizer/';
-const OPT_ITER = 'optimizer/iter';
-const OPT_SLOTS = 'optimizer/slots/';
-const OPT_VARS = 'optimizer/vars/';
 const STATE = 'state/';
 
 /** Typed arrays in the run state larger than this go into tensors instead of base64 JSON. */
@@ -85,6 +84,12 @@ export type ParamTarget = ReadonlyMap<string, tf.Variable> | Readonly<Record<str
 export interface SaveCheckpointOptions {
   params: ParamSource;
   optimizer?: tf.Optimizer | undefined;
+  /**
+   * Further optimizers by name (a learner with several, e.g. TD3's actor and critic Adam), stored
+   * as `optimizer/<name>/iter|slots/…|vars/…` with metadata `rxrl.optimizer.<name>`; every
+   * variable they train must be among `params`.
+   */
+  optimizers?: Readonly<Record<string, tf.Optimizer>> | undefined;
   /** The model config (any JSON-able value); loaders compare it with `expectConfig`. */
   config: unknown;
   /** Plain-data run state: numbers, strings, booleans, null, arrays, plain objects, typed arrays, bigints. */
@@ -100,6 +105,8 @@ export interface LoadCheckpointOptions {
   params?: ParamTarget | undefined;
   /** Restore this optimizer's state (needs `params`, to map slots to variables). */
   optimizer?: tf.Optimizer | undefined;
+  /** Restore these named optimizers (saved with `optimizers`); each must be in the file. */
+  optimizers?: Readonly<Record<string, tf.Optimizer>> | undefined;
   /** Refuse a checkpoint whose config differs from this one (compared as JSON). */
   expectConfig?: unknown;
   /** Weights in the file that `params` lacks are an error (default true); missing ones always are. */
@@ -115,6 +122,8 @@ export interface CheckpointContents {
   readonly params: Readonly<Record<string, SafetensorsTensor>>;
   /** The optimizer state, or null when the checkpoint has none. */
   readonly optimizer: OptimizerState | null;
+  /** The named optimizers' states (`optimizers` when saving). */
+  readonly optimizers: Readonly<Record<string, OptimizerState>>;
 }
 
 export interface OptimizerState {
@@ -307,6 +316,50 @@ function optimizerVars(opt: tf.Optimizer): Record<string, tf.Variable> {
   return out;
 }
 
+/** Where an optimizer's state lives in the file: the unnamed one at `optimizer/…`, a named one at `optimizer/<name>/…`. */
+function optimizerKeys(name?: string): { iter: string; slots: string; vars: string; meta: string } {
+  const base = name === undefined ? OPT : `${OPT}${name}/`;
+  return { iter: `${base}iter`, slots: `${base}slots/`, vars: `${base}vars/`, meta: name === undefined ? META_OPTIMIZER : `${META_OPTIMIZER}.${name}` };
+}
+
+const RESERVED_OPTIMIZER_NAMES = new Set(['iter', 'slots', 'vars']);
+
+function checkOptimizerName(name: string, where: string): void {
+  if (!/^[A-Za-z0-9_-]+$/.test(name) || RESERVED_OPTIMIZER_NAMES.has(name)) {
+    throw new RangeError(`${where}: optimizer name '${name}' must be letters, digits, _ or - and not iter, slots or vars`);
+  }
+}
+
+/** Puts one optimizer's tensors into `tensors`; returns its metadata JSON. */
+async function saveOptimizer(
+  opt: tf.Optimizer,
+  byVar: Map<string, string>,
+  tensors: Record<string, SafetensorsTensor>,
+  keys: ReturnType<typeof optimizerKeys>,
+): Promise<string> {
+  const weights = await opt.getWeights();
+  const iterT = weights[0];
+  if (iterT?.name !== 'iter') throw new Error('saveCheckpoint: optimizer.getWeights() did not start with the iteration count');
+  tensors[keys.iter] = { dtype: 'I32', shape: [], data: Int32Array.from(await iterT.tensor.data()) };
+  iterT.tensor.dispose();
+  const slots: string[] = [];
+  for (const w of weights.slice(1)) {
+    const cut = w.name.lastIndexOf('/');
+    const varName = cut < 0 ? w.name : w.name.slice(0, cut);
+    const slot = cut < 0 ? 'value' : w.name.slice(cut + 1);
+    const param = byVar.get(varName);
+    if (param === undefined) {
+      throw new Error(`saveCheckpoint: the optimizer holds state (${w.name}) for a variable that is not among params; pass every variable it trains`);
+    }
+    const key = `${keys.slots}${param}/${slot}`;
+    if (tensors[key]) throw new Error(`saveCheckpoint: duplicate optimizer slot ${key}`);
+    tensors[key] = await tensorToST(key, w.tensor);
+    slots.push(key);
+  }
+  for (const [field, v] of Object.entries(optimizerVars(opt))) tensors[`${keys.vars}${field}`] = await tensorToST(field, v);
+  return JSON.stringify({ className: opt.getClassName(), config: opt.getConfig(), slots });
+}
+
 /** Writes a checkpoint atomically (see the module doc). */
 export async function saveCheckpoint(path: string, opts: SaveCheckpointOptions): Promise<void> {
   const tensors: Record<string, SafetensorsTensor> = {};
@@ -328,30 +381,12 @@ export async function saveCheckpoint(path: string, opts: SaveCheckpointOptions):
   if (configJson === undefined) throw new TypeError('saveCheckpoint: config is not JSON-serialisable');
   metadata[META_CONFIG] = configJson;
 
-  if (opts.optimizer) {
-    const opt = opts.optimizer;
-    const byVar = variableNames(opts.params);
-    const weights = await opt.getWeights();
-    const iterT = weights[0];
-    if (iterT?.name !== 'iter') throw new Error('saveCheckpoint: optimizer.getWeights() did not start with the iteration count');
-    tensors[OPT_ITER] = { dtype: 'I32', shape: [], data: Int32Array.from(await iterT.tensor.data()) };
-    iterT.tensor.dispose();
-    const slots: string[] = [];
-    for (const w of weights.slice(1)) {
-      const cut = w.name.lastIndexOf('/');
-      const varName = cut < 0 ? w.name : w.name.slice(0, cut);
-      const slot = cut < 0 ? 'value' : w.name.slice(cut + 1);
-      const param = byVar.get(varName);
-      if (param === undefined) {
-        throw new Error(`saveCheckpoint: the optimizer holds state (${w.name}) for a variable that is not among params; pass every variable it trains`);
-      }
-      const key = `${OPT_SLOTS}${param}/${slot}`;
-      if (tensors[key]) throw new Error(`saveCheckpoint: duplicate optimizer slot ${key}`);
-      tensors[key] = await tensorToST(key, w.tensor);
-      slots.push(key);
-    }
-    for (const [field, v] of Object.entries(optimizerVars(opt))) tensors[`${OPT_VARS}${field}`] = await tensorToST(field, v);
-    metadata[META_OPTIMIZER] = JSON.stringify({ className: opt.getClassName(), config: opt.getConfig(), slots });
+  const byVar = variableNames(opts.params);
+  if (opts.optimizer) metadata[META_OPTIMIZER] = await saveOptimizer(opts.optimizer, byVar, tensors, optimizerKeys());
+  for (const [name, opt] of Object.entries(opts.optimizers ?? {})) {
+    checkOptimizerName(name, 'saveCheckpoint');
+    const keys = optimizerKeys(name);
+    metadata[keys.meta] = await saveOptimizer(opt, byVar, tensors, keys);
   }
 
   let k = 0;
@@ -493,26 +528,33 @@ export async function readCheckpoint(path: string, opts: { expectConfig?: unknow
     params[info.name] = tensorOf(info.name);
   }
 
-  let optimizer: OptimizerState | null = null;
-  if (meta[META_OPTIMIZER] !== undefined) {
-    const o = parseMeta(META_OPTIMIZER) as { className?: unknown; config?: unknown; slots?: unknown };
+  const readOptimizer = (keys: ReturnType<typeof optimizerKeys>): OptimizerState => {
+    const o = parseMeta(keys.meta) as { className?: unknown; config?: unknown; slots?: unknown };
     if (typeof o.className !== 'string' || !Array.isArray(o.slots) || !o.slots.every((s) => typeof s === 'string')) {
-      fail('rxrl.optimizer metadata is malformed');
+      fail(`${keys.meta} metadata is malformed`);
     }
-    const iterInfo = parsed.header.byName.get(OPT_ITER);
-    if (iterInfo?.dtype !== 'I32' || iterInfo.shape.length !== 0) fail(`tensor ${OPT_ITER} is missing or not an I32 scalar`);
-    const iterations = (tensorOf(OPT_ITER).data as Int32Array)[0]!;
+    const iterInfo = parsed.header.byName.get(keys.iter);
+    if (iterInfo?.dtype !== 'I32' || iterInfo.shape.length !== 0) fail(`tensor ${keys.iter} is missing or not an I32 scalar`);
+    const iterations = (tensorOf(keys.iter).data as Int32Array)[0]!;
     const slots = (o.slots as string[]).map((key) => {
-      if (!key.startsWith(OPT_SLOTS) || !parsed.header.byName.has(key)) return fail(`optimizer slot ${key} is listed in rxrl.optimizer but missing`);
-      const rest = key.slice(OPT_SLOTS.length);
+      if (!key.startsWith(keys.slots) || !parsed.header.byName.has(key)) return fail(`optimizer slot ${key} is listed in ${keys.meta} but missing`);
+      const rest = key.slice(keys.slots.length);
       const cut = rest.lastIndexOf('/');
       return { param: rest.slice(0, cut), slot: rest.slice(cut + 1), tensor: tensorOf(key) };
     });
     const vars: Record<string, SafetensorsTensor> = {};
-    for (const info of parsed.header.tensors) if (info.name.startsWith(OPT_VARS)) vars[info.name.slice(OPT_VARS.length)] = tensorOf(info.name);
-    optimizer = { className: o.className as string, config: o.config, iterations, slots, vars };
+    for (const info of parsed.header.tensors) if (info.name.startsWith(keys.vars)) vars[info.name.slice(keys.vars.length)] = tensorOf(info.name);
+    return { className: o.className as string, config: o.config, iterations, slots, vars };
+  };
+  const optimizer = meta[META_OPTIMIZER] !== undefined ? readOptimizer(optimizerKeys()) : null;
+  const optimizers: Record<string, OptimizerState> = {};
+  for (const key of Object.keys(meta)) {
+    if (!key.startsWith(`${META_OPTIMIZER}.`)) continue;
+    const name = key.slice(META_OPTIMIZER.length + 1);
+    if (!/^[A-Za-z0-9_-]+$/.test(name) || RESERVED_OPTIMIZER_NAMES.has(name)) fail(`has a malformed optimizer name in ${key}`);
+    optimizers[name] = readOptimizer(optimizerKeys(name));
   }
-  return { config, state, metadata: { ...meta }, params, optimizer };
+  return { config, state, metadata: { ...meta }, params, optimizer, optimizers };
 }
 
 function targetEntries(t: ParamTarget): [string, tf.Variable][] {
@@ -568,40 +610,47 @@ export async function loadCheckpoint(
     }
   }
 
-  const optVars: [tf.Variable, SafetensorsTensor][] = [];
-  if (opts.optimizer) {
-    const opt = opts.optimizer;
-    const os = ck.optimizer;
+  /** Checks one optimizer's saved state against this run's optimizer; returns its extra variables to assign. */
+  const verifyOptimizer = (opt: tf.Optimizer, os: OptimizerState | null | undefined, label: string, slotsAt: string): [tf.Variable, SafetensorsTensor][] => {
+    const out: [tf.Variable, SafetensorsTensor][] = [];
     if (!opts.params) fail('restoring an optimizer needs params (to map its state to variables)');
-    if (!os) return fail('has no optimizer state');
-    if (os.className !== opt.getClassName()) fail(`holds ${os.className} optimizer state; this run's optimizer is ${opt.getClassName()}`);
+    if (!os) return fail(`has no ${label} state`);
+    if (os.className !== opt.getClassName()) fail(`holds ${os.className} ${label} state; this run's optimizer is ${opt.getClassName()}`);
     for (const s of os.slots) {
       const v = targetByName.get(s.param);
-      if (!v) fail(`optimizer state ${OPT_SLOTS}${s.param}/${s.slot} is for a parameter the model does not have`);
+      if (!v) fail(`${label} state ${slotsAt}${s.param}/${s.slot} is for a parameter the model does not have`);
       if (s.tensor.shape.length !== v!.shape.length || s.tensor.shape.some((d, i) => d !== v!.shape[i])) {
-        fail(`optimizer state ${OPT_SLOTS}${s.param}/${s.slot} has shape ${fmtShape(s.tensor.shape)}, the model expects ${fmtShape(v!.shape)}`);
+        fail(`${label} state ${slotsAt}${s.param}/${s.slot} has shape ${fmtShape(s.tensor.shape)}, the model expects ${fmtShape(v!.shape)}`);
       }
-      if (s.tensor.dtype !== 'F32') fail(`optimizer state ${OPT_SLOTS}${s.param}/${s.slot} has dtype ${s.tensor.dtype}, expected F32`);
-      checkFinite(path, `optimizer state ${OPT_SLOTS}${s.param}/${s.slot}`, s.tensor);
+      if (s.tensor.dtype !== 'F32') fail(`${label} state ${slotsAt}${s.param}/${s.slot} has dtype ${s.tensor.dtype}, expected F32`);
+      checkFinite(path, `${label} state ${slotsAt}${s.param}/${s.slot}`, s.tensor);
     }
     const have = optimizerVars(opt);
     for (const [field, t] of Object.entries(os.vars)) {
       const v = have[field];
-      if (!v) fail(`optimizer variable ${field} does not exist on this run's ${opt.getClassName()}`);
+      if (!v) fail(`${label} variable ${field} does not exist on this run's ${opt.getClassName()}`);
       if (TF_TO_ST[v!.dtype] !== t.dtype || t.shape.length !== v!.shape.length || t.shape.some((d, i) => d !== v!.shape[i])) {
-        fail(`optimizer variable ${field} is ${t.dtype} ${fmtShape(t.shape)}, this run's is ${TF_TO_ST[v!.dtype] ?? v!.dtype} ${fmtShape(v!.shape)}`);
+        fail(`${label} variable ${field} is ${t.dtype} ${fmtShape(t.shape)}, this run's is ${TF_TO_ST[v!.dtype] ?? v!.dtype} ${fmtShape(v!.shape)}`);
       }
-      optVars.push([v!, t]);
+      out.push([v!, t]);
     }
+    return out;
+  };
+  const restores: { opt: tf.Optimizer; os: OptimizerState; vars: [tf.Variable, SafetensorsTensor][] }[] = [];
+  if (opts.optimizer) {
+    const vars = verifyOptimizer(opts.optimizer, ck.optimizer, 'optimizer', optimizerKeys().slots);
+    restores.push({ opt: opts.optimizer, os: ck.optimizer!, vars });
+  }
+  for (const [name, opt] of Object.entries(opts.optimizers ?? {})) {
+    const vars = verifyOptimizer(opt, ck.optimizers[name], `optimizer ${name}`, optimizerKeys(name).slots);
+    restores.push({ opt, os: ck.optimizers[name]!, vars });
   }
 
   // ---- Everything verified: assign. ----
   for (const { v, t } of plan) {
     tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array | Int32Array | Uint8Array, [...t.shape], ST_TO_TF[t.dtype])));
   }
-  if (opts.optimizer && ck.optimizer) {
-    const opt = opts.optimizer;
-    const os = ck.optimizer;
+  for (const { opt, os, vars } of restores) {
     const old = await opt.getWeights();
     const weights: { name: string; tensor: tf.Tensor }[] = [{ name: 'iter', tensor: tf.scalar(os.iterations, 'int32') }];
     for (const s of os.slots) {
@@ -615,7 +664,7 @@ export async function loadCheckpoint(
     now[0]?.tensor.dispose(); // a fresh iteration scalar
     const current = new Set(now.slice(1).map((w) => w.tensor));
     for (const w of old) if (!current.has(w.tensor)) w.tensor.dispose();
-    for (const [v, t] of optVars) {
+    for (const [v, t] of vars) {
       tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array | Int32Array, [...t.shape], ST_TO_TF[t.dtype])));
     }
   }
