@@ -2,6 +2,7 @@
 import type { Actor } from '../actor.ts';
 import type { Start } from '../data.ts';
 import type { DecisionTransformer } from './decision-transformer.ts';
+import { type StateNorm, normalizeState } from './dt-batch.ts';
 import { DtHistory, selectDtActions } from './generate.ts';
 
 /**
@@ -10,6 +11,8 @@ import { DtHistory, selectDtActions } from './generate.ts';
  * after each step lowers its target by the reward received, R̂_{t+1} = R̂_t − r_t. The targets
  * the rows acted on are what `targets()` reports, so trajectories carry the *intended*
  * returns-to-go (never the achieved ones, unless a pipeline relabels them explicitly).
+ * The DT sees fround(R̂)·scale (the recorded float32 target, scaled) and, with `stateNorm`,
+ * (s − mean)/std — exactly what `dtBatchOf` rebuilds from the trajectory.
  */
 export function dtActor(
   dt: DecisionTransformer,
@@ -18,6 +21,8 @@ export function dtActor(
     targetReturn: number | ((start: Start) => number);
     scale?: number;
     contextLength?: number;
+    /** State normalisation (ODT: the offline dataset's mean and std). */
+    stateNorm?: StateNorm;
     version: () => number;
   },
 ): Actor {
@@ -38,7 +43,10 @@ export function dtActor(
     },
     act(observations, n, rng, deterministic) {
       if (histories.length !== n) throw new Error(`dtActor: begin(${n}) was not called for this group`);
-      for (let i = 0; i < n; i++) histories[i]!.observe(observations.subarray(i * dt.stateDim, (i + 1) * dt.stateDim), rtg[i]! * scale);
+      for (let i = 0; i < n; i++) {
+        const s = observations.subarray(i * dt.stateDim, (i + 1) * dt.stateDim);
+        histories[i]!.observe(cfg.stateNorm ? normalizeState(s, cfg.stateNorm) : s, Math.fround(rtg[i]!) * scale);
+      }
       return selectDtActions(dt, histories, rng, { deterministic: deterministic ?? false, ...(cfg.contextLength ? { contextLength: cfg.contextLength } : {}) });
     },
     targets: () => Float32Array.from(rtg),

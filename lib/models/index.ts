@@ -19,6 +19,7 @@ export * from './policy.ts';
 export * from './mlp.ts';
 export * from './decision-transformer.ts';
 export * from './dt-actor.ts';
+export * from './dt-batch.ts';
 export * from './generate.ts';
 export * from './lm-policy.ts';
 export * from './registry.ts';
