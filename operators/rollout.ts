@@ -47,7 +47,7 @@ export interface RolloutConfig {
   maxSteps?: number;
   /**
    * Score a cut trajectory by following the actor's mode for H more steps: their summed rewards
-   * and costs go to `scores.tail_return` / `scores.tail_cost` (for `returns`' bootstrap), their
+   * and costs go to `scores.tail_return` / `scores.tail_cost` (for `returns`' bootstrap), their count to `scores.tail_steps`, their
    * actions are not part of the trajectory. Used by sub-trajectory optimisation.
    */
   tail?: { steps: number };
@@ -144,12 +144,14 @@ export function rolloutGroups(cfg: RolloutConfig, starts: readonly Start[], grou
 
   const tailReturn = new Float64Array(N);
   const tailCost = new Float64Array(N);
+  const tailSteps = new Float64Array(N);
   if (cfg.tail && cfg.tail.steps > 0) {
     // Rows cut by maxSteps (not ended by the env) continue with the actor's mode for H steps.
     const live = Uint8Array.from(venv.active);
     runEpisodes(venv, actor, rng, obs, { maxSteps: cfg.tail.steps, deterministic: true, live }, (i, s) => {
       tailReturn[i] = tailReturn[i]! + s.result.rewards[i]!;
       tailCost[i] = tailCost[i]! + s.result.costs[i]!;
+      tailSteps[i] = tailSteps[i]! + 1;
     });
   }
 
@@ -173,7 +175,7 @@ export function rolloutGroups(cfg: RolloutConfig, starts: readonly Start[], grou
       start,
       timesteps: Int32Array.from({ length: T }, (_, i) => t0 + i),
     };
-    const withTail = cfg.tail ? { ...tr, scores: { tail_return: tailReturn[i]!, tail_cost: tailCost[i]! } } : tr;
+    const withTail = cfg.tail ? { ...tr, scores: { tail_return: tailReturn[i]!, tail_cost: tailCost[i]!, tail_steps: tailSteps[i]! } } : tr;
     return row.tgt.length > 0 ? { ...withTail, targets: Float32Array.from(row.tgt) } : withTail;
   });
   return starts.map((start, j) => ({ groupId: groupIds[j]!, start, trajectories: trajectories.slice(j * G, (j + 1) * G) }));

@@ -1,5 +1,6 @@
 /** rxrl/pipelines — whole training pipelines, the pipeline-file codec, the runner and reports. */
 export * from './grpo-control.ts';
+export * from './online-dt/grpo-dt.ts';
 export * from './context.ts';
 export { section, oneOf, resolve, applySet, readPipelineFile, suggestion, ConfigError, type DeepPartial } from './config.ts';
 export { PIPELINES, getPipeline, decodePipelineConfig, type PipelineDef } from './registry.ts';

@@ -17,6 +17,7 @@ import { ConfigError, applySet, checkConfigTree, suggestion, type DeepPartial } 
 import { ENV_IDS, envOptionNames, envOptionProblems } from '../lib/envs/registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoControl, runGrpoControl, evaluateGrpoControl } from './grpo-control.ts';
+import { GrpoDtFile, GRPO_DT_METRICS, checkGrpoDt, resolveGrpoDt, runGrpoDt } from './online-dt/grpo-dt.ts';
 
 /** What every pipeline config has. */
 export type BaseConfig = { seed: number; iterations: number } & Record<string, unknown>;
@@ -88,6 +89,15 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     check: checkGrpoControl,
     run: (config, sinks, ctx) => runGrpoControl(config, sinks, ctx),
     evaluate: evaluateGrpoControl,
+  }),
+  'grpo-dt': definePipeline({
+    name: 'grpo-dt',
+    description: 'GRPO-DT: online finetuning of a pretrained Decision Transformer with pure RL gradients (reset-point groups, sub-trajectories, no hindsight relabeling)',
+    file: GrpoDtFile,
+    metrics: GRPO_DT_METRICS,
+    resolve: resolveGrpoDt,
+    check: checkGrpoDt,
+    run: (config, sinks, ctx) => runGrpoDt(config, sinks, ctx),
   }),
 };
 
