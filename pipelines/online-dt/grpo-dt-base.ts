@@ -8,7 +8,8 @@ import * as t from 'io-ts';
 import { PositiveInt, PositiveIntAtMost } from '../../lib/codec.ts';
 import { DecisionTransformer, type DecisionTransformerConfig } from '../../lib/models/decision-transformer.ts';
 import type { StateNorm } from '../../lib/models/dt-batch.ts';
-import { loadD4rl, episodesOf, type D4rlEpisode } from '../../lib/datasets/d4rl.ts';
+import { loadD4rl, episodesOf, type D4rlDataset, type D4rlEpisode } from '../../lib/datasets/d4rl.ts';
+import { stateNormOf } from '../../lib/datasets/windows.ts';
 import { ConfigError } from '../config.ts';
 
 /** The DT's shape (ODT: width 512, 4 layers, 4 heads, K 20; scaled down for this machine). */
@@ -25,7 +26,7 @@ export type DtModelConfig = t.TypeOf<typeof DtModelConfig>;
 export const DT_MODEL_DEFAULTS: DtModelConfig = { dModel: 128, nLayers: 3, nHeads: 1, contextLength: 20, maxEpisodeSteps: 1000 };
 
 /** A dataset episode with the arrays reset points need. */
-export type DatasetEpisode = D4rlEpisode & { readonly qpos: Float64Array; readonly qvel: Float64Array };
+type DatasetEpisode = D4rlEpisode & { readonly qpos: Float64Array; readonly qvel: Float64Array };
 
 export interface BaseDt {
   readonly dt: DecisionTransformer;
@@ -36,7 +37,7 @@ export interface BaseDt {
   copy(): DecisionTransformer;
 }
 
-export function dtConfigOf(model: DtModelConfig, dims: { obsDim: number; actDim: number }, seed: number): DecisionTransformerConfig {
+function dtConfigOf(model: DtModelConfig, dims: { obsDim: number; actDim: number }, seed: number): DecisionTransformerConfig {
   return {
     stateDim: dims.obsDim,
     actDim: dims.actDim,
@@ -47,31 +48,21 @@ export function dtConfigOf(model: DtModelConfig, dims: { obsDim: number; actDim:
   };
 }
 
-/** ODT's state statistics: per-dimension mean and std (+ 1e-6) over every dataset row. */
-export function datasetStateNorm(observations: Float32Array, obsDim: number): StateNorm {
-  const n = observations.length / obsDim;
-  const mean = new Float64Array(obsDim);
-  const sq = new Float64Array(obsDim);
-  for (let r = 0; r < n; r++) for (let k = 0; k < obsDim; k++) mean[k] = mean[k]! + observations[r * obsDim + k]!;
-  for (let k = 0; k < obsDim; k++) mean[k] = mean[k]! / n;
-  for (let r = 0; r < n; r++) for (let k = 0; k < obsDim; k++) sq[k] = sq[k]! + (observations[r * obsDim + k]! - mean[k]!) ** 2;
-  return { mean: Float32Array.from(mean), std: Float32Array.from(sq, (s) => Math.sqrt(s / n) + 1e-6) };
-}
-
 /** The pretrained DT: the checkpoint's weights, or the ODT recipe run on the dataset. */
 export async function loadBaseDt(
   cfg: { seed: number; env: { id: string; options: Record<string, unknown> }; dataset: { path: string | null }; base: { checkpoint: string | null }; model: DtModelConfig },
   dims: { obsDim: number; actDim: number },
-  pretrain: (dt: DecisionTransformer, episodes: readonly D4rlEpisode[], stateNorm: StateNorm) => Promise<void>,
+  pretrain: (dt: DecisionTransformer, data: D4rlDataset, stateNorm: StateNorm) => Promise<void>,
 ): Promise<BaseDt> {
   const dtConfig = dtConfigOf(cfg.model, dims, cfg.seed);
   let episodes: D4rlEpisode[] = [];
   let stateNorm: StateNorm | undefined;
+  let data: D4rlDataset | undefined;
   if (cfg.dataset.path !== null) {
-    const data = await loadD4rl(cfg.dataset.path, { envId: cfg.env.id, envOptions: cfg.env.options });
+    data = await loadD4rl(cfg.dataset.path, { envId: cfg.env.id, envOptions: cfg.env.options });
     episodes = episodesOf(data);
     if (episodes.length === 0) throw new ConfigError(`dataset.path: ${cfg.dataset.path} holds no complete episode`);
-    stateNorm = datasetStateNorm(data.observations, data.obsDim);
+    stateNorm = stateNormOf(data);
   }
   const dt = new DecisionTransformer(dtConfig);
   try {
@@ -83,8 +74,8 @@ export async function loadBaseDt(
       if (mean instanceof Float32Array && std instanceof Float32Array) stateNorm = { mean, std };
       if (!stateNorm) throw new ConfigError(`base.checkpoint: ${cfg.base.checkpoint} holds no stateMean/stateStd, and there is no dataset.path to compute them from`);
     } else {
-      if (!stateNorm) throw new ConfigError('dataset.path: needed to pretrain the DT when base.checkpoint is null');
-      await pretrain(dt, episodes, stateNorm);
+      if (!stateNorm || !data) throw new ConfigError('dataset.path: needed to pretrain the DT when base.checkpoint is null');
+      await pretrain(dt, data, stateNorm);
     }
   } catch (e) {
     dt.dispose();

@@ -30,7 +30,7 @@ import { spaceSize, type Env } from '../../lib/envs/types.ts';
 import { Rng, RngStreams } from '../../lib/random.ts';
 import { Float32, FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, Uint32, decodeOrThrow, oneOf, suggestion } from '../../lib/codec.ts';
 import { RngStateC, RngStreamsStateC, SnapshotStart, type AdvantagedGroup, type Batch, type MetricsRecord, type ScoredGroup, type Trajectory } from '../../lib/data.ts';
-import type { D4rlEpisode } from '../../lib/datasets/d4rl.ts';
+import type { D4rlDataset } from '../../lib/datasets/d4rl.ts';
 import { DecisionTransformer } from '../../lib/models/decision-transformer.ts';
 import { dtActor } from '../../lib/models/dt-actor.ts';
 import { dtBatchOf, dtPolicy, normalizeState, type StateNorm } from '../../lib/models/dt-batch.ts';
@@ -213,7 +213,7 @@ export interface GrpoDtResult extends PipelineResult {
 
 /** Offline pretraining with the shared ODT recipe (`pretrainDt`). */
 function pretrainHere(cfg: GrpoDtConfig) {
-  return async (_dt: DecisionTransformer, _episodes: readonly D4rlEpisode[], _norm: StateNorm): Promise<void> => {
+  return async (_dt: DecisionTransformer, _data: D4rlDataset, _norm: StateNorm): Promise<void> => {
     void cfg;
     throw new ConfigError('base.checkpoint: in-process pretraining is not wired yet');
   };
@@ -332,7 +332,7 @@ export async function runGrpoDt(
     const advantages = groupAdvantages({ ...alg.advantages, outcome: 'first-step-return' });
     const update = policyUpdate(learner, alg.update);
     const relabel = hindsightRelabel<AdvantagedGroup>({ scale: 1 });
-    const evaluation = evaluate<ScoredGroup>({ ...evalCfg, every: cfg.evaluation.every, lastIteration: cfg.iterations - 1 });
+    const evaluation = evaluate<ScoredGroup>({ ...evalCfg, every: cfg.evaluation.every });
     /** The new frontier: reset points along this iteration's rollouts (a group's first row). */
     const grow = (b: Batch<ScoredGroup>): void => {
       for (const g of b.groups) for (const tr of g.trajectories) envSteps += tr.length + (tr.scores?.['tail_steps'] ?? 0);
