@@ -77,7 +77,7 @@ test('GRPO-DT raises the evaluation return of its pretrained DT on Hopper-v4 (ti
   const start = pretrained['eval/return']!;
   const end = summary['eval/return']!;
   console.log(`pretrained eval/return ${start.toFixed(1)} → after ${history.length} iterations ${end.toFixed(1)}; per-iteration:`, history.map((m) => m['eval/return']?.toFixed(1) ?? '-').join(' '));
-  assert.ok(end > start, `eval/return ${end} did not rise over the pretrained ${start}`);
+  assert.ok(end > start + 10, `eval/return ${end} did not rise over the pretrained ${start}`);
   assert.ok(history.every((m) => m['ratio/mean'] !== undefined && Number.isFinite(m['loss']!)));
   assert.ok(history.every((m) => m['active/pool_size']! >= 4));
   assert.equal(new Set(counts.slice(1)).size, 1, `numTensors per iteration: ${counts.join(', ')}`);
