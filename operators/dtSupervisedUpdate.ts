@@ -95,7 +95,7 @@ export type DtLearnerState = t.TypeOf<typeof DtLearnerStateC>;
 /** What the update changes: the DT, its AdamW optimizer, the temperature, counters and the sampling stream. */
 export interface DtLearner {
   readonly dt: DecisionTransformer;
-  readonly optimizer: tf.AdamOptimizer;
+  readonly optimizer: tf.Optimizer;
   logTemperature: number;
   temperatureAdam: { m: number; v: number; t: number };
   /** Window sampling and entropy noise. */
