@@ -1,6 +1,6 @@
 /**
  * End-to-end GRPO-DT on Hopper-v4 at CI size: a tiny DT pretrained (ODT's supervised update) on the
- * tiny Hopper dataset, handed to the `grpo-dt` pipeline as `base.checkpoint`, finetuned with
+ * tiny Hopper dataset (`pretrainDt`, the shared ODT recipe), handed to the `grpo-dt` pipeline as `base.checkpoint`, finetuned with
  * reset-point groups and short sub-trajectories. Checks that the deterministic evaluation return
  * rises over the pretrained start, that no tensor leaks, that a resumed run matches an
  * uninterrupted one exactly, and that a reset point of another env is refused naming the group.
@@ -12,18 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend.ts';
-import { loadD4rl } from '../lib/datasets/d4rl.ts';
-import { d4rlTrajectories, stateNormOf } from '../lib/datasets/windows.ts';
 import { DecisionTransformer } from '../lib/models/decision-transformer.ts';
-import { saveCheckpoint } from '../lib/io/checkpoint.ts';
 import { makeEnv, makeVectorEnv } from '../lib/envs/registry.ts';
-import { DT_SUPERVISED_UPDATE_DEFAULTS, dtLearner, dtSupervisedStep } from '../operators/dtSupervisedUpdate.ts';
 import { rolloutGroups } from '../operators/rollout.ts';
 import { dtActor } from '../lib/models/dt-actor.ts';
 import { Rng } from '../lib/random.ts';
 import { runGrpoDt, type GrpoDtConfig } from '../pipelines/online-dt/grpo-dt.ts';
 import type { DeepPartial } from '../pipelines/config.ts';
 import { runPipeline } from '../pipelines/runner.ts';
+import { pretrainDt, savePretrained } from '../pipelines/online-dt/pretrain.ts';
 
 await initBackend({ quiet: true });
 
@@ -32,18 +29,12 @@ const MODEL = { dModel: 16, nLayers: 1, nHeads: 1, contextLength: 5, maxEpisodeS
 const dir = mkdtempSync(join(tmpdir(), 'rxrl-grpo-dt-'));
 const BASE = join(dir, 'base.safetensors');
 
-/** The pretrained start: 150 supervised steps on the tiny dataset, saved with its state statistics. */
+/** The pretrained start: 150 steps of the shared ODT recipe on the tiny dataset, saved as a checkpoint. */
 async function pretrain(): Promise<void> {
-  const data = await loadD4rl(TINY, { envId: 'Hopper-v4' });
-  const trs = d4rlTrajectories(data, 'Hopper-v4');
-  const norm = stateNormOf(data);
-  const dt = new DecisionTransformer({ stateDim: 11, actDim: 3, contextLength: 5, maxEpisodeSteps: 1000, core: { dModel: 16, nLayers: 1, nHeads: 1 }, seed: 3 });
-  const learner = dtLearner(dt, { seed: 3 });
-  const cfg = { ...DT_SUPERVISED_UPDATE_DEFAULTS, batchSize: 32, contextLength: 5, learningRate: 1e-3, warmupSteps: 10 };
-  for (let i = 0; i < 150; i++) dtSupervisedStep(learner, trs, cfg, norm);
-  await saveCheckpoint(BASE, { params: dt.params.map, config: MODEL, state: { stateMean: norm.mean, stateStd: norm.std } });
-  learner.optimizer.dispose();
-  dt.dispose();
+  const pre = await pretrainDt({ dataset: TINY, envId: 'Hopper-v4', seed: 3, model: MODEL, steps: 150, update: { batchSize: 32, learningRate: 1e-3, warmupSteps: 10 } });
+  await savePretrained(BASE, pre);
+  pre.learner.optimizer.dispose();
+  pre.dt.dispose();
 }
 await pretrain();
 
@@ -53,7 +44,6 @@ const CONFIG: DeepPartial<GrpoDtConfig> = {
   env: { id: 'Hopper-v4' },
   dataset: { path: TINY },
   base: { checkpoint: BASE },
-  model: MODEL,
   algorithm: {
     targetReturn: 200,
     contextLength: 5,

@@ -26,11 +26,10 @@ import * as t from 'io-ts';
 import * as tf from '@tensorflow/tfjs-core';
 import { of, map, tap } from 'rxjs';
 import { makeEnv, makeVectorEnv } from '../../lib/envs/registry.ts';
-import { spaceSize, type Env } from '../../lib/envs/types.ts';
+import type { Env } from '../../lib/envs/types.ts';
 import { Rng, RngStreams } from '../../lib/random.ts';
 import { Float32, FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, Uint32, decodeOrThrow, oneOf, suggestion } from '../../lib/codec.ts';
 import { RngStateC, RngStreamsStateC, SnapshotStart, type AdvantagedGroup, type Batch, type MetricsRecord, type ScoredGroup, type Trajectory } from '../../lib/data.ts';
-import type { D4rlDataset } from '../../lib/datasets/d4rl.ts';
 import { DecisionTransformer } from '../../lib/models/decision-transformer.ts';
 import { dtActor } from '../../lib/models/dt-actor.ts';
 import { dtBatchOf, dtPolicy, normalizeState, type StateNorm } from '../../lib/models/dt-batch.ts';
@@ -47,7 +46,8 @@ import type { MetricsSink } from '../../operators/metrics.ts';
 import { ConfigError, deepPartial, pick, resolve, type DeepPartial } from '../config.ts';
 import type { PipelineContext, PipelineResult } from '../context.ts';
 import { runLoop, stopRule, StopRule, type PipelineState } from '../loop.ts';
-import { DtModelConfig, DT_MODEL_DEFAULTS, loadBaseDt, type BaseDt } from './grpo-dt-base.ts';
+import { loadBaseDt, type BaseDt } from './grpo-dt-base.ts';
+import { DtModelConfig, DT_PRETRAIN_DEFAULTS, DtPretrainConfig } from './pretrain.ts';
 
 const ADVANTAGE_KEYS = ['estimator', 'std', 'eps', 'dropZeroStd'] as const;
 const UPDATE_KEYS = ['epochs', 'minibatches', 'clipEps', 'clipEpsHigh', 'ratioLevel', 'klCoef', 'klEstimator', 'lossAggregation', 'entropyCoef', 'maxGradNorm'] as const;
@@ -59,13 +59,12 @@ export const GrpoDtConfig = t.strict(
     seed: Uint32,
     iterations: PositiveInt,
     env: t.strict({ id: t.string, options: t.record(t.string, t.union([t.number, t.string, t.boolean])) }),
-    /** D4RL-layout HDF5: pretraining data, state normalisation, reset points (null: none; then `base.checkpoint` is needed). */
+    /** D4RL-layout HDF5: pretraining data and reset points (null: the one `base.checkpoint` was pretrained on). */
     dataset: t.strict({ path: t.union([t.string, t.null]) }),
-    /** The pretrained DT: a checkpoint (null: pretrain here on the dataset with `pretrain`). */
+    /** The pretrained DT: a `savePretrained` checkpoint (its model shape wins), or null: pretrain here. */
     base: t.strict({ checkpoint: t.union([t.string, t.null]) }),
-    model: DtModelConfig,
-    /** Offline pretraining when `base.checkpoint` is null: optimizer steps of the shared ODT recipe. */
-    pretrain: t.strict({ steps: NonNegativeInt }),
+    /** Offline pretraining with the shared ODT recipe (when `base.checkpoint` is null). */
+    pretrain: t.strict({ model: DtModelConfig, steps: DtPretrainConfig.type.props.steps, update: DtPretrainConfig.type.props.update }),
     algorithm: t.strict({
       /** R̂_0: the return-to-go the DT is conditioned on at an episode start (raw env return units). */
       targetReturn: FiniteNumber,
@@ -123,8 +122,7 @@ export const GRPO_DT_DEFAULTS: GrpoDtConfig = {
   env: { id: 'Hopper-v4', options: {} },
   dataset: { path: null },
   base: { checkpoint: null },
-  model: DT_MODEL_DEFAULTS,
-  pretrain: { steps: 2000 },
+  pretrain: { model: DT_PRETRAIN_DEFAULTS.model, steps: 2000, update: DT_PRETRAIN_DEFAULTS.update },
   algorithm: {
     targetReturn: 3600,
     rtgScale: 1e-3,
@@ -169,7 +167,8 @@ export function checkGrpoDt(cfg: GrpoDtConfig): string[] {
   if (a.scoring === 'critic')
     out.push(`algorithm.scoring: 'critic' (QGRPO, a TD3 critic's Q-values instead of reset-based scoring) is not implemented yet; use 'reset'`);
   if (cfg.dataset.path === null && cfg.base.checkpoint === null) out.push('dataset.path: needed to pretrain the DT when base.checkpoint is null');
-  if (a.contextLength > cfg.model.contextLength) out.push(`algorithm.contextLength: must be ≤ model.contextLength (${cfg.model.contextLength}), got ${a.contextLength}`);
+  if (a.contextLength > cfg.pretrain.model.contextLength)
+    out.push(`algorithm.contextLength: must be ≤ pretrain.model.contextLength (${cfg.pretrain.model.contextLength}), got ${a.contextLength}`);
   if (!(a.active.epsilon >= 0 && a.active.epsilon <= 1)) out.push(`algorithm.active.epsilon: expected a number in [0, 1], got ${a.active.epsilon}`);
   if (a.poolSize < a.startsPerIteration) out.push(`algorithm.poolSize: must be ≥ startsPerIteration (${a.startsPerIteration}), got ${a.poolSize}`);
   if (a.seedEpisodes === 0 && (a.datasetEpisodes === 0 || cfg.dataset.path === null))
@@ -209,14 +208,6 @@ export interface GrpoDtResult extends PipelineResult {
   dt: DecisionTransformer;
   /** The evaluation of the pretrained DT before any online update. */
   pretrained: Record<string, number>;
-}
-
-/** Offline pretraining with the shared ODT recipe (`pretrainDt`). */
-function pretrainHere(cfg: GrpoDtConfig) {
-  return async (_dt: DecisionTransformer, _data: D4rlDataset, _norm: StateNorm): Promise<void> => {
-    void cfg;
-    throw new ConfigError('base.checkpoint: in-process pretraining is not wired yet');
-  };
 }
 
 /** u(s) = mean_i σ_i² of the DT's action distribution at each reset point, from a fresh context. */
@@ -267,8 +258,11 @@ export async function runGrpoDt(
   let base: BaseDt | undefined;
   let ref: DecisionTransformer | undefined;
   try {
-    base = await loadBaseDt(cfg, { obsDim: venv.obsDim, actDim: spaceSize(venv.actionSpace) }, pretrainHere(cfg));
+    base = await loadBaseDt(cfg, cfg.pretrain);
     const dt = base.dt;
+    if (alg.contextLength > dt.contextLength) {
+      throw new ConfigError(`algorithm.contextLength: must be ≤ the pretrained DT's context length ${dt.contextLength}, got ${alg.contextLength}`);
+    }
     let norm: StateNorm = base.stateNorm;
     if (alg.update.klCoef > 0) {
       ref = base.copy();
