@@ -192,11 +192,18 @@ function rolloutBatch(cfg: RolloutConfig, sb: StartsBatch): Batch<Group> {
   const G = cfg.groupSize ?? cfg.venv.numEnvs;
   const M = cfg.venv.numEnvs / G;
   if (!Number.isInteger(M) || M < 1) throw new RangeError(`rollout: groupSize ${G} does not divide the ${cfg.venv.numEnvs} env copies`);
-  if (sb.starts.length % M !== 0) throw new RangeError(`rollout: ${sb.starts.length} starts do not fill batches of ${M} groups (${cfg.venv.numEnvs} copies / G ${G})`);
+  if (sb.starts.length % M !== 0)
+    throw new RangeError(`rollout: ${sb.starts.length} starts do not fill batches of ${M} groups (${cfg.venv.numEnvs} copies / G ${G})`);
   const groups: Group[] = [];
   for (let j = 0; j < sb.starts.length; j += M) {
     const chunk = sb.starts.slice(j, j + M);
-    groups.push(...rolloutGroups(cfg, chunk, chunk.map((_, k) => `${sb.iteration}/${j + k}`)));
+    groups.push(
+      ...rolloutGroups(
+        cfg,
+        chunk,
+        chunk.map((_, k) => `${sb.iteration}/${j + k}`),
+      ),
+    );
   }
   let steps = 0;
   for (const g of groups) for (const t of g.trajectories) steps += t.length;

@@ -92,7 +92,8 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
   }),
   'grpo-dt': definePipeline({
     name: 'grpo-dt',
-    description: 'GRPO-DT: online finetuning of a pretrained Decision Transformer with pure RL gradients (reset-point groups, sub-trajectories, no hindsight relabeling)',
+    description:
+      'GRPO-DT: online finetuning of a pretrained Decision Transformer with pure RL gradients (reset-point groups, sub-trajectories, no hindsight relabeling)',
     file: GrpoDtFile,
     metrics: GRPO_DT_METRICS,
     resolve: resolveGrpoDt,

@@ -31,7 +31,14 @@ const BASE = join(dir, 'base.safetensors');
 
 /** The pretrained start: 150 steps of the shared ODT recipe on the tiny dataset, saved as a checkpoint. */
 async function pretrain(): Promise<void> {
-  const pre = await pretrainDt({ dataset: TINY, envId: 'Hopper-v4', seed: 3, model: MODEL, steps: 150, update: { batchSize: 32, learningRate: 1e-3, warmupSteps: 10 } });
+  const pre = await pretrainDt({
+    dataset: TINY,
+    envId: 'Hopper-v4',
+    seed: 3,
+    model: MODEL,
+    steps: 150,
+    update: { batchSize: 32, learningRate: 1e-3, warmupSteps: 10 },
+  });
   await savePretrained(BASE, pre);
   pre.learner.optimizer.dispose();
   pre.dt.dispose();
@@ -66,7 +73,10 @@ test('GRPO-DT raises the evaluation return of its pretrained DT on Hopper-v4 (ti
   const { history, summary, pretrained, dt } = await runGrpoDt(CONFIG, [{ write: () => void counts.push(tf.memory().numTensors) }]);
   const start = pretrained['eval/return']!;
   const end = summary['eval/return']!;
-  console.log(`pretrained eval/return ${start.toFixed(1)} → after ${history.length} iterations ${end.toFixed(1)}; per-iteration:`, history.map((m) => m['eval/return']?.toFixed(1) ?? '-').join(' '));
+  console.log(
+    `pretrained eval/return ${start.toFixed(1)} → after ${history.length} iterations ${end.toFixed(1)}; per-iteration:`,
+    history.map((m) => m['eval/return']?.toFixed(1) ?? '-').join(' '),
+  );
   assert.ok(end > start + 10, `eval/return ${end} did not rise over the pretrained ${start}`);
   assert.ok(history.every((m) => m['ratio/mean'] !== undefined && Number.isFinite(m['loss']!)));
   assert.ok(history.every((m) => m['active/pool_size']! >= 4));
@@ -76,13 +86,22 @@ test('GRPO-DT raises the evaluation return of its pretrained DT on Hopper-v4 (ti
 
 test('grpo-dt resumes exactly: 3 + 3 iterations through a checkpoint equal 6 in one run (relabel ablation on)', async () => {
   const file = join(dir, 'grpo-dt.json');
-  const short = { ...CONFIG, pipeline: 'grpo-dt', iterations: 6, evaluation: { every: 3, episodes: 2, maxSteps: 50 }, algorithm: { ...CONFIG.algorithm, relabel: true } };
+  const short = {
+    ...CONFIG,
+    pipeline: 'grpo-dt',
+    iterations: 6,
+    evaluation: { every: 3, episodes: 2, maxSteps: 50 },
+    algorithm: { ...CONFIG.algorithm, relabel: true },
+  };
   writeFileSync(file, JSON.stringify(short));
   const quiet = { sinks: [], onConfig: () => {} };
   await runPipeline({ file, out: join(dir, 'full'), ...quiet });
   await runPipeline({ file, sets: ['iterations=3', 'checkpointEvery=3'], out: join(dir, 'split'), ...quiet });
   await runPipeline({ resume: join(dir, 'split'), sets: ['iterations=6'], ...quiet });
-  const lines = (d: string) => readFileSync(join(dir, d, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  const lines = (d: string) =>
+    readFileSync(join(dir, d, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
   assert.equal(lines('full').length, 6);
   assert.deepEqual(lines('split'), lines('full'));
   const rows = lines('full').map((l) => JSON.parse(l) as Record<string, number>);
@@ -98,7 +117,10 @@ test('a reset point from another env is an error naming the group', async () => 
   const dt = new DecisionTransformer({ stateDim: 17, actDim: 6, contextLength: 5, core: { dModel: 8, nLayers: 1, nHeads: 1 } });
   const actor = dtActor(dt, { targetReturn: 100, version: () => 0 });
   try {
-    assert.throws(() => rolloutGroups({ venv, actor, rng: new Rng(0, 'a') }, [snap, snap], ['7/0', '7/1']), /group 7\/0: a reset point of Hopper-v4, but the env is Walker2d-v4/);
+    assert.throws(
+      () => rolloutGroups({ venv, actor, rng: new Rng(0, 'a') }, [snap, snap], ['7/0', '7/1']),
+      /group 7\/0: a reset point of Hopper-v4, but the env is Walker2d-v4/,
+    );
   } finally {
     venv.close();
     dt.dispose();

@@ -29,7 +29,16 @@ import { makeEnv, makeVectorEnv } from '../../lib/envs/registry.ts';
 import type { Env } from '../../lib/envs/types.ts';
 import { Rng, RngStreams } from '../../lib/random.ts';
 import { Float32, FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, Uint32, decodeOrThrow, oneOf, suggestion } from '../../lib/codec.ts';
-import { RngStateC, RngStreamsStateC, SnapshotStart, type AdvantagedGroup, type Batch, type MetricsRecord, type ScoredGroup, type Trajectory } from '../../lib/data.ts';
+import {
+  RngStateC,
+  RngStreamsStateC,
+  SnapshotStart,
+  type AdvantagedGroup,
+  type Batch,
+  type MetricsRecord,
+  type ScoredGroup,
+  type Trajectory,
+} from '../../lib/data.ts';
 import { DecisionTransformer } from '../../lib/models/decision-transformer.ts';
 import { dtActor } from '../../lib/models/dt-actor.ts';
 import { dtBatchOf, dtPolicy, normalizeState, type StateNorm } from '../../lib/models/dt-batch.ts';
@@ -50,7 +59,18 @@ import { loadBaseDt, type BaseDt } from './grpo-dt-base.ts';
 import { DtModelConfig, DT_PRETRAIN_DEFAULTS, DtPretrainConfig } from './pretrain.ts';
 
 const ADVANTAGE_KEYS = ['estimator', 'std', 'eps', 'dropZeroStd'] as const;
-const UPDATE_KEYS = ['epochs', 'minibatches', 'clipEps', 'clipEpsHigh', 'ratioLevel', 'klCoef', 'klEstimator', 'lossAggregation', 'entropyCoef', 'maxGradNorm'] as const;
+const UPDATE_KEYS = [
+  'epochs',
+  'minibatches',
+  'clipEps',
+  'clipEpsHigh',
+  'ratioLevel',
+  'klCoef',
+  'klEstimator',
+  'lossAggregation',
+  'entropyCoef',
+  'maxGradNorm',
+] as const;
 
 /** The full config: every knob required (a pipeline file states only what differs from the defaults). */
 export const GrpoDtConfig = t.strict(
@@ -151,7 +171,20 @@ export const GRPO_DT_DEFAULTS: GrpoDtConfig = {
 export const GRPO_DT_METRICS: readonly string[] = [
   ...['rollout/env_steps', 'rollout/episodes', 'policy_version', 'reward/mean', 'reward/std', 'reward/min', 'reward/max', 'cost/mean', 'length/mean'],
   ...['subtraj/tail_return', 'active/uncertainty_mean', 'active/pool_uncertainty_mean', 'active/frac_uniform', 'active/pool_size', 'relabel/target_shift'],
-  ...['frac_zero_std', 'advantage/mean', 'advantage/std', 'groups/kept', 'loss', 'kl', 'clip_frac', 'ratio/mean', 'ratio/max', 'entropy', 'grad_norm', 'staleness'],
+  ...[
+    'frac_zero_std',
+    'advantage/mean',
+    'advantage/std',
+    'groups/kept',
+    'loss',
+    'kl',
+    'clip_frac',
+    'ratio/mean',
+    'ratio/max',
+    'entropy',
+    'grad_norm',
+    'staleness',
+  ],
   ...['env_steps/total', 'eval/return', 'eval/return_std', 'eval/length', 'eval/cost', 'eval/normalized_score'],
 ];
 
@@ -178,7 +211,8 @@ export function checkGrpoDt(cfg: GrpoDtConfig): string[] {
   if (a.advantages.estimator === 'rloo' && a.groupSize < 2) out.push(`algorithm.groupSize: rloo needs groupSize ≥ 2, got ${a.groupSize}`);
   const s = cfg.stop;
   if (s) {
-    if (!GRPO_DT_METRICS.includes(s.metric)) out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, GRPO_DT_METRICS)}(grpo-dt emits: ${GRPO_DT_METRICS.join(', ')})`);
+    if (!GRPO_DT_METRICS.includes(s.metric))
+      out.push(`stop.metric: unknown metric '${s.metric}'; ${suggestion(s.metric, GRPO_DT_METRICS)}(grpo-dt emits: ${GRPO_DT_METRICS.join(', ')})`);
     if (s.atLeast === undefined && s.atMost === undefined) out.push(`stop: needs atLeast or atMost (a bound on ${s.metric}), got neither`);
   }
   return out;
@@ -292,17 +326,26 @@ export async function runGrpoDt(
         const t0 = tr.start.kind === 'snapshot' ? tr.start.t : 0;
         return resetPoints(replayEnv, tr, alg.resetEvery).map((p) => ({ ...p, rtg: tr.targets?.[p.t - t0] ?? alg.targetReturn }));
       });
-    pool.add(base.datasetEpisodes.slice(0, alg.datasetEpisodes).flatMap((ep, e) => {
-      const cum = new Float64Array(ep.length + 1);
-      for (let k = 0; k < ep.length; k++) cum[k + 1] = cum[k]! + ep.rewards[k]!;
-      return datasetResetPoints(replayEnv, ep, alg.resetEvery, `dataset episode ${e} (group d/${e})`).map((p) => ({ ...p, rtg: alg.targetReturn - cum[p.t]! }));
-    }));
+    pool.add(
+      base.datasetEpisodes.slice(0, alg.datasetEpisodes).flatMap((ep, e) => {
+        const cum = new Float64Array(ep.length + 1);
+        for (let k = 0; k < ep.length; k++) cum[k + 1] = cum[k]! + ep.rewards[k]!;
+        return datasetResetPoints(replayEnv, ep, alg.resetEvery, `dataset episode ${e} (group d/${e})`).map((p) => ({
+          ...p,
+          rtg: alg.targetReturn - cum[p.t]!,
+        }));
+      }),
+    );
     if (alg.seedEpisodes > 0) {
       const seeds = streams.get('env/seed-episodes');
       const seedVenv = await makeVectorEnv(cfg.env.id, alg.seedEpisodes, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
       try {
         const starts = Array.from({ length: alg.seedEpisodes }, () => ({ kind: 'seed' as const, envId: cfg.env.id, seed: seeds.seed() }));
-        const groups = rolloutGroups({ venv: seedVenv, actor, rng: streams.get('action/seed-episodes') }, starts, starts.map((_, j) => `seed/${j}`));
+        const groups = rolloutGroups(
+          { venv: seedVenv, actor, rng: streams.get('action/seed-episodes') },
+          starts,
+          starts.map((_, j) => `seed/${j}`),
+        );
         const trs = groups.flatMap((g) => g.trajectories);
         for (const tr of trs) envSteps += tr.length;
         pool.add(online(trs));
@@ -310,7 +353,8 @@ export async function runGrpoDt(
         seedVenv.close();
       }
     }
-    if (pool.size < M) throw new ConfigError(`algorithm.startsPerIteration: only ${pool.size} reset points to choose ${M} from (lower resetEvery or add seedEpisodes)`);
+    if (pool.size < M)
+      throw new ConfigError(`algorithm.startsPerIteration: only ${pool.size} reset points to choose ${M} from (lower resetEvery or add seedEpisodes)`);
 
     const pretrained = runEvaluation(evalCfg) as unknown as Record<string, number>;
     const uniformU = (pts: readonly SnapshotStart[]) => new Float64Array(pts.length);
