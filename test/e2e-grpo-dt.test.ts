@@ -15,6 +15,8 @@ import { initBackend } from '../lib/backend.ts';
 import { DecisionTransformer } from '../lib/models/decision-transformer.ts';
 import { makeEnv, makeVectorEnv } from '../lib/envs/registry.ts';
 import { rolloutGroups } from '../operators/rollout.ts';
+import { datasetResetPoints } from '../operators/subTrajectories.ts';
+import { episodesOf, loadD4rl } from '../lib/datasets/d4rl.ts';
 import { dtActor } from '../lib/models/dt-actor.ts';
 import { Rng } from '../lib/random.ts';
 import { runGrpoDt, type GrpoDtConfig } from '../pipelines/online-dt/grpo-dt.ts';
@@ -106,6 +108,21 @@ test('grpo-dt resumes exactly: 3 + 3 iterations through a checkpoint equal 6 in 
   assert.deepEqual(lines('split'), lines('full'));
   const rows = lines('full').map((l) => JSON.parse(l) as Record<string, number>);
   assert.ok(rows.every((m) => m['relabel/target_shift']! > 0 && m['ratio/max'] !== undefined && m['clip_frac'] !== undefined));
+});
+
+test('a dataset reset point that no longer reproduces is an error naming the group; intact ones pass', async () => {
+  const data = await loadD4rl(TINY, { envId: 'Hopper-v4' });
+  const ep = episodesOf(data).find((e) => e.length >= 12)!;
+  const env = await makeEnv('Hopper-v4');
+  try {
+    const rec = { length: ep.length, observations: ep.observations, actions: ep.actions, qpos: ep.qpos!, qvel: ep.qvel! };
+    assert.ok(datasetResetPoints(env, rec, 5, 'group d/0').length >= 1);
+    const qvel = Float64Array.from(rec.qvel);
+    for (let i = 0; i < qvel.length; i++) qvel[i] = qvel[i]! + 1;
+    assert.throws(() => datasetResetPoints(env, { ...rec, qvel }, 5, 'group d/0'), /group d\/0: the reset point at step 5 does not reproduce on Hopper-v4/);
+  } finally {
+    env.close();
+  }
 });
 
 test('a reset point from another env is an error naming the group', async () => {
