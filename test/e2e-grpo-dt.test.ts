@@ -110,6 +110,26 @@ test('grpo-dt resumes exactly: 3 + 3 iterations through a checkpoint equal 6 in 
   assert.ok(rows.every((m) => m['relabel/target_shift']! > 0 && m['ratio/max'] !== undefined && m['clip_frac'] !== undefined));
 });
 
+test('intended returns-to-go keep the first ratio at 1; the hindsight-relabeling ablation moves it (ratio stats logged)', async () => {
+  const one = (relabel: boolean) =>
+    runGrpoDt({
+      ...CONFIG,
+      iterations: 1,
+      algorithm: { ...CONFIG.algorithm, relabel, update: { epochs: 1, minibatches: 1 } },
+      evaluation: { every: 100, episodes: 1, maxSteps: 5 },
+    });
+  const kept = await one(false);
+  const relabeled = await one(true);
+  kept.dt.dispose();
+  relabeled.dt.dispose();
+  const k = kept.history[0]!;
+  const r = relabeled.history[0]!;
+  assert.ok(Math.abs(k['ratio/mean']! - 1) < 1e-5 && k['ratio/max']! < 1 + 1e-5, `ratio/mean ${k['ratio/mean']}, ratio/max ${k['ratio/max']}`);
+  assert.ok(r['relabel/target_shift']! > 0);
+  assert.ok(Math.abs(r['ratio/max']! - 1) > 1e-3, `relabeled ratio/max ${r['ratio/max']}`);
+  assert.ok(r['clip_frac'] !== undefined);
+});
+
 test('a dataset reset point that no longer reproduces is an error naming the group; intact ones pass', async () => {
   const data = await loadD4rl(TINY, { envId: 'Hopper-v4' });
   const ep = episodesOf(data).find((e) => e.length >= 12)!;
