@@ -19,6 +19,8 @@ export interface Actor {
   version(): number;
   /** Called once per group before the first step (a DT clears its context, sets its target). */
   begin?(n: number, start: Start): void;
+  /** Several groups in one batch: row i starts from `starts[i]` (rows of a group are adjacent). */
+  beginRows?(starts: readonly Start[]): void;
   /** Actions for the `n` rows of `observations` (n × obsDim); the policy's mode if `deterministic`. */
   act(observations: Float32Array, n: number, rng: Rng, deterministic?: boolean): { action: Int32Array | Float32Array; logProb: Float32Array };
   /** Return-conditioned actors: the targets they were conditioned on at this step (n values). */

@@ -15,6 +15,11 @@ export class ResetPool {
     this.items.push(...starts);
     if (this.items.length > this.capacity) this.items = this.items.slice(this.items.length - this.capacity);
   }
+  /** Replaces the whole pool (a resumed run puts its checkpointed pool back). */
+  replace(starts: readonly SnapshotStart[]): void {
+    this.items = [];
+    this.add(starts);
+  }
   get size(): number {
     return this.items.length;
   }

@@ -63,6 +63,56 @@ export function resetPoints(env: Env, trajectory: Trajectory, every: number): Sn
   return out;
 }
 
+/** A dataset episode with the simulator state of each row (D4RL's `infos/qpos`, `infos/qvel`). */
+export interface RecordedEpisode {
+  readonly length: number;
+  readonly observations: Float32Array;
+  readonly actions: Float32Array;
+  readonly qpos: Float64Array;
+  readonly qvel: Float64Array;
+}
+
+/**
+ * Snapshot starts every `every` steps along a dataset episode, from its recorded qpos/qvel (a
+ * MuJoCo snapshot `[time, qpos, qvel, …]` of `env` with those two written in, the rest as after a
+ * reset). Each point is checked to reproduce: restored, stepped with the recorded action, its next
+ * observation must match the recorded one within `tol` (absolute, per value); a mismatch (another
+ * env's data, a different model) is an error naming `label`. `env` is left in an arbitrary state.
+ */
+export function datasetResetPoints(env: Env, episode: RecordedEpisode, every: number, label: string, tol = 1e-2): SnapshotStart[] {
+  if (!Number.isInteger(every) || every < 1) throw new RangeError(`datasetResetPoints: every: expected a positive integer, got ${every}`);
+  const T = episode.length;
+  const obsDim = episode.observations.length / T;
+  const actDim = episode.actions.length / T;
+  const nq = episode.qpos.length / T;
+  const nv = episode.qvel.length / T;
+  if (obsDim !== env.observationSpace.shape.reduce((a, b) => a * b, 1)) {
+    throw new Error(`${label}: observations of size ${obsDim}, but ${env.id} observes ${env.observationSpace.shape.join('×')}`);
+  }
+  env.reset(0);
+  const template = env.snapshot();
+  if (template.state.length < 1 + nq + nv) throw new Error(`${label}: ${env.id} has no qpos(${nq})/qvel(${nv}) state to reset to`);
+  const out: SnapshotStart[] = [];
+  for (let t = every; t < T - 1; t += every) {
+    const state = Float64Array.from(template.state);
+    state.set(episode.qpos.subarray(t * nq, (t + 1) * nq), 1);
+    state.set(episode.qvel.subarray(t * nv, (t + 1) * nv), 1 + nq);
+    const snapshot = { ...template, state, elapsedSteps: t, done: false };
+    env.restore(snapshot);
+    const r = env.step(episode.actions.subarray(t * actDim, (t + 1) * actDim));
+    for (let k = 0; k < obsDim; k++) {
+      const want = episode.observations[(t + 1) * obsDim + k]!;
+      if (!(Math.abs(r.observation[k]! - want) <= tol * Math.max(1, Math.abs(want)))) {
+        throw new Error(
+          `${label}: the reset point at step ${t} does not reproduce on ${env.id} (next observation[${k}] ${r.observation[k]} ≠ recorded ${want}); the dataset is of another env or model`,
+        );
+      }
+    }
+    out.push({ kind: 'snapshot', snapshot, observation: episode.observations.slice(t * obsDim, (t + 1) * obsDim), t });
+  }
+  return out;
+}
+
 /**
  * `subTrajectories` — sub-trajectory optimisation from reset points along trajectories.
  *

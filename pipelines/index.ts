@@ -4,6 +4,7 @@ export * from './hipo/sft.ts';
 export * from './hipo/hipo.ts';
 export * from './hipo/grpo-lm.ts';
 export * from './td3.ts';
+export * from './online-dt/grpo-dt.ts';
 export * from './context.ts';
 export { section, oneOf, resolve, applySet, readPipelineFile, suggestion, ConfigError, type DeepPartial } from './config.ts';
 export { PIPELINES, getPipeline, decodePipelineConfig, type PipelineDef } from './registry.ts';

@@ -22,6 +22,7 @@ import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/
 import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
 import { Td3File, TD3_METRICS, checkTd3, resolveTd3, runTd3, evaluateTd3 } from './td3.ts';
 import { disposeTd3Learner } from '../operators/td3Update.ts';
+import { GrpoDtFile, GRPO_DT_METRICS, checkGrpoDt, resolveGrpoDt, runGrpoDt } from './online-dt/grpo-dt.ts';
 
 /** What every pipeline config has. */
 export type BaseConfig = { seed: number; iterations: number } & Record<string, unknown>;
@@ -138,6 +139,16 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
       return result;
     },
     evaluate: evaluateTd3,
+  }),
+  'grpo-dt': definePipeline({
+    name: 'grpo-dt',
+    description:
+      'GRPO-DT: online finetuning of a pretrained Decision Transformer with pure RL gradients (reset-point groups, sub-trajectories, no hindsight relabeling)',
+    file: GrpoDtFile,
+    metrics: GRPO_DT_METRICS,
+    resolve: resolveGrpoDt,
+    check: checkGrpoDt,
+    run: (config, sinks, ctx) => runGrpoDt(config, sinks, ctx),
   }),
 };
 

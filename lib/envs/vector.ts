@@ -321,6 +321,30 @@ export class VectorEnv {
     this.started = true;
   }
 
+  /**
+   * Puts row i into single-env state `snapshots[i]` (several groups of rollouts from their own
+   * reset states, stepped as one batch); every row becomes live. `observations` (numEnvs × obsDim)
+   * become the rows' current observations.
+   */
+  restoreRows(snapshots: readonly EnvSnapshot[], observations: Float32Array): void {
+    this.checkOpen();
+    const n = this.numEnvs;
+    if (snapshots.length !== n) throw new RangeError(`VectorEnv(${this.id}): restoreRows needs ${n} snapshots, got ${snapshots.length}`);
+    if (observations.length !== n * this.obsDim) {
+      throw new RangeError(`VectorEnv(${this.id}): observations must have length ${n * this.obsDim}, got ${observations.length}`);
+    }
+    snapshots.forEach((s, i) => {
+      if (s.id !== this.id) throw new EnvStateError(`VectorEnv(${this.id}): row ${i}: cannot restore a snapshot of ${s.id}`);
+      if (s.done) throw new EnvStateError(`VectorEnv(${this.id}): row ${i}: restoreRows needs snapshots of live episodes, got an ended one`);
+    });
+    for (let i = 0; i < n; i++) this.envs[i]!.restore(snapshots[i]!);
+    this.obs.set(observations);
+    this.ended.fill(0);
+    this.lastTerminated.fill(0);
+    this.lastTruncated.fill(0);
+    this.started = true;
+  }
+
   /** Closes every copy; the vector is unusable afterwards. Idempotent. */
   close(): void {
     if (this.closed) return;

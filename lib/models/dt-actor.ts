@@ -37,6 +37,10 @@ export function dtActor(
       histories = Array.from({ length: n }, () => new DtHistory(dt.stateDim, dt.actDim, t0));
       rtg = new Float64Array(n).fill(typeof cfg.targetReturn === 'number' ? cfg.targetReturn : cfg.targetReturn(start));
     },
+    beginRows(starts) {
+      histories = starts.map((start) => new DtHistory(dt.stateDim, dt.actDim, start.kind === 'snapshot' ? start.t : 0));
+      rtg = Float64Array.from(starts, (start) => (typeof cfg.targetReturn === 'number' ? cfg.targetReturn : cfg.targetReturn(start)));
+    },
     act(observations, n, rng, deterministic) {
       if (histories.length !== n) throw new Error(`dtActor: begin(${n}) was not called for this group`);
       for (let i = 0; i < n; i++) {
