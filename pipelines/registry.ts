@@ -20,6 +20,8 @@ import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoCon
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
 import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';
 import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
+import { RftFile, RFT_METRICS, checkRft, resolveRft, runRft } from './hipo/rft.ts';
+import { DpoFile, DPO_METRICS, checkDpo, resolveDpo, runDpo } from './hipo/dpo.ts';
 
 /** What every pipeline config has. */
 export type BaseConfig = { seed: number; iterations: number } & Record<string, unknown>;
@@ -122,6 +124,24 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveGrpoLm,
     check: checkGrpoLm,
     run: (config, sinks, ctx) => runGrpoLm(config, sinks, ctx),
+  }),
+  rft: definePipeline({
+    name: 'rft',
+    description: "HIPO's imitation baseline: rejection-sampling fine-tuning (SFT on the current model's compliant, most useful samples)",
+    file: RftFile,
+    metrics: RFT_METRICS,
+    resolve: resolveRft,
+    check: checkRft,
+    run: (config, sinks, ctx) => runRft(config, sinks, ctx),
+  }),
+  dpo: definePipeline({
+    name: 'dpo',
+    description: "HIPO's preference baseline: DPO on (compliant, most useful ≻ worse) pairs of the base model's own samples (ref = base)",
+    file: DpoFile,
+    metrics: DPO_METRICS,
+    resolve: resolveDpo,
+    check: checkDpo,
+    run: (config, sinks, ctx) => runDpo(config, sinks, ctx),
   }),
 };
 
