@@ -89,9 +89,9 @@ export const EVALUATION_DEFAULTS: EvaluationSection = { every: 10, prompts: 100,
 export const BASE_DEFAULTS: BaseSection = { checkpoint: null, iterations: 300, batch: 32, learningRate: 3e-3, maxGradNorm: 1 };
 
 /** The evaluation metric names (docs/metrics.md). */
-export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'in_dist/'].flatMap((p) =>
-  ['compliance/conflict', 'compliance/aligned', 'utility/aligned', 'utility/conflict'].map((m) => `eval/${p}${m}`),
-).concat(['eval/attention/system_share', 'eval/attention/chance']);
+export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'in_dist/']
+  .flatMap((p) => ['compliance/conflict', 'compliance/aligned', 'utility/aligned', 'utility/conflict'].map((m) => `eval/${p}${m}`))
+  .concat(['eval/attention/system_share', 'eval/attention/chance']);
 
 /** Cross-field checks of the shared sections, as `path: problem` lines. */
 export function checkShared(cfg: { model: ModelSection; suite: SuiteSection; evaluation: EvaluationSection }): string[] {
@@ -200,7 +200,12 @@ export async function makeBase(cfg: { base: BaseSection; model: ModelSection; su
  * policy, its tokenizer and chat template from the local HF folder `suite.model` (the base is the
  * model as loaded; `base` and `model` are unused), prompts from makeTextHierarchySuite.
  */
-export async function makeTaskAndBase(cfg: { base: BaseSection; model: ModelSection; suite: SuiteSection; seed: number }): Promise<{ task: HierarchyTask; base: CausalLM }> {
+export async function makeTaskAndBase(cfg: {
+  base: BaseSection;
+  model: ModelSection;
+  suite: SuiteSection;
+  seed: number;
+}): Promise<{ task: HierarchyTask; base: CausalLM }> {
   const s = cfg.suite;
   if (s.kind === 'synthetic') {
     const suite = makeSuite(s);
@@ -215,7 +220,8 @@ export async function makeTaskAndBase(cfg: { base: BaseSection; model: ModelSect
   const hf = await loadHfModel(folder);
   try {
     const tok = hf.tokenizer;
-    if (!tok) throw new ConfigError(`suite.model: ${folder} has no tokenizer.json (the text suite renders prompts with the model's tokenizer and chat template)`);
+    if (!tok)
+      throw new ConfigError(`suite.model: ${folder} has no tokenizer.json (the text suite renders prompts with the model's tokenizer and chat template)`);
     const conflicting = Math.round(s.trainSize * s.conflictFraction);
     const text = makeTextHierarchySuite({
       seed: s.seed,
@@ -226,7 +232,9 @@ export async function makeTaskAndBase(cfg: { base: BaseSection; model: ModelSect
     const task = taskOfTextSuite(text, s, tok.padTokenId ?? tok.eosTokenId ?? 0);
     const longest = Math.max(...[...text.aligned, ...text.conflicting].map((p) => p.tokens.length));
     if (hf.config.positionEmbedding === 'learned' && longest + s.maxAnswerTokens > hf.config.maxPositions)
-      throw new ConfigError(`suite.maxAnswerTokens: the longest prompt (${longest} tokens) + ${s.maxAnswerTokens} exceeds the model's ${hf.config.maxPositions} positions`);
+      throw new ConfigError(
+        `suite.maxAnswerTokens: the longest prompt (${longest} tokens) + ${s.maxAnswerTokens} exceeds the model's ${hf.config.maxPositions} positions`,
+      );
     return { task, base: hf.lm };
   } catch (e) {
     hf.lm.dispose();
@@ -272,7 +280,12 @@ export interface HierarchyTask {
   byId(id: string): TaskPrompt;
 }
 
-function taskOf(train: readonly TaskPrompt[], heldOut: Split, evalSplit: Split | null, rest: Pick<HierarchyTask, 'stopTokens' | 'padToken' | 'maxAnswerTokens'>): HierarchyTask {
+function taskOf(
+  train: readonly TaskPrompt[],
+  heldOut: Split,
+  evalSplit: Split | null,
+  rest: Pick<HierarchyTask, 'stopTokens' | 'padToken' | 'maxAnswerTokens'>,
+): HierarchyTask {
   const ids = new Map(train.map((p) => [p.id, p]));
   return {
     train: { aligned: train.filter((p) => !p.start.meta?.conflict), conflicting: train.filter((p) => p.start.meta?.conflict) },
@@ -322,7 +335,8 @@ export function taskOfTextSuite(text: TextHierarchySuite, s: Pick<SuiteSection, 
  */
 export function promptStarts(task: HierarchyTask, rng: Rng, n: number, conflictShare: number): (iteration: number) => StartsBatch {
   const { conflicting, aligned } = task.train;
-  if (conflicting.length === 0 || aligned.length === 0) throw new ConfigError(`suite: training needs both aligned and conflicting train prompts (got ${aligned.length} and ${conflicting.length})`);
+  if (conflicting.length === 0 || aligned.length === 0)
+    throw new ConfigError(`suite: training needs both aligned and conflicting train prompts (got ${aligned.length} and ${conflicting.length})`);
   return (iteration) => ({
     iteration,
     starts: Array.from({ length: n }, () => {

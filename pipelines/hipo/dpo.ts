@@ -33,7 +33,17 @@ import type { MetricsSink } from '../../operators/metrics.ts';
 import { deepPartial, resolve, type DeepPartial } from '../config.ts';
 import type { PipelineContext } from '../context.ts';
 import { StopRule, stopRule } from '../loop.ts';
-import { BASE_DEFAULTS, BaseSection, EVALUATION_DEFAULTS, EvaluationSection, HIERARCHY_EVAL_METRICS, MODEL_DEFAULTS, ModelSection, SUITE_DEFAULTS, SuiteSection } from './common.ts';
+import {
+  BASE_DEFAULTS,
+  BaseSection,
+  EVALUATION_DEFAULTS,
+  EvaluationSection,
+  HIERARCHY_EVAL_METRICS,
+  MODEL_DEFAULTS,
+  ModelSection,
+  SUITE_DEFAULTS,
+  SuiteSection,
+} from './common.ts';
 import { SAMPLE_DEFAULTS, SAMPLE_METRICS, SampleProps, checkSampling, promptTokens, scoresOf } from './rft.ts';
 import { runLmRl, type LmRlResult } from './rl.ts';
 

@@ -28,7 +28,18 @@ import { sftUpdate, type SftExample } from '../../operators/sftUpdate.ts';
 import { deepPartial, resolve, type DeepPartial } from '../config.ts';
 import type { PipelineContext } from '../context.ts';
 import { StopRule, stopRule } from '../loop.ts';
-import { BASE_DEFAULTS, BaseSection, EVALUATION_DEFAULTS, EvaluationSection, HIERARCHY_EVAL_METRICS, MODEL_DEFAULTS, ModelSection, SUITE_DEFAULTS, SuiteSection, checkShared } from './common.ts';
+import {
+  BASE_DEFAULTS,
+  BaseSection,
+  EVALUATION_DEFAULTS,
+  EvaluationSection,
+  HIERARCHY_EVAL_METRICS,
+  MODEL_DEFAULTS,
+  ModelSection,
+  SUITE_DEFAULTS,
+  SuiteSection,
+  checkShared,
+} from './common.ts';
 import { LM_RL_DEFAULTS, runLmRl, type LmRlResult } from './rl.ts';
 
 /** The sampling knobs shared with `hipo` (P, G, the conflicting share, τ) and the learner's η. */
@@ -90,9 +101,24 @@ export const RFT_DEFAULTS: RftConfig = {
 };
 
 /** The rollout metrics every sampling pipeline of the family emits, and the evaluation's. */
-export const SAMPLE_METRICS: readonly string[] = ['rollout/tokens', 'rollout/episodes', 'length/mean', 'policy_version', 'score/utility/mean', 'score/compliance/mean'];
+export const SAMPLE_METRICS: readonly string[] = [
+  'rollout/tokens',
+  'rollout/episodes',
+  'length/mean',
+  'policy_version',
+  'score/utility/mean',
+  'score/compliance/mean',
+];
 
-export const RFT_METRICS: readonly string[] = [...SAMPLE_METRICS, 'rft/kept_frac', 'rft/kept', 'sft/loss', 'sft/tokens', 'grad_norm', ...HIERARCHY_EVAL_METRICS];
+export const RFT_METRICS: readonly string[] = [
+  ...SAMPLE_METRICS,
+  'rft/kept_frac',
+  'rft/kept',
+  'sft/loss',
+  'sft/tokens',
+  'grad_norm',
+  ...HIERARCHY_EVAL_METRICS,
+];
 
 export function resolveRft(partial: DeepPartial<RftConfig> = {}): RftConfig {
   return decodeOrThrow(RftConfig, resolve(RFT_DEFAULTS, partial), 'rft config');

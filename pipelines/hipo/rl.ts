@@ -240,7 +240,8 @@ export async function runLmRl<G>(
     const summary = (last: MetricsRecord | undefined): Record<string, number> => {
       const out: Record<string, number> = {};
       if (last)
-        for (const k of ['reward/mean', 'cost/mean', 'lambda', 'score/utility/mean', 'score/compliance/mean', ...(spec.summaryKeys ?? [])]) if (last[k] !== undefined) out[k] = last[k]!;
+        for (const k of ['reward/mean', 'cost/mean', 'lambda', 'score/utility/mean', 'score/compliance/mean', ...(spec.summaryKeys ?? [])])
+          if (last[k] !== undefined) out[k] = last[k]!;
       for (const [k, v] of Object.entries(base)) out[`base/${k}`] = v;
       return Object.assign(out, evaluateHierarchy(policyLm, task, cfg.evaluation));
     };

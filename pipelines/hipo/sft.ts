@@ -82,7 +82,10 @@ export function resolveSft(partial: DeepPartial<SftConfig> = {}): SftConfig {
 /** Cross-field checks, as `path: problem` lines. */
 export function checkSft(cfg: SftConfig): string[] {
   const out = checkShared(cfg);
-  if (cfg.suite.kind !== 'synthetic') out.push(`suite.kind: sft trains the synthetic suite's base model; a 'text' suite's base is the model at suite.model (run hipo, grpo-lm, rft or dpo on it)`);
+  if (cfg.suite.kind !== 'synthetic')
+    out.push(
+      `suite.kind: sft trains the synthetic suite's base model; a 'text' suite's base is the model at suite.model (run hipo, grpo-lm, rft or dpo on it)`,
+    );
   const s = cfg.stop;
   if (s) {
     if (!SFT_METRICS.includes(s.metric))
