@@ -215,3 +215,20 @@ test('hipo on real text: a tiny random Llama checkpoint, 2 iterations, no tensor
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('rxrl report: the before/after records come from the summaries (base/ of the first run, then each run)', async () => {
+  const { beforeAfterRecords } = await import('../pipelines/report/attention.ts');
+  const a = { summary: { 'base/eval/attention/system_share/layer_0': 0.2, 'base/eval/attention/chance': 0.3, 'eval/attention/system_share/layer_0': 0.5 } };
+  const b = { summary: { 'eval/attention/system_share/layer_0': 0.7 } };
+  const recs = beforeAfterRecords([a, { summary: undefined }, b], ['hipo', 'x', 'rft'])!;
+  assert.deepEqual(
+    recs.map((r) => [r.label, r.metrics['eval/attention/system_share/layer_0']]),
+    [
+      ['base model (before)', 0.2],
+      ['hipo', 0.5],
+      ['rft', 0.7],
+    ],
+  );
+  assert.equal(recs[0]!.metrics['eval/attention/chance'], 0.3);
+  assert.equal(beforeAfterRecords([{ summary: { 'sft/loss': 1 } }], ['sft']), null);
+});
