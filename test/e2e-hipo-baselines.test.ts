@@ -169,6 +169,11 @@ for (const name of ['rft', 'dpo']) {
         .map((l) => JSON.parse(l) as Record<string, number>);
       const key = name === 'rft' ? 'rft/kept_frac' : 'dpo/pair_frac';
       assert.ok(rows.every((r) => r[key]! >= 0 && r[key]! <= 1));
+      const count = name === 'rft' ? 'rft/kept' : 'dpo/pairs';
+      assert.ok(
+        rows.some((r) => r[count]! > 0),
+        `no ${count} in any iteration: the run never updated`,
+      );
       assert.ok(rows[0]!['eval/attention/system_share/layer_1']! > 0);
       const summary = JSON.parse(readFileSync(join(full, 'summary.json'), 'utf8')) as Record<string, number>;
       for (const k of ['eval/attention/system_share', 'eval/attention/chance', 'eval/attention/system_share/layer_0']) {
