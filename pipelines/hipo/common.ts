@@ -1,5 +1,5 @@
 /**
- * What the HIPO family (`sft`, `hipo`, `grpo-lm`) shares: the config sections of the task suite,
+ * What the HIPO family (`sft`, `hipo`, `grpo-lm`, `rft`, `dpo`) shares: the config sections of the task suite,
  * the model and the base model; building the suite and the causal LM; the base model (loaded from
  * an `sft` run or trained in-process); the prompt starts of an iteration (aligned and conflicting
  * train prompts mixed); and the greedy evaluation on the suite's held-out (and in-distribution)
@@ -12,6 +12,11 @@
  *   eval/utility/aligned       mean utility on heldOut.aligned
  *   eval/utility/conflict      mean utility on heldOut.conflicting
  *   eval/in_dist/…             the same four on eval.conflicting / eval.aligned (`inDistribution`)
+ *   eval/attention/…           system_share, system_share/layer_<i>, chance (lib/analysis/attention.ts)
+ *                              of the greedy responses to the heldOut.conflicting prompts
+ *
+ * The task is a `HierarchyTask` view of the synthetic suite or (suite.kind `text`) of the text
+ * suite on a local HF model (`makeTaskAndBase`).
  *
  * ```ts
  * const suite = makeSuite(cfg.suite);
