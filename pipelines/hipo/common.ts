@@ -99,12 +99,16 @@ export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'in_dist/']
   .concat(['eval/attention/system_share', 'eval/attention/chance']);
 
 /** Cross-field checks of the shared sections, as `path: problem` lines. */
-export function checkShared(cfg: { model: ModelSection; suite: SuiteSection; evaluation: EvaluationSection }): string[] {
+export function checkShared(cfg: { model: ModelSection; suite: SuiteSection; evaluation: EvaluationSection; base?: { checkpoint: string | null } }): string[] {
   const out: string[] = [];
   if (cfg.model.width % cfg.model.heads !== 0) out.push(`model.heads: must divide model.width (${cfg.model.width}), got ${cfg.model.heads}`);
   if (cfg.model.arch === 'phi' && (cfg.model.width / cfg.model.heads) % 4 !== 0)
     out.push(`model.heads: phi rotates part of each head; width / heads must be a multiple of 4, got ${cfg.model.width / cfg.model.heads}`);
   if (cfg.suite.kind === 'text' && cfg.suite.model === null) out.push(`suite.model: the 'text' suite needs a local Hugging Face model folder, got null`);
+  if (cfg.suite.kind === 'text' && cfg.base?.checkpoint != null)
+    out.push(
+      `base.checkpoint: the 'text' suite's base model is the folder suite.model; base.checkpoint must be null, got ${JSON.stringify(cfg.base.checkpoint)}`,
+    );
   if (cfg.suite.kind === 'synthetic' && cfg.suite.model !== null)
     out.push(`suite.model: only the 'text' suite loads a model folder (kind is 'synthetic'), got ${JSON.stringify(cfg.suite.model)}`);
   if (cfg.suite.conflictFraction <= 0 || cfg.suite.conflictFraction >= 1)
