@@ -5,6 +5,8 @@ export * from './hipo/hipo.ts';
 export * from './hipo/grpo-lm.ts';
 export * from './td3.ts';
 export * from './online-dt/grpo-dt.ts';
+export * from './hipo/rft.ts';
+export * from './hipo/dpo.ts';
 export * from './context.ts';
 export { section, oneOf, resolve, applySet, readPipelineFile, suggestion, ConfigError, type DeepPartial } from './config.ts';
 export { PIPELINES, getPipeline, decodePipelineConfig, type PipelineDef } from './registry.ts';

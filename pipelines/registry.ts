@@ -23,6 +23,8 @@ import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } fr
 import { Td3File, TD3_METRICS, checkTd3, resolveTd3, runTd3, evaluateTd3 } from './td3.ts';
 import { disposeTd3Learner } from '../operators/td3Update.ts';
 import { GrpoDtFile, GRPO_DT_METRICS, checkGrpoDt, resolveGrpoDt, runGrpoDt } from './online-dt/grpo-dt.ts';
+import { RftFile, RFT_METRICS, checkRft, resolveRft, runRft } from './hipo/rft.ts';
+import { DpoFile, DPO_METRICS, checkDpo, resolveDpo, runDpo } from './hipo/dpo.ts';
 
 /** What every pipeline config has. */
 export type BaseConfig = { seed: number; iterations: number } & Record<string, unknown>;
@@ -149,6 +151,24 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveGrpoDt,
     check: checkGrpoDt,
     run: (config, sinks, ctx) => runGrpoDt(config, sinks, ctx),
+  }),
+  rft: definePipeline({
+    name: 'rft',
+    description: "HIPO's imitation baseline: rejection-sampling fine-tuning (SFT on the current model's compliant, most useful samples)",
+    file: RftFile,
+    metrics: RFT_METRICS,
+    resolve: resolveRft,
+    check: checkRft,
+    run: (config, sinks, ctx) => runRft(config, sinks, ctx),
+  }),
+  dpo: definePipeline({
+    name: 'dpo',
+    description: "HIPO's preference baseline: DPO on (compliant, most useful ≻ worse) pairs of the base model's own samples (ref = base)",
+    file: DpoFile,
+    metrics: DPO_METRICS,
+    resolve: resolveDpo,
+    check: checkDpo,
+    run: (config, sinks, ctx) => runDpo(config, sinks, ctx),
   }),
 };
 

@@ -1,5 +1,5 @@
 /**
- * What the HIPO family (`sft`, `hipo`, `grpo-lm`) shares: the config sections of the task suite,
+ * What the HIPO family (`sft`, `hipo`, `grpo-lm`, `rft`, `dpo`) shares: the config sections of the task suite,
  * the model and the base model; building the suite and the causal LM; the base model (loaded from
  * an `sft` run or trained in-process); the prompt starts of an iteration (aligned and conflicting
  * train prompts mixed); and the greedy evaluation on the suite's held-out (and in-distribution)
@@ -12,6 +12,11 @@
  *   eval/utility/aligned       mean utility on heldOut.aligned
  *   eval/utility/conflict      mean utility on heldOut.conflicting
  *   eval/in_dist/…             the same four on eval.conflicting / eval.aligned (`inDistribution`)
+ *   eval/attention/…           system_share, system_share/layer_<i>, chance (lib/analysis/attention.ts)
+ *                              of the greedy responses to the heldOut.conflicting prompts
+ *
+ * The task is a `HierarchyTask` view of the synthetic suite or (suite.kind `text`) of the text
+ * suite on a local HF model (`makeTaskAndBase`).
  *
  * ```ts
  * const suite = makeSuite(cfg.suite);
@@ -29,6 +34,9 @@ import { CausalLM } from '../../lib/models/lm.ts';
 import { generate } from '../../lib/models/generate.ts';
 import { Rng } from '../../lib/random.ts';
 import { makeHierarchySuite, type GeneratedPrompt, type HierarchySuite } from '../../lib/tasks/hierarchy/index.ts';
+import type { TextHierarchySuite, TextPrompt } from '../../lib/tasks/text-rules.ts';
+import type { PromptStart } from '../../lib/data.ts';
+import { attentionShareMetrics, systemAttentionShare } from '../../lib/analysis/attention.ts';
 import type { StartsBatch } from '../../operators/rollout.ts';
 import { lmLearner, sftUpdate, type LmLearner } from '../../operators/sftUpdate.ts';
 import { firstDifference } from '../../lib/io/checkpoint.ts';
@@ -37,6 +45,10 @@ import { ConfigError } from '../config.ts';
 /** The task suite's generator knobs (`makeHierarchySuite`); its own seed, so RL seeds share one task. */
 export const SuiteSection = t.strict(
   {
+    /** `synthetic`: the suite of lib/tasks/hierarchy; `text`: IFEval-style text rules on the HF model at `model`. */
+    kind: oneOf(['synthetic', 'text']),
+    /** `text` only: a local Hugging Face model folder (config.json, safetensors, tokenizer.json); the policy and base. */
+    model: t.union([t.string, t.null]),
     seed: Uint32,
     trainSize: PositiveInt,
     evalSize: PositiveInt,
@@ -66,6 +78,8 @@ export const BaseSection = t.strict({ checkpoint: t.union([t.string, t.null]), i
 export type BaseSection = t.TypeOf<typeof BaseSection>;
 
 export const SUITE_DEFAULTS: SuiteSection = {
+  kind: 'synthetic',
+  model: null,
   seed: 0,
   trainSize: 2000,
   evalSize: 200,
@@ -80,23 +94,30 @@ export const EVALUATION_DEFAULTS: EvaluationSection = { every: 10, prompts: 100,
 export const BASE_DEFAULTS: BaseSection = { checkpoint: null, iterations: 300, batch: 32, learningRate: 3e-3, maxGradNorm: 1 };
 
 /** The evaluation metric names (docs/metrics.md). */
-export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'in_dist/'].flatMap((p) =>
-  ['compliance/conflict', 'compliance/aligned', 'utility/aligned', 'utility/conflict'].map((m) => `eval/${p}${m}`),
-);
+export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'in_dist/']
+  .flatMap((p) => ['compliance/conflict', 'compliance/aligned', 'utility/aligned', 'utility/conflict'].map((m) => `eval/${p}${m}`))
+  .concat(['eval/attention/system_share', 'eval/attention/chance']);
 
 /** Cross-field checks of the shared sections, as `path: problem` lines. */
-export function checkShared(cfg: { model: ModelSection; suite: SuiteSection; evaluation: EvaluationSection }): string[] {
+export function checkShared(cfg: { model: ModelSection; suite: SuiteSection; evaluation: EvaluationSection; base?: { checkpoint: string | null } }): string[] {
   const out: string[] = [];
   if (cfg.model.width % cfg.model.heads !== 0) out.push(`model.heads: must divide model.width (${cfg.model.width}), got ${cfg.model.heads}`);
   if (cfg.model.arch === 'phi' && (cfg.model.width / cfg.model.heads) % 4 !== 0)
     out.push(`model.heads: phi rotates part of each head; width / heads must be a multiple of 4, got ${cfg.model.width / cfg.model.heads}`);
+  if (cfg.suite.kind === 'text' && cfg.suite.model === null) out.push(`suite.model: the 'text' suite needs a local Hugging Face model folder, got null`);
+  if (cfg.suite.kind === 'text' && cfg.base?.checkpoint != null)
+    out.push(
+      `base.checkpoint: the 'text' suite's base model is the folder suite.model; base.checkpoint must be null, got ${JSON.stringify(cfg.base.checkpoint)}`,
+    );
+  if (cfg.suite.kind === 'synthetic' && cfg.suite.model !== null)
+    out.push(`suite.model: only the 'text' suite loads a model folder (kind is 'synthetic'), got ${JSON.stringify(cfg.suite.model)}`);
   if (cfg.suite.conflictFraction <= 0 || cfg.suite.conflictFraction >= 1)
     out.push(`suite.conflictFraction: must be strictly between 0 and 1 (training mixes both kinds), got ${cfg.suite.conflictFraction}`);
   return out;
 }
 
 export function makeSuite(s: SuiteSection): HierarchySuite {
-  const { seed, ...rest } = s;
+  const { seed, kind: _kind, model: _model, ...rest } = s;
   return makeHierarchySuite({ seed, ...rest });
 }
 
@@ -183,6 +204,53 @@ export async function makeBase(cfg: { base: BaseSection; model: ModelSection; su
   }
 }
 
+/**
+ * The task and the base model of an RL run. `synthetic`: the suite and `makeBase`. `text`: the
+ * policy, its tokenizer and chat template from the local HF folder `suite.model` (the base is the
+ * model as loaded; `base` and `model` are unused), prompts from makeTextHierarchySuite.
+ */
+export async function makeTaskAndBase(cfg: {
+  base: BaseSection;
+  model: ModelSection;
+  suite: SuiteSection;
+  seed: number;
+}): Promise<{ task: HierarchyTask; base: CausalLM }> {
+  const s = cfg.suite;
+  if (s.kind === 'synthetic') {
+    const suite = makeSuite(s);
+    return { task: taskOfSuite(suite), base: await makeBase(cfg, suite) };
+  }
+  const folder = s.model;
+  if (folder === null) throw new ConfigError(`suite.model: the 'text' suite needs a local Hugging Face model folder, got null`);
+  if (!existsSync(folder) || !statSync(folder).isDirectory())
+    throw new ConfigError(`suite.model: no such model folder: ${folder} (a local Hugging Face folder with config.json, *.safetensors and tokenizer.json)`);
+  const { loadHfModel } = await import('../../lib/models/hf.ts');
+  const { makeTextHierarchySuite } = await import('../../lib/tasks/text-rules.ts');
+  const hf = await loadHfModel(folder);
+  try {
+    const tok = hf.tokenizer;
+    if (!tok)
+      throw new ConfigError(`suite.model: ${folder} has no tokenizer.json (the text suite renders prompts with the model's tokenizer and chat template)`);
+    const conflicting = Math.round(s.trainSize * s.conflictFraction);
+    const text = makeTextHierarchySuite({
+      seed: s.seed,
+      tokenizer: tok,
+      alignedSize: s.trainSize - conflicting + s.heldOutSize,
+      conflictingSize: conflicting + s.heldOutSize,
+    });
+    const task = taskOfTextSuite(text, s, tok.padTokenId ?? tok.eosTokenId ?? 0);
+    const longest = Math.max(...[...text.aligned, ...text.conflicting].map((p) => p.tokens.length));
+    if (hf.config.positionEmbedding === 'learned' && longest + s.maxAnswerTokens > hf.config.maxPositions)
+      throw new ConfigError(
+        `suite.maxAnswerTokens: the longest prompt (${longest} tokens) + ${s.maxAnswerTokens} exceeds the model's ${hf.config.maxPositions} positions`,
+      );
+    return { task, base: hf.lm };
+  } catch (e) {
+    hf.lm.dispose();
+    throw e;
+  }
+}
+
 /** A copy of `lm` (same config, same weights), e.g. the frozen KL reference. */
 export function cloneLm(lm: CausalLM): CausalLM {
   const copy = new CausalLM(lm.config, { seed: 0 });
@@ -190,26 +258,113 @@ export function cloneLm(lm: CausalLM): CausalLM {
   return copy;
 }
 
+/** One prompt of a task, whatever the suite: its tokens, system-prompt length, rollout start and verifier. */
+export interface TaskPrompt {
+  readonly id: string;
+  readonly tokens: Int32Array;
+  /** Leading prompt tokens that belong to the system prompt (the attention analysis's 𝒮). */
+  readonly systemTokens: number;
+  readonly start: PromptStart;
+  /** Prompt-level compliance ∈ {0, 1} and utility ∈ [0, 1] of generated token ids. */
+  score(completion: Int32Array): { utility: number; compliance: number };
+}
+
+interface Split {
+  readonly aligned: readonly TaskPrompt[];
+  readonly conflicting: readonly TaskPrompt[];
+}
+
+/**
+ * What the HIPO pipelines see of a task suite (synthetic or text): train prompts by kind, the
+ * held-out splits (and in-distribution ones, when the suite has them), sampling limits, the verifier.
+ */
+export interface HierarchyTask {
+  readonly train: Split;
+  readonly heldOut: Split;
+  readonly eval: Split | null;
+  readonly stopTokens: readonly number[];
+  readonly padToken: number;
+  readonly maxAnswerTokens: number;
+  /** A train prompt by id (what a rollout start names). */
+  byId(id: string): TaskPrompt;
+}
+
+function taskOf(
+  train: readonly TaskPrompt[],
+  heldOut: Split,
+  evalSplit: Split | null,
+  rest: Pick<HierarchyTask, 'stopTokens' | 'padToken' | 'maxAnswerTokens'>,
+): HierarchyTask {
+  const ids = new Map(train.map((p) => [p.id, p]));
+  return {
+    train: { aligned: train.filter((p) => !p.start.meta?.conflict), conflicting: train.filter((p) => p.start.meta?.conflict) },
+    heldOut,
+    eval: evalSplit,
+    ...rest,
+    byId: (id) => {
+      const p = ids.get(id);
+      if (!p) throw new RangeError(`hipo: prompt ${id} is not a train prompt of the suite`);
+      return p;
+    },
+  };
+}
+
+/** The synthetic suite as a task. */
+export function taskOfSuite(suite: HierarchySuite): HierarchyTask {
+  const view = (p: GeneratedPrompt): TaskPrompt => {
+    const start = suite.toStart(p);
+    return { id: p.id, tokens: p.tokens, systemTokens: start.systemTokens ?? 0, start, score: (y) => suite.score(p, y) };
+  };
+  const split = (s: HierarchySuite['eval']): Split => ({ aligned: s.aligned.map(view), conflicting: s.conflicting.map(view) });
+  return taskOf(suite.train.map(view), split(suite.heldOut), split(suite.eval), {
+    stopTokens: [suite.stopToken],
+    padToken: 0,
+    maxAnswerTokens: suite.config.maxAnswerTokens,
+  });
+}
+
+/**
+ * The text suite (lib/tasks/text-rules.ts) as a task: `trainSize + heldOutSize` prompts of each
+ * kind from one seeded suite, the first `heldOutSize` of each kind held out; no in-distribution split.
+ */
+export function taskOfTextSuite(text: TextHierarchySuite, s: Pick<SuiteSection, 'heldOutSize' | 'maxAnswerTokens'>, padToken: number): HierarchyTask {
+  const view = (p: TextPrompt): TaskPrompt => {
+    const start = text.toStart(p);
+    return { id: p.id, tokens: p.tokens, systemTokens: p.systemTokens, start, score: (y) => text.scoreCompletion(start, y) };
+  };
+  const n = s.heldOutSize;
+  const held: Split = { aligned: text.aligned.slice(0, n).map(view), conflicting: text.conflicting.slice(0, n).map(view) };
+  const train = [...text.aligned.slice(n), ...text.conflicting.slice(n)].map(view);
+  return taskOf(train, held, null, { stopTokens: text.stopTokens, padToken, maxAnswerTokens: s.maxAnswerTokens });
+}
+
 /**
  * The prompt starts of iteration i: `n` train prompts, each conflicting with probability
  * `conflictShare` (else aligned), drawn uniformly within its kind.
  */
-export function promptStarts(suite: HierarchySuite, rng: Rng, n: number, conflictShare: number): (iteration: number) => StartsBatch {
-  const conflicting = suite.train.filter((p) => p.conflict);
-  const aligned = suite.train.filter((p) => !p.conflict);
+export function promptStarts(task: HierarchyTask, rng: Rng, n: number, conflictShare: number): (iteration: number) => StartsBatch {
+  const { conflicting, aligned } = task.train;
+  if (conflicting.length === 0 || aligned.length === 0)
+    throw new ConfigError(`suite: training needs both aligned and conflicting train prompts (got ${aligned.length} and ${conflicting.length})`);
   return (iteration) => ({
     iteration,
     starts: Array.from({ length: n }, () => {
       const pool = rng.uniform() < conflictShare ? conflicting : aligned;
-      return suite.toStart(pool[rng.int(pool.length)]!);
+      return pool[rng.int(pool.length)]!.start;
     }),
   });
 }
 
-/** Mean utility and compliance of greedy answers to `prompts`, in batches of `chunk`. */
-function greedyScores(lm: CausalLM, suite: HierarchySuite, prompts: readonly GeneratedPrompt[], chunk = 64): { utility: number; compliance: number } {
+/** Greedy answers to `prompts` (batches of `chunk`) with their mean utility and compliance. */
+function greedyScores(
+  lm: CausalLM,
+  task: HierarchyTask,
+  prompts: readonly TaskPrompt[],
+  chunk = 64,
+): { utility: number; compliance: number; responses: Int32Array[] } {
   let u = 0;
   let c = 0;
+  const responses: Int32Array[] = [];
   const rng = new Rng(0, 'eval/greedy');
   for (let i = 0; i < prompts.length; i += chunk) {
     const part = prompts.slice(i, i + chunk);
@@ -217,29 +372,47 @@ function greedyScores(lm: CausalLM, suite: HierarchySuite, prompts: readonly Gen
       lm,
       part.map((p) => p.tokens),
       rng,
-      { maxNewTokens: suite.config.maxAnswerTokens, temperature: 0, stopTokens: [suite.stopToken] },
+      { maxNewTokens: task.maxAnswerTokens, temperature: 0, stopTokens: [...task.stopTokens], padToken: task.padToken },
     );
     part.forEach((p, k) => {
-      const s = suite.score(p, out.tokens[k]!);
+      const s = p.score(out.tokens[k]!);
+      responses.push(out.tokens[k]!);
       u += s.utility;
       c += s.compliance;
     });
   }
   const n = Math.max(1, prompts.length);
-  return { utility: u / n, compliance: c / n };
+  return { utility: u / n, compliance: c / n, responses };
+}
+
+/**
+ * The attention metrics (`eval/attention/…`, lib/analysis/attention.ts) of `lm` on `prompts` with
+ * their `responses`; an empty record when every response is empty (nothing attends).
+ */
+function attentionOf(lm: CausalLM, prompts: readonly TaskPrompt[], responses: readonly Int32Array[]): Record<string, number> {
+  if (!responses.some((r) => r.length > 0)) return {};
+  const share = systemAttentionShare(
+    lm,
+    prompts.map((p, i) => ({ prompt: p.tokens, system: p.systemTokens, response: responses[i]! })),
+    { batchSize: 16 },
+  );
+  return attentionShareMetrics(share);
 }
 
 /** The evaluation metrics of `lm` (see the module comment). */
-export function evaluateHierarchy(lm: CausalLM, suite: HierarchySuite, opts: { prompts: number; inDistribution: boolean }): Record<string, number> {
+export function evaluateHierarchy(lm: CausalLM, task: HierarchyTask, opts: { prompts: number; inDistribution: boolean }): Record<string, number> {
   const out: Record<string, number> = {};
-  const splits = [['', suite.heldOut] as const, ...(opts.inDistribution ? [['in_dist/', suite.eval] as const] : [])];
+  const splits: [string, Split][] = [['', task.heldOut]];
+  if (opts.inDistribution && task.eval) splits.push(['in_dist/', task.eval]);
   for (const [prefix, split] of splits) {
-    const conflict = greedyScores(lm, suite, split.conflicting.slice(0, opts.prompts));
-    const aligned = greedyScores(lm, suite, split.aligned.slice(0, opts.prompts));
+    const conflicting = split.conflicting.slice(0, opts.prompts);
+    const conflict = greedyScores(lm, task, conflicting);
+    const aligned = greedyScores(lm, task, split.aligned.slice(0, opts.prompts));
     out[`eval/${prefix}compliance/conflict`] = conflict.compliance;
     out[`eval/${prefix}compliance/aligned`] = aligned.compliance;
     out[`eval/${prefix}utility/aligned`] = aligned.utility;
     out[`eval/${prefix}utility/conflict`] = conflict.utility;
+    if (prefix === '') Object.assign(out, attentionOf(lm, conflicting, conflict.responses));
   }
   return out;
 }
@@ -247,12 +420,12 @@ export function evaluateHierarchy(lm: CausalLM, suite: HierarchySuite, opts: { p
 /** Pass-through operator: adds the evaluation metrics on iterations i % every = 0. */
 export function hierarchyEvaluation<B extends Pick<Batch<unknown>, 'iteration' | 'metrics'>>(
   lm: CausalLM,
-  suite: HierarchySuite,
+  task: HierarchyTask,
   cfg: EvaluationSection,
 ): OperatorFunction<B, B> {
   return map((batch) => {
     // Not on a run's last iteration: that depends on where a resumed run stopped (the summary has the final evaluation).
     if (batch.iteration % cfg.every !== 0) return batch;
-    return { ...batch, metrics: { ...batch.metrics, ...evaluateHierarchy(lm, suite, cfg) } };
+    return { ...batch, metrics: { ...batch.metrics, ...evaluateHierarchy(lm, task, cfg) } };
   });
 }

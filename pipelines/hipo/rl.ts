@@ -15,7 +15,7 @@ import { LagrangeState, LagrangeStateC } from '../../lib/lagrange.ts';
 import { lmBatchOf, lmPolicy } from '../../lib/models/lm-policy.ts';
 import type { CausalLM } from '../../lib/models/lm.ts';
 import { Rng, RngStreams } from '../../lib/random.ts';
-import type { HierarchySuite } from '../../lib/tasks/hierarchy/index.ts';
+import type { LmLearner } from '../../operators/sftUpdate.ts';
 import { ADVANTAGE_ESTIMATOR_DEFAULTS, AdvantageEstimatorProps } from '../../operators/groupAdvantages.ts';
 import { lmRollout } from '../../operators/lmRollout.ts';
 import type { MetricsSink } from '../../operators/metrics.ts';
@@ -34,9 +34,9 @@ import {
   cloneLm,
   evaluateHierarchy,
   hierarchyEvaluation,
-  makeBase,
-  makeSuite,
+  makeTaskAndBase,
   promptStarts,
+  type HierarchyTask,
 } from './common.ts';
 
 const ADVANTAGE_KEYS = ['estimator', 'std', 'eps', 'dropZeroStd'] as const;
@@ -89,7 +89,7 @@ interface LmRlConfig {
   suite: SuiteSection;
   model: ModelSection;
   base: BaseSection;
-  algorithm: { promptsPerIteration: number; groupSize: number; conflictShare: number; learningRate: number; temperature: number; update: { klCoef: number } };
+  algorithm: { promptsPerIteration: number; groupSize: number; conflictShare: number; learningRate: number; temperature: number; update?: { klCoef: number } };
   evaluation: EvaluationSection;
   checkpointEvery: number;
 }
@@ -116,20 +116,25 @@ export function checkLmRl(
 }
 
 export const LmRlState = t.intersection(
-  [t.type({ version: NonNegativeInt, rng: RngStreamsStateC, minibatchRng: RngStateC }), t.partial({ lagrange: LagrangeStateC })],
+  [t.type({ version: NonNegativeInt, rng: RngStreamsStateC, minibatchRng: RngStateC }), t.partial({ lagrange: LagrangeStateC, step: NonNegativeInt })],
   'LmRlState',
 );
 export type LmRlState = t.TypeOf<typeof LmRlState>;
 
 /** What a pipeline's `iteration` is built from. */
 export interface LmRlParts {
-  suite: HierarchySuite;
+  task: HierarchyTask;
   lm: CausalLM;
-  learner: Learner<LmBatch> & { rng: Rng };
+  /** policyUpdate's learner, and sftUpdate's (`lm`, `step`): the same optimizer, counters and minibatch stream. */
+  learner: Learner<LmBatch> & LmLearner;
+  /** The frozen base model (when `klCoef` > 0 or the spec asks for `reference`). */
+  ref: CausalLM | undefined;
   /** The iteration's prompt starts. */
   starts: ReturnType<typeof promptStarts>;
   /** G completions per prompt, all G × P in one KV-cache `generate`; reward and cost from `score`. */
   rollout: ReturnType<typeof lmRollout>;
+  /** The same rollout sampled from another model (e.g. the frozen base), on the same sampling stream. */
+  rolloutOf: (lm: CausalLM) => ReturnType<typeof lmRollout>;
   /** The periodic greedy evaluation (pass-through). */
   evaluation: ReturnType<typeof hierarchyEvaluation<Batch<unknown>>>;
 }
@@ -149,6 +154,10 @@ export async function runLmRl<G>(
   spec: {
     score: (s: { utility: number; compliance: number }) => { reward: number; cost: number };
     lagrange?: () => LagrangeState;
+    /** Keep a frozen copy of the base model as `parts.ref` even without KL. */
+    reference?: boolean;
+    /** Keys copied from the last metrics record into the summary (besides reward, cost, λ and the scores). */
+    summaryKeys?: readonly string[];
     iteration: (parts: LmRlParts, lagrange: () => LagrangeState | undefined) => (i: number) => Observable<Batch<G>>;
     stop?: ((m: MetricsRecord) => boolean) | undefined;
   },
@@ -156,49 +165,56 @@ export async function runLmRl<G>(
   ctx: PipelineContext,
 ): Promise<LmRlResult> {
   const alg = cfg.algorithm;
-  const suite = makeSuite(cfg.suite);
-  let baseLm: CausalLM | undefined = await makeBase(cfg, suite);
+  const made = await makeTaskAndBase(cfg);
+  const task = made.task;
+  let baseLm: CausalLM | undefined = made.base;
   let lm: CausalLM | undefined;
   let ref: CausalLM | undefined;
   let optimizer: tf.Optimizer | undefined;
   try {
-    const base = evaluateHierarchy(baseLm, suite, cfg.evaluation);
+    const base = evaluateHierarchy(baseLm, task, cfg.evaluation);
     lm = cloneLm(baseLm);
-    if (alg.update.klCoef > 0) ref = cloneLm(baseLm);
+    if ((alg.update?.klCoef ?? 0) > 0 || spec.reference) ref = cloneLm(baseLm);
     baseLm.dispose();
     baseLm = undefined;
     const policyLm = lm;
     const streams = new RngStreams(cfg.seed);
     optimizer = tf.train.adam(alg.learningRate);
-    const learner: Learner<LmBatch> & { rng: Rng } = {
+    const learner: Learner<LmBatch> & LmLearner = {
       policy: lmPolicy(policyLm),
+      lm: policyLm,
       optimizer,
       version: 0,
+      step: 0,
       batchOf: lmBatchOf,
       rng: new Rng(cfg.seed, 'policyUpdate/minibatch'),
-      ...(ref ? { ref: lmPolicy(ref) } : {}),
+      ...(ref && (alg.update?.klCoef ?? 0) > 0 ? { ref: lmPolicy(ref) } : {}),
     };
-    let lagrange = spec.lagrange?.();
-    const parts: LmRlParts = {
-      suite,
-      lm: policyLm,
-      learner,
-      starts: promptStarts(suite, streams.get('prompts'), alg.promptsPerIteration, alg.conflictShare),
-      rollout: lmRollout({
-        lm: policyLm,
+    const sample = streams.get('sample');
+    const rolloutOf = (from: CausalLM) =>
+      lmRollout({
+        lm: from,
         groupSize: alg.groupSize,
-        rng: streams.get('sample'),
-        sampling: { maxNewTokens: cfg.suite.maxAnswerTokens, temperature: alg.temperature, stopTokens: [suite.stopToken] },
+        rng: sample,
+        sampling: { maxNewTokens: task.maxAnswerTokens, temperature: alg.temperature, stopTokens: [...task.stopTokens], padToken: task.padToken },
         version: () => learner.version,
         batchPrompts: true,
         score: (start, y) => {
-          const p = promptById(suite, start.promptId);
-          const s = suite.score(p, y);
+          const s = task.byId(start.promptId).score(y);
           const { reward, cost } = spec.score(s);
           return { reward, cost, scores: { utility: s.utility, compliance: s.compliance } };
         },
-      }),
-      evaluation: hierarchyEvaluation(policyLm, suite, cfg.evaluation),
+      });
+    let lagrange = spec.lagrange?.();
+    const parts: LmRlParts = {
+      task,
+      lm: policyLm,
+      learner,
+      ref,
+      starts: promptStarts(task, streams.get('prompts'), alg.promptsPerIteration, alg.conflictShare),
+      rollout: rolloutOf(policyLm),
+      rolloutOf,
+      evaluation: hierarchyEvaluation(policyLm, task, cfg.evaluation),
     };
     const iteration = spec.iteration(parts, () => lagrange);
 
@@ -210,10 +226,12 @@ export async function runLmRl<G>(
         version: learner.version,
         rng: streams.state(),
         minibatchRng: learner.rng.state(),
+        step: learner.step,
         ...(lagrange ? { lagrange: lagrange.state() } : {}),
       }),
       restore: (s) => {
         learner.version = s.version;
+        learner.step = s.step ?? 0;
         for (const [name, st] of Object.entries(s.rng.streams)) streams.get(name).setState(st);
         learner.rng.setState(s.minibatchRng);
         if (lagrange && s.lagrange) lagrange = LagrangeState.fromState(s.lagrange);
@@ -222,9 +240,10 @@ export async function runLmRl<G>(
     const summary = (last: MetricsRecord | undefined): Record<string, number> => {
       const out: Record<string, number> = {};
       if (last)
-        for (const k of ['reward/mean', 'cost/mean', 'lambda', 'score/utility/mean', 'score/compliance/mean']) if (last[k] !== undefined) out[k] = last[k]!;
+        for (const k of ['reward/mean', 'cost/mean', 'lambda', 'score/utility/mean', 'score/compliance/mean', ...(spec.summaryKeys ?? [])])
+          if (last[k] !== undefined) out[k] = last[k]!;
       for (const [k, v] of Object.entries(base)) out[`base/${k}`] = v;
-      return Object.assign(out, evaluateHierarchy(policyLm, suite, cfg.evaluation));
+      return Object.assign(out, evaluateHierarchy(policyLm, task, cfg.evaluation));
     };
     const result = await runLoop({ iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: spec.stop, state, iteration, summary }, sinks, ctx);
     return { ...result, base, ...(lagrange ? { lagrange } : {}) };
@@ -234,18 +253,4 @@ export async function runLmRl<G>(
     ref?.dispose();
     optimizer?.dispose();
   }
-}
-
-const promptMaps = new WeakMap<HierarchySuite, Map<string, HierarchySuite['train'][number]>>();
-
-/** The suite's prompt of a start (train prompts only are rolled out). */
-function promptById(suite: HierarchySuite, id: string): HierarchySuite['train'][number] {
-  let m = promptMaps.get(suite);
-  if (!m) {
-    m = new Map(suite.train.map((p) => [p.id, p]));
-    promptMaps.set(suite, m);
-  }
-  const p = m.get(id);
-  if (!p) throw new RangeError(`hipo: prompt ${id} is not a train prompt of the suite`);
-  return p;
 }

@@ -41,6 +41,7 @@ import {
   makeLm,
   makeSuite,
   sftStep,
+  taskOfSuite,
 } from './common.ts';
 
 export const SftConfig = t.strict(
@@ -81,6 +82,10 @@ export function resolveSft(partial: DeepPartial<SftConfig> = {}): SftConfig {
 /** Cross-field checks, as `path: problem` lines. */
 export function checkSft(cfg: SftConfig): string[] {
   const out = checkShared(cfg);
+  if (cfg.suite.kind !== 'synthetic')
+    out.push(
+      `suite.kind: sft trains the synthetic suite's base model; a 'text' suite's base is the model at suite.model (run hipo, grpo-lm, rft or dpo on it)`,
+    );
   const s = cfg.stop;
   if (s) {
     if (!SFT_METRICS.includes(s.metric))
@@ -114,7 +119,10 @@ export async function runSft(
   const lm = makeLm(cfg.model, suite, cfg.seed);
   const learner = lmLearner(lm, { learningRate: cfg.algorithm.learningRate, seed: cfg.seed, key: 'sft/minibatch' });
   const train = sftStep(suite, learner, streams.get('sft/prompts'), cfg.algorithm);
-  const evaluation = hierarchyEvaluation<Batch<never>>(lm, suite, cfg.evaluation);
+  const task = taskOfSuite(suite);
+  const evaluation = hierarchyEvaluation<Batch<never>>(lm, task, cfg.evaluation);
+  // The untrained model's attention (the "before" of the attention analysis), before any resume restores weights.
+  const init = evaluateHierarchy(lm, task, cfg.evaluation);
 
   /** One SFT step on user-following targets, then (periodically) the greedy evaluation. */
   const iteration = (i: number) => train(i).pipe(evaluation);
@@ -134,7 +142,8 @@ export async function runSft(
   const summary = (last: MetricsRecord | undefined): Record<string, number> => {
     const out: Record<string, number> = {};
     if (last?.['sft/loss'] !== undefined) out['sft/loss'] = last['sft/loss'];
-    return Object.assign(out, evaluateHierarchy(lm, suite, cfg.evaluation));
+    for (const [k, v] of Object.entries(init)) if (k.startsWith('eval/attention/')) out[`init/${k}`] = v;
+    return Object.assign(out, evaluateHierarchy(lm, task, cfg.evaluation));
   };
   try {
     const result = await runLoop(

@@ -101,3 +101,29 @@ export function renderLayerSharePng(records: readonly LayerShareRecord[], opts: 
   const width = opts.width ?? 720;
   return renderChartPng(layerShareOption(records, opts), width, opts.height ?? 360);
 }
+
+/**
+ * The records of a run set's before/after chart, from the runs' `summary.json`: "before" the first
+ * run's `base/eval/attention/…` (RL runs: the base model) or `init/eval/attention/…` (`sft`: the
+ * untrained model), then each run's final `eval/attention/…`. Null when no run has per-layer shares.
+ */
+export function beforeAfterRecords(
+  runs: readonly { summary: Readonly<Record<string, number>> | undefined }[],
+  labels: readonly string[],
+  prefix = 'eval/attention',
+): LayerShareRecord[] | null {
+  const layer0 = `${prefix}/system_share/layer_0`;
+  const after = runs.flatMap((r, i) => (r.summary?.[layer0] !== undefined ? [{ label: labels[i]!, metrics: r.summary }] : []));
+  if (after.length === 0) return null;
+  for (const [from, label] of [
+    ['base/', 'base model (before)'],
+    ['init/', 'untrained (before)'],
+  ] as const) {
+    const run = runs.find((r) => r.summary?.[`${from}${layer0}`] !== undefined);
+    if (!run?.summary) continue;
+    const metrics: Record<string, number> = {};
+    for (const [k, v] of Object.entries(run.summary)) if (k.startsWith(`${from}${prefix}/`)) metrics[k.slice(from.length)] = v;
+    return [{ label, metrics }, ...after];
+  }
+  return after;
+}

@@ -28,6 +28,7 @@ export { loadRun, readMetricsFile, type MetricsRow, type RunConfig, type RunData
 export { REPORT_CHARTS, chartOption, runLabels, type ChartSpec } from './charts.ts';
 export { renderChartPng } from './render.ts';
 export { layerShareOption, renderLayerSharePng, type LayerShareOptions, type LayerShareRecord } from './attention.ts';
+import { beforeAfterRecords, renderLayerSharePng } from './attention.ts';
 
 export interface ReportOptions {
   /** Page title (default: `rxrl report: a, b`). */
@@ -83,6 +84,19 @@ export async function writeReport(runDirs: string[], outDir: string, options: Re
     );
     // Let other work (and the event loop) through between charts.
     await new Promise<void>((r) => setImmediate(r));
+  }
+
+  // HIPO runs: the per-layer attention share on system-prompt tokens, before and after training.
+  const attention = beforeAfterRecords(runs, labels);
+  if (attention) {
+    const png = renderLayerSharePng(attention);
+    const file = join(outDir, 'attention.png');
+    await writeFileAtomic(file, png);
+    images.push(file);
+    const src = inline ? `data:image/png;base64,${png.toString('base64')}` : 'attention.png';
+    figures.push(
+      `<figure id="attention"><img src="${src}" alt="attention share on system-prompt tokens per layer" width="720"><figcaption><code>eval/attention/system_share/layer_&lt;i&gt;</code>, before and after</figcaption></figure>`,
+    );
   }
 
   const title = options.title ?? `rxrl report: ${labels.join(', ')}`;

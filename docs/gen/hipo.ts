@@ -1,0 +1,208 @@
+/**
+ * Regenerates the results of docs/pipelines/hipo.md: every method × architecture × seed, each RL
+ * method from the shared base model of its (arch, seed) (an `sft` run), through the CLI.
+ *
+ *   npx tsx docs/gen/hipo.ts                          the full table (the lead's run: hours on 2 cores)
+ *   npx tsx docs/gen/hipo.ts --only llama --seeds 1   a part (one arch, some seeds); the page gets those rows
+ *   npx tsx docs/gen/hipo.ts --smoke                  every budget shrunk to the tiniest; writes into a
+ *                                                     copy of the page under runs/docs/hipo-smoke/
+ *
+ * Methods: base (sft, user-following), hipo, grpo-lm utility, grpo-lm fixed-weight at w = 0.5, 1, 2,
+ * rft, dpo; archs llama, qwen2, phi; seeds 1, 2, 3. Runs go to runs/docs/hipo/ (not committed);
+ * resumable: a run whose summary.json exists is not run again (its wall time is in wall.json).
+ * Writes the blocks `hipo-results` (mean ± std over seeds), `hipo-commands` and the plots
+ * docs/img/hipo/scatter.png (conflict compliance vs aligned utility, every method and arch) and
+ * docs/img/hipo/attention.png (per layer, base model vs every method, llama, first seed).
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderChartPng } from '../../pipelines/report/render.ts';
+import { renderLayerSharePng, type LayerShareRecord } from '../../pipelines/report/attention.ts';
+import { ROOT, type Run, column, fmt, mean, readRun, runCli, sum, writeBlocks } from './common.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const smoke = argv.includes('--smoke');
+const ARCHS = (flag('--only') ?? 'llama,qwen2,phi').split(',');
+const SEEDS = (flag('--seeds') ?? '1,2,3').split(',').map(Number);
+for (const a of ARCHS) if (!['llama', 'qwen2', 'phi'].includes(a)) throw new Error(`--only: unknown arch '${a}' (llama, qwen2, phi)`);
+for (const s of SEEDS) if (!Number.isInteger(s) || s < 0) throw new Error(`--seeds: expected comma-separated non-negative integers, got ${flag('--seeds')}`);
+
+const RUNS = join(ROOT, 'runs', 'docs', smoke ? 'hipo-smoke' : 'hipo');
+const PAGE = smoke ? join(RUNS, 'hipo.md') : join(ROOT, 'docs', 'pipelines', 'hipo.md');
+const IMG = smoke ? RUNS : join(ROOT, 'docs', 'img', 'hipo');
+
+/** The budgets: the table's, or (--smoke) the tiniest that exercises every path. */
+const SUITE = smoke
+  ? ['suite.trainSize=100', 'suite.evalSize=4', 'suite.heldOutSize=4']
+  : ['suite.trainSize=1000', 'suite.evalSize=64', 'suite.heldOutSize=64'];
+const MODEL = smoke ? ['model.width=16', 'model.layers=2', 'model.heads=4'] : ['model.width=64', 'model.layers=2', 'model.heads=4'];
+const EVAL = smoke ? ['evaluation.prompts=4', 'evaluation.every=100'] : ['evaluation.prompts=64', 'evaluation.every=10'];
+const SFT = smoke ? ['iterations=5'] : ['iterations=400'];
+const RL = smoke
+  ? ['iterations=2', 'algorithm.promptsPerIteration=2', 'algorithm.groupSize=2']
+  : ['iterations=40', 'algorithm.promptsPerIteration=8', 'algorithm.groupSize=8'];
+
+interface Method {
+  id: string;
+  label: string;
+  file: string;
+  sets: string[];
+}
+const METHODS: Method[] = [
+  { id: 'hipo', label: 'HIPO (d = 0.05)', file: 'hipo.yaml', sets: [] },
+  { id: 'grpo-utility', label: 'utility-only GRPO', file: 'grpo-lm.yaml', sets: ['algorithm.mode=utility'] },
+  ...[0.5, 1, 2].map((w) => ({ id: `fixed-${w}`, label: `fixed weight w = ${w}`, file: 'grpo-lm.yaml', sets: ['algorithm.mode=fixed-weight', `algorithm.weight=${w}`] })),
+  { id: 'rft', label: 'RFT (rejection-sampling SFT)', file: 'rft.yaml', sets: [] },
+  { id: 'dpo', label: 'DPO (base samples)', file: 'dpo.yaml', sets: [] },
+];
+
+interface Timed extends Run {
+  wall: number;
+}
+
+/** Runs `file` into `dir` unless its summary.json exists; the wall time is kept in wall.json. */
+function run(file: string, sets: string[], dir: string): Timed {
+  if (existsSync(join(dir, 'summary.json')) && existsSync(join(dir, 'wall.json'))) {
+    return { ...readRun(dir), wall: (JSON.parse(readFileSync(join(dir, 'wall.json'), 'utf8')) as { seconds: number }).seconds };
+  }
+  const t0 = performance.now();
+  const r = runCli(`pipelines/examples/${file}`, sets, dir);
+  const wall = (performance.now() - t0) / 1000;
+  writeFileSync(join(dir, 'wall.json'), JSON.stringify({ seconds: wall }));
+  return { ...r, wall };
+}
+
+const commands: string[] = [];
+const cmd = (file: string, sets: string[], dir: string) =>
+  commands.push(`npx rxrl run pipelines/examples/${file} ${sets.map((s) => `--set ${s}`).join(' ')} --out ${dir.slice(ROOT.length + 1)}`);
+
+/** results[method][arch] = runs over seeds. */
+const results = new Map<string, Map<string, Timed[]>>();
+const add = (method: string, arch: string, r: Timed) => {
+  const m = results.get(method) ?? new Map<string, Timed[]>();
+  results.set(method, m);
+  m.set(arch, [...(m.get(arch) ?? []), r]);
+};
+
+for (const arch of ARCHS) {
+  for (const seed of SEEDS) {
+    const shared = [...SUITE, ...MODEL, ...EVAL, `model.arch=${arch}`, `seed=${seed}`];
+    const sftDir = join(RUNS, `sft-${arch}-s${seed}`);
+    const sftSets = [...shared, ...SFT, 'checkpointEvery=0'];
+    cmd('sft-hierarchy.yaml', sftSets, sftDir);
+    add('base', arch, run('sft-hierarchy.yaml', sftSets, sftDir));
+    for (const m of METHODS) {
+      const dir = join(RUNS, `${m.id}-${arch}-s${seed}`);
+      const sets = [...shared, ...RL, ...m.sets, `base.checkpoint=${sftDir}`, 'checkpointEvery=0'];
+      cmd(m.file, sets, dir);
+      add(m.id, arch, run(m.file, sets, dir));
+    }
+  }
+}
+
+const stats = (xs: number[]): { m: number; s: number } => {
+  const m = mean(xs);
+  return { m, s: xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)) : 0 };
+};
+const pm = (xs: number[], digits = 2) => {
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) return '—';
+  const { m, s } = stats(xs);
+  return `${fmt(m, digits)} ± ${fmt(s, digits)}`;
+};
+const val = (r: Run, k: string) => r.summary[k] ?? Number.NaN;
+/** Completions sampled and sampled tokens of a run (0 for the SFT base). */
+const sampled = (r: Run) => sum(column(r.metrics, 'rollout/episodes'));
+const tokens = (r: Run) => sum(column(r.metrics, 'rollout/tokens'));
+
+const header = [
+  '| method | arch | conflict compliance | aligned compliance | aligned utility | conflict utility | attention share before → after (chance) | wall time, s | completions sampled | sampled tokens / s |',
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+];
+const rows: string[] = [];
+const labelOf = (id: string) => (id === 'base' ? 'base (SFT, user-following)' : METHODS.find((m) => m.id === id)!.label);
+for (const [id, byArch] of results) {
+  for (const [arch, runs] of byArch) {
+    // The base's "before" is the untrained model (init/…); an RL method's is its base model (base/…).
+    const before = runs.map((r) => val(r, id === 'base' ? 'init/eval/attention/system_share' : 'base/eval/attention/system_share'));
+    const after = runs.map((r) => val(r, 'eval/attention/system_share'));
+    const chance = runs.map((r) => val(r, 'eval/attention/chance'));
+    const walls = runs.map((r) => r.wall);
+    rows.push(
+      `| ${[
+        labelOf(id),
+        arch,
+        pm(runs.map((r) => val(r, 'eval/compliance/conflict'))),
+        pm(runs.map((r) => val(r, 'eval/compliance/aligned'))),
+        pm(runs.map((r) => val(r, 'eval/utility/aligned'))),
+        pm(runs.map((r) => val(r, 'eval/utility/conflict'))),
+        `${pm(before, 3)} → ${pm(after, 3)} (${pm(chance, 3)})`,
+        pm(walls, 0),
+        id === 'base' ? '0' : fmt(mean(runs.map(sampled)), 0),
+        id === 'base' ? '—' : pm(runs.map((r, i) => tokens(r) / walls[i]!), 0),
+      ].join(' | ')} |`,
+    );
+  }
+}
+
+mkdirSync(IMG, { recursive: true });
+if (smoke && !existsSync(PAGE)) copyFileSync(join(ROOT, 'docs', 'pipelines', 'hipo.md'), PAGE);
+writeBlocks(PAGE, {
+  'hipo-results': [
+    `Seeds ${SEEDS.join(', ')}; mean ± std over seeds of the final greedy evaluation on held-out prompts (summary.json).`,
+    '',
+    ...header,
+    ...rows,
+  ].join('\n'),
+  'hipo-commands': ['```sh', ...commands, '```'].join('\n'),
+});
+
+// The compliance–utility scatter: one point per (method, arch), the mean over seeds.
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+const SYMBOLS: Record<string, string> = { llama: 'circle', qwen2: 'triangle', phi: 'rect' };
+const series = [...results].map(([id, byArch], i) => ({
+  type: 'scatter',
+  name: labelOf(id),
+  color: PALETTE[i % PALETTE.length],
+  symbolSize: 12,
+  data: [...byArch].map(([arch, runs]) => ({
+    value: [mean(runs.map((r) => val(r, 'eval/compliance/conflict'))), mean(runs.map((r) => val(r, 'eval/utility/aligned')))],
+    symbol: SYMBOLS[arch],
+    name: arch,
+  })),
+}));
+const scatter = renderChartPng(
+  {
+    animation: false,
+    backgroundColor: '#ffffff',
+    title: { text: 'conflict compliance vs aligned utility (held-out, greedy; ● llama ▲ qwen2 ■ phi)', left: 'center', top: 8, textStyle: { fontSize: 14 } },
+    legend: { data: series.map((s) => s.name), bottom: 6, left: 'center' },
+    grid: { left: 64, right: 32, top: 56, bottom: 96 },
+    xAxis: { type: 'value', min: 0, max: 1, name: 'eval/compliance/conflict', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', min: 0, max: 1, name: 'eval/utility/aligned' },
+    series,
+  },
+  720,
+  480,
+);
+writeFileSync(join(IMG, 'scatter.png'), scatter);
+
+// Per-layer attention: the base model (before) vs every method (after), first arch and seed.
+const first = (id: string) => results.get(id)?.get(ARCHS[0]!)?.[0];
+const baseRl = first('hipo');
+if (baseRl) {
+  const before: Record<string, number> = {};
+  for (const [k, v] of Object.entries(baseRl.summary)) if (k.startsWith('base/eval/attention/')) before[k.slice('base/'.length)] = v;
+  const records: LayerShareRecord[] = [
+    { label: 'base model', metrics: before },
+    ...METHODS.flatMap((m) => {
+      const r = first(m.id);
+      return r ? [{ label: m.label, metrics: r.summary }] : [];
+    }),
+  ];
+  writeFileSync(join(IMG, 'attention.png'), renderLayerSharePng(records, { title: `attention share on system-prompt tokens (${ARCHS[0]}, seed ${SEEDS[0]})`, width: 960 }));
+}
+console.log(`${PAGE} and ${IMG}/{scatter,attention}.png written (${[...results.values()].reduce((s, m) => s + [...m.values()].flat().length, 0)} runs)`);
