@@ -17,7 +17,7 @@ import * as t from 'io-ts';
 import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
 import { closest, distance } from 'fastest-levenshtein';
 
-export type TypedKind = 'float32' | 'float64' | 'int32';
+export type TypedKind = 'float32' | 'float64' | 'int32' | 'uint8';
 
 interface TypedCtor<A> {
   new (buffer: ArrayBuffer, byteOffset?: number, length?: number): A;
@@ -45,7 +45,7 @@ function describe(u: unknown): string {
   return String(u);
 }
 
-function typedArrayCodec<A extends Float32Array | Float64Array | Int32Array>(
+function typedArrayCodec<A extends Float32Array | Float64Array | Int32Array | Uint8Array>(
   kind: TypedKind,
   ctor: TypedCtor<A>,
   finite: boolean,
@@ -95,6 +95,8 @@ function typedArrayCodec<A extends Float32Array | Float64Array | Int32Array>(
 export const Float32 = typedArrayCodec<Float32Array>('float32', Float32Array, true);
 /** Float32Array, NaN and ±Inf allowed (masks, −Inf log-probs of padded slots). */
 export const Float32Any = typedArrayCodec<Float32Array>('float32', Float32Array, false);
+/** Uint8Array (flags). */
+export const Uint8 = typedArrayCodec<Uint8Array>('uint8', Uint8Array, false);
 /** Float64Array of finite values. */
 export const Float64 = typedArrayCodec<Float64Array>('float64', Float64Array, true);
 /** Int32Array. */

@@ -19,7 +19,7 @@
  * integers (`Int32Array`) for discrete actions and tokens.
  */
 import * as t from 'io-ts';
-import { Float32, Float64, Int32, FiniteNumber, NonNegativeInt, Uint32 } from './codec.ts';
+import { Float32, Float64, Int32, FiniteNumber, NonNegativeInt, Uint8, Uint32 } from './codec.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Starts: where a group's trajectories begin.
@@ -46,6 +46,19 @@ export const EnvSnapshotC = t.type(
     done: t.boolean,
   },
   'EnvSnapshot',
+);
+
+/** A `VectorEnv`'s full state (see `lib/envs/vector.ts`). */
+export const VectorEnvSnapshotC = t.type(
+  {
+    envs: t.readonlyArray(EnvSnapshotC),
+    observations: Float32,
+    terminated: Uint8,
+    truncated: Uint8,
+    ended: Uint8,
+    started: t.boolean,
+  },
+  'VectorEnvSnapshot',
 );
 
 export const SeedStart = t.type({ kind: t.literal('seed'), envId: t.string, seed: Uint32 }, 'SeedStart');

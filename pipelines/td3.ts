@@ -37,9 +37,8 @@ import {
   oneOf,
   suggestion,
 } from '../lib/codec.ts';
-import { RngStateC, RngStreamsStateC, type Batch, type MetricsRecord } from '../lib/data.ts';
+import { RngStateC, RngStreamsStateC, VectorEnvSnapshotC, type Batch, type MetricsRecord } from '../lib/data.ts';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
-import type { VectorEnvSnapshot } from '../lib/envs/vector.ts';
 import { RngStreams } from '../lib/random.ts';
 import { TransitionBufferState } from '../lib/transitions.ts';
 import { collectTransitions, collectorState, deterministicActor } from '../operators/collectTransitions.ts';
@@ -144,7 +143,7 @@ export const Td3State = t.type(
     learner: t.type({ rng: RngStateC, criticSteps: NonNegativeInt, version: NonNegativeInt }),
     collector: t.type({ envSteps: NonNegativeInt, episodes: NonNegativeInt, episodeReturn: Float64, episodeLength: Int32, started: t.boolean }),
     /** The training envs' `VectorEnv.snapshot()` (checked by `VectorEnv.restore`). */
-    envs: t.UnknownRecord,
+    envs: VectorEnvSnapshotC,
     buffer: TransitionBufferState,
   },
   'Td3State',
@@ -232,7 +231,7 @@ export async function runTd3(
         episodeLength: collector.episodeLength.slice(),
         started: collector.started,
       },
-      envs: venv.snapshot() as unknown as Record<string, unknown>,
+      envs: venv.snapshot(),
       buffer: learner.buffer.plainState(),
     }),
     restore: (s) => {
@@ -246,7 +245,7 @@ export async function runTd3(
       Object.assign(collector, { envSteps: s.collector.envSteps, episodes: s.collector.episodes, started: s.collector.started });
       collector.episodeReturn.set(s.collector.episodeReturn);
       collector.episodeLength.set(s.collector.episodeLength);
-      if (s.collector.started) venv.restore(s.envs as unknown as VectorEnvSnapshot);
+      if (s.collector.started) venv.restore(s.envs);
       learner.buffer.load(s.buffer);
     },
   };

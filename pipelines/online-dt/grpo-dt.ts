@@ -244,6 +244,13 @@ export interface GrpoDtResult extends PipelineResult {
   pretrained: Record<string, number>;
 }
 
+/** A pool point with the return-to-go target it was recorded with (every point of the pool has one). */
+function resetPointOf(p: SnapshotStart): ResetPoint {
+  const rtg: unknown = (p as Partial<ResetPoint>).rtg;
+  if (typeof rtg !== 'number') throw new Error(`grpo-dt: reset point at t=${p.t} carries no return-to-go target`);
+  return { ...p, rtg };
+}
+
 /** u(s) = mean_i σ_i² of the DT's action distribution at each reset point, from a fresh context. */
 function actionVariance(dt: DecisionTransformer, norm: StateNorm, rtgScale: number) {
   return (points: readonly SnapshotStart[]): Float64Array => {
@@ -251,7 +258,7 @@ function actionVariance(dt: DecisionTransformer, norm: StateNorm, rtgScale: numb
     const S = dt.stateDim;
     const A = dt.actDim;
     for (let c = 0; c < points.length; c += 256) {
-      const chunk = points.slice(c, c + 256) as unknown as readonly ResetPoint[];
+      const chunk = points.slice(c, c + 256).map(resetPointOf);
       const B = chunk.length;
       const states = new Float32Array(B * S);
       chunk.forEach((p, i) => states.set(normalizeState(p.observation, norm), i * S));
@@ -356,7 +363,8 @@ export async function runGrpoDt(
     if (pool.size < M)
       throw new ConfigError(`algorithm.startsPerIteration: only ${pool.size} reset points to choose ${M} from (lower resetEvery or add seedEpisodes)`);
 
-    const pretrained = runEvaluation(evalCfg) as unknown as Record<string, number>;
+    const pretrained: Record<string, number> = {};
+    for (const [k, v] of Object.entries(runEvaluation(evalCfg))) if (v !== undefined) pretrained[k] = v;
     const uniformU = (pts: readonly SnapshotStart[]) => new Float64Array(pts.length);
     const pick$ = activeSampling(
       pool,

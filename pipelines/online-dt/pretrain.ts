@@ -119,8 +119,9 @@ export async function pretrainDt(
   let metrics: Record<string, number> = {};
   for (let k = 0; k < cfg.steps; k++) {
     const r = dtSupervisedStep(learner, trajectories, upd, stateNorm);
-    metrics = { 'dt/nll': r.nll, 'dt/entropy': r.entropy, 'dt/temperature': Math.exp(learner.logTemperature), grad_norm: r.gradNorm };
-    onStep?.(k, metrics as never);
+    const step = { 'dt/nll': r.nll, 'dt/entropy': r.entropy, 'dt/temperature': Math.exp(learner.logTemperature), grad_norm: r.gradNorm };
+    metrics = step;
+    onStep?.(k, step);
   }
   if (cfg.steps > 0) learner.version++;
   return { config: cfg, dt, stateNorm, trajectories, metrics, learner };
