@@ -79,8 +79,18 @@ test('odt-td3: the critic trains on online transitions and its Q term reaches th
     assert.equal(r['td3/updates'], 3);
   }
   assert.ok(Number.isFinite(a[0]!['eval/return']));
-  // Resuming from the final checkpoint for one more iteration works (critic state restored).
+  // Resume is exact with the critic too: 2 + 1 iterations = 3 in one go.
   await runPipeline({ resume: dir, sets: ['iterations=3'], ...quiet });
-  assert.equal(records(dir).length, 3);
+  const once = join(tmp, 'td3-once');
+  await runPipeline({ file: FILE, sets: [...sets.filter((x) => !x.startsWith('iterations=')), 'iterations=3'], out: once, ...quiet });
+  assert.deepEqual(records(dir), records(once));
+  // α_Q = 0 is ODT exactly (the critic has its own random stream); α_Q = 0.1 changes the DT's updates.
+  const zero = join(tmp, 'td3-zero');
+  const odt = join(tmp, 'odt-2');
+  await runPipeline({ file: FILE, sets: [...sets.filter((x) => !x.startsWith('td3.alpha')), 'td3.alpha=0'], out: zero, ...quiet });
+  await runPipeline({ file: FILE, sets: [...SMALL, 'iterations=2'], out: odt, ...quiet });
+  const nll = (dir: string) => records(dir).map((r) => r['dt/nll']);
+  assert.deepEqual(nll(zero), nll(odt));
+  assert.notDeepEqual(nll(dir).slice(0, 2), nll(odt));
   assert.equal(tf.memory().numTensors, n0, 'no tensor survives a run');
 });
