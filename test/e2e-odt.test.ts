@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend.ts';
 import { runPipeline } from '../pipelines/runner.ts';
+import { pretrainConfigOf, resolveOdt, runOdt } from '../pipelines/online-dt/odt.ts';
+import { pretrainDt, savePretrained } from '../pipelines/online-dt/pretrain.ts';
 
 await initBackend({ quiet: true });
 
@@ -92,5 +94,32 @@ test('odt-td3: the critic trains on online transitions and its Q term reaches th
   const nll = (dir: string) => records(dir).map((r) => r['dt/nll']);
   assert.deepEqual(nll(zero), nll(odt));
   assert.notDeepEqual(nll(dir).slice(0, 2), nll(odt));
+  assert.equal(tf.memory().numTensors, n0, 'no tensor survives a run');
+});
+
+test('odt from base.checkpoint (a shared pretraining) runs exactly as odt pretraining in-process; a checkpoint of another pretraining is refused', async () => {
+  const n0 = tf.memory().numTensors;
+  const cfg = {
+    seed: 1,
+    iterations: 2,
+    data: { path: 'test/data/hopper-tiny.hdf5' },
+    model: { dModel: 8, nLayers: 1, nHeads: 1, contextLength: 5, maxEpisodeSteps: 1000 },
+    pretrain: { steps: 4, batchSize: 16, warmupSteps: 10 },
+    online: { envs: 2, bufferSize: 20, maxSteps: 40 },
+    update: { steps: 2, batchSize: 16, warmupSteps: 10, learningRate: 1e-3 },
+    evaluation: { every: 2, episodes: 1 },
+  };
+  const path = join(tmp, 'pretrained.safetensors');
+  const pre = await pretrainDt(pretrainConfigOf(resolveOdt(cfg)));
+  await savePretrained(path, pre);
+  pre.dt.dispose();
+  pre.learner.optimizer.dispose();
+  const strip = (h: readonly Record<string, number>[]) => h.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith('time/'))));
+  const inProcess = await runOdt(cfg);
+  const loaded = await runOdt({ ...cfg, base: { checkpoint: path } });
+  assert.deepEqual(strip(loaded.history), strip(inProcess.history));
+  inProcess.dt.dispose();
+  loaded.dt.dispose();
+  await assert.rejects(runOdt({ ...cfg, pretrain: { ...cfg.pretrain, steps: 5 }, base: { checkpoint: path } }), /steps/);
   assert.equal(tf.memory().numTensors, n0, 'no tensor survives a run');
 });

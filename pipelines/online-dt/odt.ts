@@ -24,7 +24,7 @@ import { FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, Uint32, deco
 import { D4rlError } from '../../lib/datasets/d4rl.ts';
 import { CheckpointError } from '../../lib/io/checkpoint.ts';
 import { makeVectorEnv } from '../../lib/envs/registry.ts';
-import { RngStreams } from '../../lib/random.ts';
+import { Rng, RngStreams } from '../../lib/random.ts';
 import type { Actor } from '../../lib/actor.ts';
 import { dtActor } from '../../lib/models/dt-actor.ts';
 import { rollout, type StartsBatch } from '../../operators/rollout.ts';
@@ -192,11 +192,16 @@ function checkFiles(cfg: OnlineDtConfig): void {
     throw new D4rlError(`data.path: ${cfg.data.path}: no such file (a D4RL-layout HDF5 file; see docs/pipelines/online-dt.md for how to make one)`);
 }
 
-/** Pretrains (or loads) the DT; on resume the weights come from the checkpoint, so no step is taken. */
+/**
+ * Pretrains (or loads) the DT; on resume the weights come from the checkpoint, so no step is taken.
+ * The online update samples from its own stream (`Rng(seed, 'odt/update')`), so a loaded
+ * pretraining continues exactly as an in-process one.
+ */
 async function pretrained(cfg: OnlineDtConfig, resuming: boolean): Promise<PretrainedDt> {
   const pc = pretrainConfigOf(cfg);
-  if (cfg.base) return loadPretrained(cfg.base.checkpoint, pc);
-  return pretrainDt(resuming ? { ...pc, steps: 0 } : pc);
+  const pre = cfg.base ? await loadPretrained(cfg.base.checkpoint, pc) : await pretrainDt(resuming ? { ...pc, steps: 0 } : pc);
+  pre.learner.rng.setState(new Rng(cfg.seed, 'odt/update').state());
+  return pre;
 }
 
 /** What a variant (ODT+TD3) adds to the online loop. */
@@ -305,7 +310,7 @@ export async function runOnlineDt(
     codec: OnlineDtState,
     params: dt.params,
     optimizer: learner.optimizer,
-    capture: () => ({ learner: dtLearnerState(learner), rng: streams.state(), buffer: buffer.state(), totalEnvSteps, extra: ext?.capture() ?? null }),
+    capture: () => ({ learner: dtLearnerState(learner), rng: streams.state(), buffer: bufferState(buffer), totalEnvSteps, extra: ext?.capture() ?? null }),
     restore: (s) => {
       restoreDtLearner(learner, s.learner);
       for (const [name, st] of Object.entries(s.rng.streams)) streams.get(name).setState(st);
@@ -333,6 +338,14 @@ export async function runOnlineDt(
     learner.optimizer.dispose();
     ext?.dispose();
   }
+}
+
+/**
+ * The buffer as `ReplayBuffer.fromState` reads it, its typed arrays left as they are, so the
+ * checkpoint stores the large ones as tensors instead of base64 text in its JSON header.
+ */
+function bufferState(buffer: ReplayBuffer): unknown {
+  return { version: 1, capacity: buffer.capacity, trajectories: [...buffer.trajectories()] };
 }
 
 /** The same actor, always taking its mean action (ODT's evaluation). */
