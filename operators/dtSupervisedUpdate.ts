@@ -230,13 +230,13 @@ export function dtSupervisedStep(
  * The supervised DT update as an operator (see the module doc).
  *
  * @param learner From `dtLearner`; mutated (weights, optimizer, temperature, counters, stream).
- * @param config Partial {@link DtSupervisedUpdateConfig} (defaults {@link DT_SUPERVISED_UPDATE_DEFAULTS}) plus the state normalisation.
+ * @param config Partial {@link DtSupervisedUpdateConfig} (defaults {@link DT_SUPERVISED_UPDATE_DEFAULTS}) plus the state normalisation and an optional extra loss term (`extraLoss`, e.g. ODT+TD3's −α_Q·Q).
  */
 export function dtSupervisedUpdate<In extends { readonly trajectories: readonly Trajectory[]; readonly metrics?: Readonly<Record<string, number>> }>(
   learner: DtLearner,
-  config: Partial<DtSupervisedUpdateConfig> & { stateNorm?: StateNorm } = {},
+  config: Partial<DtSupervisedUpdateConfig> & { stateNorm?: StateNorm; extraLoss?: DtExtraLoss | undefined } = {},
 ): OperatorFunction<In, In & { readonly metrics: Readonly<Record<string, number>> }> {
-  const { stateNorm, ...rest } = config;
+  const { stateNorm, extraLoss, ...rest } = config;
   const cfg = decodeOrThrow(DtSupervisedUpdateConfig, { ...DT_SUPERVISED_UPDATE_DEFAULTS, ...rest }, 'dtSupervisedUpdate config');
   return map((item) => {
     if (item.trajectories.length === 0) throw new RangeError('dtSupervisedUpdate: an item with no trajectories');
@@ -244,7 +244,7 @@ export function dtSupervisedUpdate<In extends { readonly trajectories: readonly 
     let ent = 0;
     let norm = 0;
     for (let k = 0; k < cfg.steps; k++) {
-      const r = dtSupervisedStep(learner, item.trajectories, cfg, stateNorm);
+      const r = dtSupervisedStep(learner, item.trajectories, cfg, stateNorm, extraLoss);
       nll += r.nll;
       ent += r.entropy;
       norm += r.gradNorm;

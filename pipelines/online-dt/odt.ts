@@ -36,7 +36,7 @@ import {
   DtLearnerStateC,
   DtSupervisedUpdateProps,
   dtLearnerState,
-  dtSupervisedStep,
+  dtSupervisedUpdate,
   restoreDtLearner,
   type DtExtraLoss,
 } from '../../operators/dtSupervisedUpdate.ts';
@@ -251,34 +251,6 @@ export async function runOnlineDt(
   let t0 = 0;
 
   const starts = (iteration: number): StartsBatch => ({ iteration, starts: [{ kind: 'seed', envId: cfg.env.id, seed: streams.get('env/reset').seed() }] });
-  /** `update.steps` supervised steps on windows of the buffer (dtSupervisedUpdate's step, plus the variant's loss). */
-  const update = (batch: Batch<ScoredGroup>): Batch<ScoredGroup> => {
-    const before = ext?.beforeUpdate?.(buffer) ?? {};
-    const sums = { nll: 0, entropy: 0, gradNorm: 0 };
-    const trs = buffer.trajectories();
-    for (let k = 0; k < upd.steps; k++) {
-      const r = dtSupervisedStep(learner, trs, upd, stateNorm, ext?.loss);
-      sums.nll += r.nll;
-      sums.entropy += r.entropy;
-      sums.gradNorm += r.gradNorm;
-    }
-    learner.version++;
-    const n = upd.steps;
-    return {
-      ...batch,
-      metrics: {
-        ...batch.metrics,
-        ...before,
-        'dt/nll': sums.nll / n,
-        'dt/entropy': sums.entropy / n,
-        'dt/temperature': Math.exp(learner.logTemperature),
-        grad_norm: sums.gradNorm / n,
-        policy_version: learner.version,
-        ...(ext?.afterUpdate?.() ?? {}),
-      },
-    };
-  };
-
   /** One online iteration. */
   const iteration = (i: number) =>
     of(i).pipe(
@@ -299,7 +271,9 @@ export async function runOnlineDt(
       (b$) =>
         b$.pipe(
           tap(() => (t0 = performance.now())),
-          map(update),
+          map((b) => ({ ...b, trajectories: buffer.trajectories(), metrics: { ...b.metrics, ...ext?.beforeUpdate?.(buffer) } })),
+          dtSupervisedUpdate(learner, { ...upd, stateNorm, extraLoss: ext?.loss }),
+          map(({ trajectories: _, ...b }): Batch<ScoredGroup> => ({ ...b, metrics: { ...b.metrics, ...ext?.afterUpdate?.() } })),
           tap(() => (time['time/update_s'] = (performance.now() - t0) / 1000)),
         ),
       evaluation,
@@ -325,14 +299,17 @@ export async function runOnlineDt(
     return Object.assign(out, runEvaluation({ venv: evalEnv, actor: evalActor }));
   };
 
+  let done = false;
   try {
     const result = await runLoop(
       { iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: stopWhen ?? stopRule(cfg.stop), state, iteration, summary },
       sinks,
       ctx,
     );
+    done = true;
     return { ...result, dt };
   } finally {
+    if (!done) dt.dispose(); // on success the caller owns it
     venv.close();
     evalEnv.close();
     learner.optimizer.dispose();
