@@ -34,7 +34,7 @@ import { map, type OperatorFunction } from 'rxjs';
 import { FiniteNumber, NonNegativeInt, NonNegativeNumber, PositiveInt, PositiveNumber, decodeOrThrow } from '../lib/codec.ts';
 import type { Trajectory } from '../lib/data.ts';
 import { sampleWindows, windowBatch } from '../lib/datasets/windows.ts';
-import { type DecisionTransformer, tanhGaussianLogProb, tanhGaussianLogProbPre } from '../lib/models/decision-transformer.ts';
+import { type DecisionTransformer, type DtBatch, tanhGaussianLogProb, tanhGaussianLogProbPre } from '../lib/models/decision-transformer.ts';
 import type { StateNorm } from '../lib/models/dt-batch.ts';
 import { Rng, type RngState } from '../lib/random.ts';
 import { NonFiniteUpdateError } from './policyUpdate.ts';
@@ -143,10 +143,24 @@ export interface DtStepResult {
   nll: number;
   entropy: number;
   gradNorm: number;
+  /** The value of the `extra` loss term (0 without one). */
+  extra: number;
 }
 
-/** One optimizer step on `trajectories` (see the module doc). */
-export function dtSupervisedStep(learner: DtLearner, trajectories: readonly Trajectory[], cfg: DtSupervisedUpdateConfig, stateNorm?: StateNorm): DtStepResult {
+/**
+ * An additional loss term on the step's batch (e.g. ODT+TD3's −α_Q·Q(s, ã)), added to L(θ)
+ * inside the gradient tape; `mean` and `logStd` are the DT's pre-tanh outputs [B, K, A].
+ */
+export type DtExtraLoss = (dist: { mean: tf.Tensor3D; logStd: tf.Tensor3D }, batch: DtBatch) => tf.Scalar;
+
+/** One optimizer step on `trajectories` (see the module doc); `extra` adds a loss term. */
+export function dtSupervisedStep(
+  learner: DtLearner,
+  trajectories: readonly Trajectory[],
+  cfg: DtSupervisedUpdateConfig,
+  stateNorm?: StateNorm,
+  extra?: DtExtraLoss,
+): DtStepResult {
   const { dt } = learner;
   const K = cfg.contextLength;
   const windows = sampleWindows(trajectories, cfg.batchSize, K, learner.rng);
@@ -162,6 +176,7 @@ export function dtSupervisedStep(learner: DtLearner, trajectories: readonly Traj
     const count = b.mask.reduce((s, x) => s + x, 0);
     let nllT: tf.Scalar = tf.scalar(0);
     let entT: tf.Scalar = tf.scalar(0);
+    let extraT: tf.Scalar = tf.scalar(0);
     const { value, grads } = tf.variableGrads(() => {
       const { mean, logStd } = dt.dist(b);
       const logp = tanhGaussianLogProb(tf.tensor3d(b.actions, [B, K, A]), mean, logStd);
@@ -171,14 +186,18 @@ export function dtSupervisedStep(learner: DtLearner, trajectories: readonly Traj
       const ent = tf.div(tf.neg(tf.sum(tf.mul(sampled, mask))), count) as tf.Scalar;
       nllT = tf.keep(nll);
       entT = tf.keep(ent);
-      return tf.sub(nll, tf.mul(alpha, ent)) as tf.Scalar;
+      const base = tf.sub(nll, tf.mul(alpha, ent)) as tf.Scalar;
+      if (!extra) return base;
+      extraT = tf.keep(extra({ mean: mean as tf.Tensor3D, logStd: logStd as tf.Tensor3D }, b));
+      return tf.add(base, extraT) as tf.Scalar;
     }, vars);
     const names = Object.keys(grads);
     const norm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))));
-    const read = tf.stack([value, norm, nllT, entT]).dataSync();
+    const read = tf.stack([value, norm, nllT, entT, extraT]).dataSync();
     nllT.dispose();
     entT.dispose();
-    const [loss, gradNorm, nll, entropy] = [read[0]!, read[1]!, read[2]!, read[3]!];
+    extraT.dispose();
+    const [loss, gradNorm, nll, entropy, extraV] = [read[0]!, read[1]!, read[2]!, read[3]!, read[4]!];
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       throw new NonFiniteUpdateError(
         `dtSupervisedUpdate: non-finite ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} (loss ${loss}, grad norm ${gradNorm}) at optimizer step ${learner.step}; this step changed no weights`,
@@ -191,7 +210,7 @@ export function dtSupervisedStep(learner: DtLearner, trajectories: readonly Traj
     if (cfg.weightDecay > 0) for (const v of vars) if (v.rank >= 2) v.assign(tf.mul(v, 1 - lr * cfg.weightDecay));
     (learner.optimizer as unknown as { learningRate: number }).learningRate = lr;
     learner.optimizer.applyGradients(applied);
-    return { nll, entropy, gradNorm };
+    return { nll, entropy, gradNorm, extra: extraV };
   });
   // The temperature's dual step: ∂/∂log α [α (H − H̄)] = α (H − H̄), one scalar Adam step.
   const target = cfg.targetEntropy ?? -A;
@@ -211,13 +230,13 @@ export function dtSupervisedStep(learner: DtLearner, trajectories: readonly Traj
  * The supervised DT update as an operator (see the module doc).
  *
  * @param learner From `dtLearner`; mutated (weights, optimizer, temperature, counters, stream).
- * @param config Partial {@link DtSupervisedUpdateConfig} (defaults {@link DT_SUPERVISED_UPDATE_DEFAULTS}) plus the state normalisation.
+ * @param config Partial {@link DtSupervisedUpdateConfig} (defaults {@link DT_SUPERVISED_UPDATE_DEFAULTS}) plus the state normalisation and an optional extra loss term (`extraLoss`, e.g. ODT+TD3's −α_Q·Q).
  */
 export function dtSupervisedUpdate<In extends { readonly trajectories: readonly Trajectory[]; readonly metrics?: Readonly<Record<string, number>> }>(
   learner: DtLearner,
-  config: Partial<DtSupervisedUpdateConfig> & { stateNorm?: StateNorm } = {},
+  config: Partial<DtSupervisedUpdateConfig> & { stateNorm?: StateNorm; extraLoss?: DtExtraLoss | undefined } = {},
 ): OperatorFunction<In, In & { readonly metrics: Readonly<Record<string, number>> }> {
-  const { stateNorm, ...rest } = config;
+  const { stateNorm, extraLoss, ...rest } = config;
   const cfg = decodeOrThrow(DtSupervisedUpdateConfig, { ...DT_SUPERVISED_UPDATE_DEFAULTS, ...rest }, 'dtSupervisedUpdate config');
   return map((item) => {
     if (item.trajectories.length === 0) throw new RangeError('dtSupervisedUpdate: an item with no trajectories');
@@ -225,7 +244,7 @@ export function dtSupervisedUpdate<In extends { readonly trajectories: readonly 
     let ent = 0;
     let norm = 0;
     for (let k = 0; k < cfg.steps; k++) {
-      const r = dtSupervisedStep(learner, item.trajectories, cfg, stateNorm);
+      const r = dtSupervisedStep(learner, item.trajectories, cfg, stateNorm, extraLoss);
       nll += r.nll;
       ent += r.entropy;
       norm += r.gradNorm;

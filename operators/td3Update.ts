@@ -164,13 +164,71 @@ export function criticTarget(learner: Pick<Td3Learner, 'actorTarget' | 'criticTa
     tf.maximum(tf.add(actorTarget.forward(s2), tf.tensor2d(noise, [mb.n, mb.actDim])), tf.tensor1d(actorTarget.low)),
     tf.tensor1d(actorTarget.high),
   ) as tf.Tensor2D;
-  const [q1, q2] = qt.both(s2, a2);
+  return clippedDoubleQTarget(qt, mb, a2, gamma);
+}
+
+/**
+ * The clipped double-Q target y = r + γ(1 − d) min_i Q_θ'_i(s', a') for given next actions a'
+ * (a tensor [N, actDim]; call inside `tf.tidy`): `criticTarget` with the target actor left out,
+ * for critics whose actor is not a `DeterministicActor` (ODT+TD3's Decision Transformer).
+ *
+ * @param qt the target critics θ'
+ * @param mb the minibatch (its `nextObs`, `rewards`, `dones`)
+ * @param nextActions a'
+ * @param gamma γ
+ * @returns y, a tensor of shape [N]
+ * @example
+ * const y = tf.tidy(() => clippedDoubleQTarget(criticTarget, mb, tf.tensor2d(a2, [mb.n, A]), 0.99));
+ */
+export function clippedDoubleQTarget(qt: TwinCritic, mb: Transitions, nextActions: tf.Tensor2D, gamma: number): tf.Tensor1D {
+  const [q1, q2] = qt.both(tf.tensor2d(mb.nextObs, [mb.n, mb.obsDim]), nextActions);
   const notDone = tf.sub(1, tf.tensor1d(mb.dones));
   return tf.add(tf.tensor1d(mb.rewards), tf.mul(tf.mul(notDone, gamma), tf.minimum(q1, q2))) as tf.Tensor1D;
 }
 
 function gradNorm(grads: tf.NamedTensorMap): tf.Scalar {
   return tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+}
+
+/**
+ * TD3's critic step alone: Adam on L(θ_1, θ_2) = N⁻¹ Σ (y − Q_θ1(s, a))² + N⁻¹ Σ (y − Q_θ2(s, a))²
+ * for a given target y (call inside `tf.tidy`). A NaN or ±Inf loss or gradient norm throws
+ * `NonFiniteUpdateError` before the optimizer step.
+ *
+ * @param critic the twin critics θ_1, θ_2 (changed in place)
+ * @param optimizer their optimizer
+ * @param batch the minibatch (its `obs`, `actions`)
+ * @param y the target, a tensor [N] (from `criticTarget` or `clippedDoubleQTarget`)
+ * @param where what the error message says about the step's position
+ * @returns the loss, mean Q_θ1(s, a) and the gradient norm
+ * @example
+ * const st = tf.tidy(() => td3CriticStep(critic, opt, mb, clippedDoubleQTarget(target, mb, a2, 0.99)));
+ */
+export function td3CriticStep(
+  critic: TwinCritic,
+  optimizer: Pick<tf.Optimizer, 'applyGradients'>,
+  batch: Transitions,
+  y: tf.Tensor1D,
+  where: () => string = () => '',
+): Pick<Td3StepStats, 'criticLoss' | 'qMean' | 'criticGradNorm'> {
+  const s = tf.tensor2d(batch.obs, [batch.n, batch.obsDim]);
+  const a = tf.tensor2d(batch.actions, [batch.n, batch.actDim]);
+  let qMean: tf.Scalar | undefined;
+  const { value: loss, grads } = tf.variableGrads(() => {
+    const [q1, q2] = critic.both(s, a);
+    qMean = tf.keep(tf.mean(q1)) as tf.Scalar;
+    return tf.add(tf.mean(tf.squaredDifference(q1, y)), tf.mean(tf.squaredDifference(q2, y))) as tf.Scalar;
+  }, critic.variables);
+  const norm = gradNorm(grads);
+  const [lossV, normV, qV] = tf.stack([loss, norm, qMean!]).dataSync();
+  qMean!.dispose();
+  if (!Number.isFinite(lossV!) || !Number.isFinite(normV!)) {
+    throw new NonFiniteUpdateError(
+      `td3Update: non-finite critic ${Number.isFinite(lossV!) ? 'gradient norm' : 'loss'} (loss ${lossV}, grad norm ${normV}) ${where()}; this step changed no weights`,
+    );
+  }
+  optimizer.applyGradients(grads);
+  return { criticLoss: lossV!, criticGradNorm: normV!, qMean: qV! };
 }
 
 /** The numbers of one TD3 step. */
@@ -201,27 +259,7 @@ export function td3Step(learner: Td3Learner, cfg: Td3UpdateConfig, mb?: Transiti
   const { critic, actor } = learner;
   const where = () =>
     `at critic step ${learner.criticSteps}${done > 0 ? ` (${done} earlier step${done === 1 ? ' was' : 's were'} applied in this batch)` : ''}`;
-  const stats: Td3StepStats = tf.tidy(() => {
-    const s = tf.tensor2d(batch.obs, [batch.n, batch.obsDim]);
-    const a = tf.tensor2d(batch.actions, [batch.n, batch.actDim]);
-    const y = criticTarget(learner, batch, eps, cfg.gamma);
-    let qMean: tf.Scalar | undefined;
-    const { value: loss, grads } = tf.variableGrads(() => {
-      const [q1, q2] = critic.both(s, a);
-      qMean = tf.keep(tf.mean(q1)) as tf.Scalar;
-      return tf.add(tf.mean(tf.squaredDifference(q1, y)), tf.mean(tf.squaredDifference(q2, y))) as tf.Scalar;
-    }, critic.variables);
-    const norm = gradNorm(grads);
-    const [lossV, normV, qV] = tf.stack([loss, norm, qMean!]).dataSync();
-    qMean!.dispose();
-    if (!Number.isFinite(lossV!) || !Number.isFinite(normV!)) {
-      throw new NonFiniteUpdateError(
-        `td3Update: non-finite critic ${Number.isFinite(lossV!) ? 'gradient norm' : 'loss'} (loss ${lossV}, grad norm ${normV}) ${where()}; this step changed no weights`,
-      );
-    }
-    learner.criticOptimizer.applyGradients(grads);
-    return { criticLoss: lossV!, criticGradNorm: normV!, qMean: qV! };
-  });
+  const stats: Td3StepStats = tf.tidy(() => td3CriticStep(critic, learner.criticOptimizer, batch, criticTarget(learner, batch, eps, cfg.gamma), where));
   learner.criticSteps++;
   if (learner.criticSteps % cfg.policyDelay !== 0) return stats;
   const actorStats = tf.tidy(() => {

@@ -131,11 +131,30 @@ async function cmdRun(args: string[]): Promise<number> {
   }
 }
 
+/** Input files a valid config names that do not exist (yet): `run` refuses them, `validate` only notes them. */
+function missingFiles(config: Record<string, unknown>): string[] {
+  const at = (k: string, f: string) => {
+    const o = config[k];
+    const v = typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[f] : undefined;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const out: string[] = [];
+  for (const [k, f] of [
+    ['data', 'path'],
+    ['base', 'checkpoint'],
+  ] as const) {
+    const path = at(k, f);
+    if (path !== undefined && !existsSync(path)) out.push(`${k}.${f}: ${path} does not exist (yet); run refuses the file until it does`);
+  }
+  return out;
+}
+
 function cmdValidate(args: string[]): number {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { set: { type: 'string', multiple: true } } });
   if (positionals.length !== 1) throw new UsageError('validate takes one pipeline file');
   const { pipeline, config } = validatePipelineFile(positionals[0]!, values.set ?? []);
   console.log(`${positionals[0]}: valid ${pipeline} pipeline`);
+  for (const note of missingFiles(config)) console.error(`note: ${note}`);
   console.log(JSON.stringify(config, null, 2));
   return 0;
 }
@@ -193,6 +212,8 @@ export const USER_ERRORS: readonly string[] = [
   'NonFiniteUpdateError',
   'BackendError',
   'ReportError',
+  'D4rlError',
+  'Hdf5Error',
 ];
 
 export async function main(argv: string[]): Promise<number> {

@@ -7,6 +7,8 @@ export * from './td3.ts';
 export * from './online-dt/grpo-dt.ts';
 export * from './hipo/rft.ts';
 export * from './hipo/dpo.ts';
+export { runOdt, resolveOdt, OdtConfig, OdtFile, ODT_DEFAULTS, ODT_METRICS, type OnlineDtResult } from './online-dt/odt.ts';
+export { runOdtTd3, resolveOdtTd3, OdtTd3Config, OdtTd3File, ODT_TD3_DEFAULTS, ODT_TD3_METRICS } from './online-dt/odt-td3.ts';
 export * from './context.ts';
 export { section, oneOf, resolve, applySet, readPipelineFile, suggestion, ConfigError, type DeepPartial } from './config.ts';
 export { PIPELINES, getPipeline, decodePipelineConfig, type PipelineDef } from './registry.ts';

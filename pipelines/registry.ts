@@ -16,6 +16,8 @@ import type { MetricsSink } from '../operators/metrics.ts';
 import { ConfigError, applySet, checkConfigTree, suggestion, type DeepPartial } from './config.ts';
 import { ENV_IDS, envOptionNames, envOptionProblems } from '../lib/envs/registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
+import { OdtFile, ODT_METRICS, checkOdt, resolveOdt, runOdt } from './online-dt/odt.ts';
+import { OdtTd3File, ODT_TD3_METRICS, checkOdtTd3, resolveOdtTd3, runOdtTd3 } from './online-dt/odt-td3.ts';
 import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoControl, runGrpoControl, evaluateGrpoControl } from './grpo-control.ts';
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
 import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';
@@ -169,6 +171,32 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveDpo,
     check: checkDpo,
     run: (config, sinks, ctx) => runDpo(config, sinks, ctx),
+  }),
+  odt: definePipeline({
+    name: 'odt',
+    description: 'Online Decision Transformer: offline-pretrained DT finetuned online with hindsight relabeling and NLL − α·entropy (D4RL file)',
+    file: OdtFile,
+    metrics: ODT_METRICS,
+    resolve: resolveOdt,
+    check: checkOdt,
+    run: async (config, sinks, ctx) => {
+      const r = await runOdt(config, sinks, ctx);
+      r.dt.dispose();
+      return r;
+    },
+  }),
+  'odt-td3': definePipeline({
+    name: 'odt-td3',
+    description: "ODT plus a TD3 critic's −α_Q·Q in the DT's loss ('RL gradients as vitamin', NeurIPS 2024)",
+    file: OdtTd3File,
+    metrics: ODT_TD3_METRICS,
+    resolve: resolveOdtTd3,
+    check: checkOdtTd3,
+    run: async (config, sinks, ctx) => {
+      const r = await runOdtTd3(config, sinks, ctx);
+      r.dt.dispose();
+      return r;
+    },
   }),
 };
 
