@@ -254,7 +254,7 @@ async function resolve(options: BackendOptions, requested: BackendName | undefin
     );
   }
   silenceCpuBanner();
-  ensureGradients();
+  await ensureGradients();
   if (requested !== undefined) info.reason = `requested; ${info.reason}`;
   return info;
 }

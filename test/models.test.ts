@@ -32,7 +32,7 @@ import type { Arch, DtBatch, TransformerConfigInput } from '../lib/models/index.
 
 before(async () => {
   await tf.setBackend('cpu');
-  ensureGradients();
+  await ensureGradients();
 });
 
 const ARCHS: Arch[] = ['gpt2', 'llama', 'qwen2', 'phi'];

@@ -5,15 +5,16 @@
  * the ops and `tf.grad`, but *no gradient functions*: they live only in its ES-module build
  * (`dist/register_all_gradients.js`), which the `@tensorflow/tfjs` umbrella package normally
  * imports. That build cannot be imported by Node directly (extensionless specifiers, a
- * `gradients.js` file next to a `gradients/` directory, `.js` ES modules in a CommonJS
- * package). Without it every `tf.grad` fails with "gradient function not found for Sum".
+ * `gradients.js` file next to a `gradients/` directory, `.js` ES modules in a CommonJS package).
+ * Without it every `tf.grad` fails with "gradient function not found for Sum".
  *
- * `ensureGradients()` loads that file through tsx's CommonJS loader (tsx is a runtime
- * dependency of rxrl), which compiles it and resolves its imports the CommonJS way. The loaded
- * copy shares tfjs-core's global engine and gradient registry (both live on `globalThis`), so
- * the gradients it registers are the ones `tf.grad` uses. Cost: ≈1.5–2 s, once per process.
- * Skipped when gradients are already registered (e.g. `@tensorflow/tfjs-node`, which brings the
- * umbrella package).
+ * `ensureGradients()` imports `tfjs-gradients.generated.js`: that file and what it imports,
+ * bundled by esbuild into one self-contained ES module (`node .ci/gen-tfjs-gradients.mjs`, checked
+ * fresh by test/gradients-bundle.test.ts), which plain Node, tsx and bundlers load as it is
+ * (≈50 ms; loading it through tsx's CommonJS loader cost ≈1.5–2 s). Its copy of tfjs-core's
+ * internals shares tfjs-core's global engine and gradient registry (both live on `globalThis`),
+ * so the gradients it registers are the ones `tf.grad` uses. Skipped when gradients are already
+ * registered (e.g. `@tensorflow/tfjs-node`, which brings the umbrella package).
  *
  * It also fixes tfjs-core's `BatchMatMul` gradient, which does not reduce broadcast batch axes:
  * for `tf.matMul(x [b,m,k], w [k,n])` it returned a `[b,k,n]` gradient for `w` and the tape
@@ -24,7 +25,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, NamedAttrMap, Tensor } from '@tensorflow/tfjs-core';
-import { require as tsxRequire } from 'tsx/cjs/api';
 import { registerGatherGradient } from './gather-grad.ts';
 import { tfjsPatchesEnabled } from './patches.ts';
 
@@ -72,7 +72,7 @@ function gradientFixes(): void {
   registerGatherGradient();
 }
 
-export function ensureGradients(): GradientSource {
+export async function ensureGradients(): Promise<GradientSource> {
   if (loaded !== undefined) return loaded;
   if (gradientsRegistered()) {
     gradientFixes();
@@ -80,10 +80,10 @@ export function ensureGradients(): GradientSource {
     return loaded;
   }
   try {
-    tsxRequire('@tensorflow/tfjs-core/dist/register_all_gradients.js', import.meta.url);
+    await import('./tfjs-gradients.generated.js');
   } catch (e) {
     throw new Error(
-      `rxrl: could not register tfjs gradients from @tensorflow/tfjs-core/dist/register_all_gradients.js ` +
+      `rxrl: could not register tfjs gradients from lib/tensor/tfjs-gradients.generated.js ` +
         `(${(e as Error).message}). Installing @tensorflow/tfjs also provides them.`,
     );
   }

@@ -1,0 +1,2 @@
+// Side effects only: registers tfjs-core gradients (see tfjs-gradients.generated.js).
+export {};
