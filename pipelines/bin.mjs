@@ -1,11 +1,20 @@
 #!/usr/bin/env node
-// The `rxrl` executable: registers tsx (a runtime dependency) so the TypeScript sources run as they are.
-import { register } from 'tsx/esm/api';
-register();
-// `rxrl list | head`: a closed pipe ends the output quietly, as for any Unix tool.
-process.stdout.on('error', (e) => {
-  if (e.code === 'EPIPE') process.exit(0);
-  throw e;
-});
-const { main } = await import('./cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+// The `rxrl` executable (package.json `bin`). In the repository (the TypeScript sources sit next to
+// this file) it registers tsx and runs pipelines/bin.ts from the sources, resolving rxrl's own
+// `rxrl-source` export condition, so a fresh clone needs no build. In the installed package (only
+// dist/ and this file ship) it runs the compiled dist/pipelines/bin.js with plain Node.
+import { existsSync } from 'node:fs';
+import { register } from 'node:module';
+
+const source = new URL('./bin.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register: registerTsx } = await import('tsx/esm/api');
+  registerTsx();
+  // A resolve hook adding the condition (what `node --conditions=rxrl-source` does).
+  const hook = 'export function resolve(s, c, next) { return next(s, { ...c, conditions: [...c.conditions, "rxrl-source"] }); }';
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+  await import(source.href);
+} else {
+  // Built by `npm run build` (absent in a fresh clone, hence not a static specifier).
+  await import(new URL('../dist/pipelines/bin.js', import.meta.url).href);
+}

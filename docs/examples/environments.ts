@@ -1,7 +1,7 @@
 /**
  * A tour of the environments: Gymnasium conventions, snapshots, vectorised stepping, MuJoCo.
  *
- *     npx tsx docs/examples/environments.ts
+ *     npx tsx --conditions=rxrl-source docs/examples/environments.ts
  */
 import { makeEnv, makeVectorEnv, Rng, d4rlNormalizedScore } from 'rxrl';
 

@@ -1,8 +1,8 @@
 /**
  * GRPO on CartPole, composed operator by operator — a notebook you can read top to bottom.
  *
- *     npx tsx docs/examples/grpo-cartpole.ts          # ~25 iterations, well under a minute
- *     RXRL_SMOKE=1 npx tsx docs/examples/grpo-cartpole.ts   # 2 iterations (what the test suite runs)
+ *     npx tsx --conditions=rxrl-source docs/examples/grpo-cartpole.ts          # ~25 iterations, well under a minute
+ *     RXRL_SMOKE=1 npx tsx --conditions=rxrl-source docs/examples/grpo-cartpole.ts   # 2 iterations (what the test suite runs)
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { range, map, lastValueFrom, toArray, takeWhile } from 'rxjs';

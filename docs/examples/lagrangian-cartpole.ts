@@ -3,8 +3,8 @@
  * Runs the `grpo-control` pipeline twice, with and without the Lagrange multiplier, and prints the
  * cost and λ side by side.
  *
- *     npx tsx docs/examples/lagrangian-cartpole.ts
- *     RXRL_SMOKE=1 npx tsx docs/examples/lagrangian-cartpole.ts
+ *     npx tsx --conditions=rxrl-source docs/examples/lagrangian-cartpole.ts
+ *     RXRL_SMOKE=1 npx tsx --conditions=rxrl-source docs/examples/lagrangian-cartpole.ts
  */
 import { initBackend } from 'rxrl';
 import { runGrpoControl, decodePipelineConfig, readPipelineFile, type GrpoControlConfig } from 'rxrl/pipelines';
