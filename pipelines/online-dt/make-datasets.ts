@@ -24,7 +24,10 @@
  *
  *   npx tsx pipelines/online-dt/make-datasets.ts --env Hopper-v4 [--out data] [--seed 0]
  *       [--random 10000] [--medium 25000] [--replay 25000] [--score 30] [--max-iterations 400]
- *       [--kinds random,medium,medium-replay] [--train-only] [--run DIR]
+ *       [--kinds random,medium,medium-replay] [--train-only] [--run DIR] [--set KEY=VALUE ...]
+ *
+ * `--set` overrides a key of the td3 example for a new run (e.g. `--set networks.hidden=[128,128]`);
+ * on resume the run's own config.json holds them.
  *
  * File attributes record the env, the kind, the policy's iteration, env steps and evaluation
  * score, and the command that regenerates the file (docs/datasets.md lists them).
@@ -261,6 +264,7 @@ async function main(): Promise<void> {
       'max-iterations': { type: 'string', default: '400' },
       kinds: { type: 'string', default: KINDS.join(',') },
       'train-only': { type: 'boolean', default: false },
+      set: { type: 'string', multiple: true, default: [] },
     },
   });
   const envId = values.env as MujocoEnvId;
@@ -278,7 +282,7 @@ async function main(): Promise<void> {
   const runDir = values.run ?? join('runs', 'datasets', `${envId}-td3-${seed}`);
   const stem = envId.toLowerCase().replace(/-v\d+$/, '');
   const command = (kind: Kind) =>
-    `npx tsx pipelines/online-dt/make-datasets.ts --env ${envId} --seed ${seed} --kinds ${kind} --random ${values.random} --medium ${values.medium} --replay ${values.replay} --score ${values.score} --medium-noise ${values['medium-noise']} --max-iterations ${values['max-iterations']}`;
+    `npx tsx pipelines/online-dt/make-datasets.ts --env ${envId} --seed ${seed} --kinds ${kind} --random ${values.random} --medium ${values.medium} --replay ${values.replay} --score ${values.score} --medium-noise ${values['medium-noise']} --max-iterations ${values['max-iterations']}${values.set.map((x) => ` --set '${x}'`).join('')}`;
   await initBackend({ quiet: true });
   mkdirSync(values.out, { recursive: true });
   const path = (kind: Kind) => join(values.out, `${stem}-${kind}.hdf5`);
@@ -336,6 +340,7 @@ async function main(): Promise<void> {
         'checkpointEvery=2',
         'stop.metric=eval/normalized_score',
         `stop.atLeast=${score}`,
+        ...values.set,
       ];
       log(`training the behaviour policy in ${runDir}`);
       await runPipeline({ file: EXAMPLE, sets, out: runDir, ...opts });
