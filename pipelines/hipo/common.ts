@@ -11,6 +11,8 @@
  *   eval/compliance/aligned    mean prompt-level compliance on heldOut.aligned
  *   eval/utility/aligned       mean utility on heldOut.aligned
  *   eval/utility/conflict      mean utility on heldOut.conflicting
+ *   eval/sampled/…             the same four on the held-out splits, sampled at temperature 1
+ *                              (a fixed random stream: the same weights give the same numbers)
  *   eval/in_dist/…             the same four on eval.conflicting / eval.aligned (`inDistribution`)
  *   eval/attention/…           system_share, system_share/layer_<i>, chance (lib/analysis/attention.ts)
  *                              of the greedy responses to the heldOut.conflicting prompts
@@ -94,7 +96,7 @@ export const EVALUATION_DEFAULTS: EvaluationSection = { every: 10, prompts: 100,
 export const BASE_DEFAULTS: BaseSection = { checkpoint: null, iterations: 300, batch: 32, learningRate: 3e-3, maxGradNorm: 1 };
 
 /** The evaluation metric names (docs/metrics.md). */
-export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'in_dist/']
+export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'sampled/', 'in_dist/']
   .flatMap((p) => ['compliance/conflict', 'compliance/aligned', 'utility/aligned', 'utility/conflict'].map((m) => `eval/${p}${m}`))
   .concat(['eval/attention/system_share', 'eval/attention/chance']);
 
@@ -355,24 +357,29 @@ export function promptStarts(task: HierarchyTask, rng: Rng, n: number, conflictS
   });
 }
 
-/** Greedy answers to `prompts` (batches of `chunk`) with their mean utility and compliance. */
-function greedyScores(
+/**
+ * Answers to `prompts` (batches of `chunk`) with their mean utility and compliance: greedy
+ * (temperature 0) or sampled at `temperature` from a fixed stream, so an evaluation is the same
+ * whenever it is repeated on the same weights.
+ */
+function answerScores(
   lm: CausalLM,
   task: HierarchyTask,
   prompts: readonly TaskPrompt[],
+  temperature = 0,
   chunk = 64,
 ): { utility: number; compliance: number; responses: Int32Array[] } {
   let u = 0;
   let c = 0;
   const responses: Int32Array[] = [];
-  const rng = new Rng(0, 'eval/greedy');
+  const rng = new Rng(0, temperature === 0 ? 'eval/greedy' : 'eval/sampled');
   for (let i = 0; i < prompts.length; i += chunk) {
     const part = prompts.slice(i, i + chunk);
     const out = generate(
       lm,
       part.map((p) => p.tokens),
       rng,
-      { maxNewTokens: task.maxAnswerTokens, temperature: 0, stopTokens: [...task.stopTokens], padToken: task.padToken },
+      { maxNewTokens: task.maxAnswerTokens, temperature, stopTokens: [...task.stopTokens], padToken: task.padToken },
     );
     part.forEach((p, k) => {
       const s = p.score(out.tokens[k]!);
@@ -406,13 +413,20 @@ export function evaluateHierarchy(lm: CausalLM, task: HierarchyTask, opts: { pro
   if (opts.inDistribution && task.eval) splits.push(['in_dist/', task.eval]);
   for (const [prefix, split] of splits) {
     const conflicting = split.conflicting.slice(0, opts.prompts);
-    const conflict = greedyScores(lm, task, conflicting);
-    const aligned = greedyScores(lm, task, split.aligned.slice(0, opts.prompts));
+    const conflict = answerScores(lm, task, conflicting);
+    const aligned = answerScores(lm, task, split.aligned.slice(0, opts.prompts));
     out[`eval/${prefix}compliance/conflict`] = conflict.compliance;
     out[`eval/${prefix}compliance/aligned`] = aligned.compliance;
     out[`eval/${prefix}utility/aligned`] = aligned.utility;
     out[`eval/${prefix}utility/conflict`] = conflict.utility;
-    if (prefix === '') Object.assign(out, attentionOf(lm, conflicting, conflict.responses));
+    if (prefix !== '') continue;
+    Object.assign(out, attentionOf(lm, conflicting, conflict.responses));
+    const sConflict = answerScores(lm, task, conflicting, 1);
+    const sAligned = answerScores(lm, task, split.aligned.slice(0, opts.prompts), 1);
+    out['eval/sampled/compliance/conflict'] = sConflict.compliance;
+    out['eval/sampled/compliance/aligned'] = sAligned.compliance;
+    out['eval/sampled/utility/aligned'] = sAligned.utility;
+    out['eval/sampled/utility/conflict'] = sConflict.utility;
   }
   return out;
 }
