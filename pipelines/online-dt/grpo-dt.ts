@@ -24,7 +24,7 @@
  */
 import * as t from 'io-ts';
 import * as tf from '@tensorflow/tfjs-core';
-import { of, map, tap } from 'rxjs';
+import { of, map, pipe, tap, type OperatorFunction } from 'rxjs';
 import { makeEnv, makeVectorEnv } from '../../lib/envs/registry.ts';
 import type { Env } from '../../lib/envs/types.ts';
 import { Rng, RngStreams } from '../../lib/random.ts';
@@ -39,7 +39,7 @@ import {
   type ScoredGroup,
   type Trajectory,
 } from '../../lib/data.ts';
-import { DecisionTransformer } from '../../lib/models/decision-transformer.ts';
+import type { DecisionTransformer } from '../../lib/models/decision-transformer.ts';
 import { dtActor } from '../../lib/models/dt-actor.ts';
 import { dtBatchOf, dtPolicy, normalizeState, type StateNorm } from '../../lib/models/dt-batch.ts';
 import type { DtBatch } from '../../lib/models/decision-transformer.ts';
@@ -185,7 +185,7 @@ export const GRPO_DT_METRICS: readonly string[] = [
     'grad_norm',
     'staleness',
   ],
-  ...['env_steps/total', 'eval/return', 'eval/return_std', 'eval/length', 'eval/cost', 'eval/normalized_score'],
+  ...['env_steps/total', 'time/rollout_s', 'time/update_s', 'eval/return', 'eval/return_std', 'eval/length', 'eval/cost', 'eval/normalized_score'],
 ];
 
 /** Fills the defaults in and checks the result. */
@@ -385,17 +385,26 @@ export async function runGrpoDt(
       pool.add(online(b.groups.map((g) => g.trajectories[0]!)));
     };
 
+    /** Wall time of the rollout (reset choice, sub-trajectories) and of the update, per iteration. */
+    const time: Record<string, number> = {};
+    let t0 = 0;
+    const timed = <A, B>(key: string, body: OperatorFunction<A, B>): OperatorFunction<A, B> =>
+      pipe(
+        tap(() => (t0 = performance.now())),
+        body,
+        tap(() => (time[key] = (performance.now() - t0) / 1000)),
+      );
+
     /** One on-policy iteration. */
     const iteration = (i: number) =>
       of(i).pipe(
-        pick$,
-        roll,
+        timed('time/rollout_s', pipe(pick$, roll)),
         returns({ bootstrap: tailBootstrap }),
         tap(grow),
         advantages,
         (scored) => (alg.relabel ? scored.pipe(relabel) : scored),
-        update,
-        map((b) => ({ ...b, metrics: { ...b.metrics, 'env_steps/total': envSteps } })),
+        timed('time/update_s', update),
+        map((b) => ({ ...b, metrics: { ...b.metrics, 'env_steps/total': envSteps, ...time } })),
         evaluation,
       );
 
