@@ -64,6 +64,8 @@ async function connect(url: string, where: string): Promise<Redis> {
   let since = 0;
   const redis = new Redis(url, {
     lazyConnect: true,
+    // RESP2: stream replies as nested arrays ([[key, [[id, fields]]]]), the shapes parsed here.
+    protocol: 2,
     connectTimeout: 5000,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
