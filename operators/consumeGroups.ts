@@ -40,6 +40,9 @@ export interface ConsumedRecord {
   actor: string;
   policyVersion: number;
   learnerVersion: number;
+  /** The actor's rollout wall time and its wait before it (timings: they differ between runs). */
+  rolloutMs: number;
+  idleMs: number;
 }
 
 export interface ConsumeGroupsConfig {
@@ -220,6 +223,8 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
         actor: e.actor,
         policyVersion: e.policyVersion,
         learnerVersion: cfg.learner.version,
+        rolloutMs: e.rolloutMs,
+        idleMs: e.idleMs,
       });
       envelopes.push(e);
       await topUp();
