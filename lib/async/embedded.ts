@@ -19,10 +19,7 @@ import type { ChildProcess } from 'node:child_process';
 import { AsyncError, type ActorTransport, type GroupEntry, type LearnerTransport, type TaskLease } from './transport.ts';
 import type { RunInfo } from './messages.ts';
 
-type ToChild =
-  | { type: 'run'; info: RunInfo }
-  | { type: 'task'; lease: TaskLease; weights?: { version: number; bytes: Uint8Array } }
-  | { type: 'stop' };
+type ToChild = { type: 'run'; info: RunInfo } | { type: 'task'; lease: TaskLease; weights?: { version: number; bytes: Uint8Array } } | { type: 'stop' };
 type ToLearner = { type: 'ready' } | { type: 'group'; leaseId: string; text: string };
 
 interface Child {
@@ -92,7 +89,9 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
       if (c.lease) queue.unshift(c.lease);
       c.lease = undefined;
       if (!c.ready && ++earlyDeaths >= MAX_EARLY_DEATHS) {
-        failure = new AsyncError(`${where}: actor ${index} exited (${signal ?? `code ${code}`}) before it was ready, ${earlyDeaths} times; see its error above`);
+        failure = new AsyncError(
+          `${where}: actor ${index} exited (${signal ?? `code ${code}`}) before it was ready, ${earlyDeaths} times; see its error above`,
+        );
         wake();
         return;
       }

@@ -143,7 +143,8 @@ export function decodeWeights(bytes: Uint8Array, where: string): { version: numb
   }
   const meta = parsed.header.metadata;
   const version = Number(meta[VERSION_KEY]);
-  if (!Number.isInteger(version) || version < 0) throw new WeightsError(`${where}: weights: __metadata__.${VERSION_KEY}: expected a version, got ${meta[VERSION_KEY]}`);
+  if (!Number.isInteger(version) || version < 0)
+    throw new WeightsError(`${where}: weights: __metadata__.${VERSION_KEY}: expected a version, got ${meta[VERSION_KEY]}`);
   const record: Record<string, ParamRecord> = {};
   for (const info of parsed.header.tensors) {
     const tns = parsed.tensor(info.name);

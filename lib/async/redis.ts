@@ -87,8 +87,10 @@ async function connect(url: string, where: string): Promise<Redis> {
     await redis.ping();
   } catch (e) {
     redis.disconnect();
-    const err = (e as Error).message || lastError?.message || String(e);
-    if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(err)) throw new AsyncError(`${where}: the broker refused the credentials (${err.split('\n')[0]}); check the password in --broker`);
+    // ioredis reports "Connection is closed." and keeps the server's reason in its 'error' event.
+    const err = [lastError?.message, (e as Error).message].filter((m) => m && !/Connection is closed/.test(m))[0] ?? String((e as Error).message);
+    if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(err))
+      throw new AsyncError(`${where}: the broker refused the credentials (${err.split('\n')[0]}); check the password in --broker`);
     throw new AsyncError(`${where}: cannot reach the broker (${err.split('\n')[0]})`);
   }
   connected = true;
@@ -141,7 +143,9 @@ export function redisLearner(url: string, run: string): LearnerTransport {
         const saved = decodeJSON(RunInfo, raw);
         if (isLeft(saved)) throw new AsyncError(`${where}: meta.info is not a run's description (${saved.left[0]})`);
         if (saved.right.pipeline !== info.pipeline)
-          throw new AsyncError(`${where}: meta.pipeline: the run on this broker is a ${saved.right.pipeline} run, this learner runs ${info.pipeline}; choose another --run`);
+          throw new AsyncError(
+            `${where}: meta.pipeline: the run on this broker is a ${saved.right.pipeline} run, this learner runs ${info.pipeline}; choose another --run`,
+          );
         if (saved.right.configHash !== info.configHash)
           throw new AsyncError(
             `${where}: meta.configHash: the run on this broker was started with another config (${saved.right.configHash}, this one ${info.configHash}); choose another --run`,
@@ -151,7 +155,9 @@ export function redisLearner(url: string, run: string): LearnerTransport {
             `${where}: the run already exists on this broker; resume its run directory (rxrl run --resume DIR --broker …), or choose another --run`,
           );
       } else if (mode.kind === 'resume') {
-        throw new AsyncError(`${where}: the checkpoint continues this run, but the broker has no such run (another broker, or its data was lost: was appendonly off?)`);
+        throw new AsyncError(
+          `${where}: the checkpoint continues this run, but the broker has no such run (another broker, or its data was lost: was appendonly off?)`,
+        );
       }
       if (mode.kind !== 'resume') {
         await redis.del(k.meta, k.tasks, k.tasksLast, k.groups, k.dead, k.weights);
@@ -200,7 +206,11 @@ export function redisLearner(url: string, run: string): LearnerTransport {
       await need().call('XACK', [k.groups, 'learner', entry.id]);
     },
     async deadLetter(entry, reason) {
-      await need().multi().call('XADD', [k.dead, '*', 'entry', entry.id, 'reason', reason, 'envelope', entry.text]).call('XACK', [k.groups, 'learner', entry.id]).exec();
+      await need()
+        .multi()
+        .call('XADD', [k.dead, '*', 'entry', entry.id, 'reason', reason, 'envelope', entry.text])
+        .call('XACK', [k.groups, 'learner', entry.id])
+        .exec();
     },
     async queueDepth() {
       const info = (await need().call('XINFO', ['GROUPS', k.groups])) as unknown[][];
@@ -336,7 +346,12 @@ export function redisActor(url: string, run: string, opts: RedisActorOptions = {
     },
     async publish(l, text) {
       const r = await need();
-      await r.multi().call('XADD', [k.groups, '*', 'envelope', text, 'actor', name]).call('XACK', [k.tasks, 'actors', l.id]).call('XDEL', [k.tasks, l.id]).exec();
+      await r
+        .multi()
+        .call('XADD', [k.groups, '*', 'envelope', text, 'actor', name])
+        .call('XACK', [k.tasks, 'actors', l.id])
+        .call('XDEL', [k.tasks, l.id])
+        .exec();
     },
     async close() {
       redis?.disconnect();
