@@ -47,9 +47,13 @@ function lagOf(g: Versioned, version: number): number {
  * source.batch(i).pipe(maxStaleness(learner, { maxStaleness: 2, stale: 'drop' }), returns(), groupAdvantages(), policyUpdate(learner));
  * ```
  */
-export function maxStaleness<G extends Versioned>(learner: { readonly version: number }, config: Partial<MaxStalenessConfig> = {}): OperatorFunction<Batch<G>, Batch<G>> {
+export function maxStaleness<G extends Versioned>(
+  learner: { readonly version: number },
+  config: Partial<MaxStalenessConfig> = {},
+): OperatorFunction<Batch<G>, Batch<G>> {
   const cfg: MaxStalenessConfig = { ...MAX_STALENESS_DEFAULTS, ...config };
-  if (!Number.isInteger(cfg.maxStaleness) || cfg.maxStaleness < 0) throw new RangeError(`maxStaleness: maxStaleness: expected a non-negative integer, got ${cfg.maxStaleness}`);
+  if (!Number.isInteger(cfg.maxStaleness) || cfg.maxStaleness < 0)
+    throw new RangeError(`maxStaleness: maxStaleness: expected a non-negative integer, got ${cfg.maxStaleness}`);
   if (cfg.stale !== 'drop' && cfg.stale !== 'keep') throw new RangeError(`maxStaleness: stale: expected 'drop' | 'keep', got ${String(cfg.stale)}`);
   return map((batch) => {
     const lags = batch.groups.map((g) => lagOf(g, learner.version));

@@ -168,7 +168,8 @@ function asyncOptions(values: Record<string, string | boolean | string[] | undef
     ...(stale ? { stale } : {}),
     ...(str('queue') !== undefined ? { queue: intFlag('queue', str('queue'), 1)! } : {}),
   };
-  if (out.actors !== undefined && out.actors > 0 && out.broker !== undefined) throw new UsageError('--actors and --broker are exclusive (with a broker, start actors with rxrl actor)');
+  if (out.actors !== undefined && out.actors > 0 && out.broker !== undefined)
+    throw new UsageError('--actors and --broker are exclusive (with a broker, start actors with rxrl actor)');
   const needsActors = out.run !== undefined || out.maxStaleness !== undefined || out.stale !== undefined || out.queue !== undefined;
   if (needsActors && !wantsActors(out)) throw new UsageError('--run, --max-staleness, --stale and --queue need --actors N (N ≥ 1) or --broker URL');
   return Object.keys(out).length > 0 ? out : undefined;
@@ -189,7 +190,7 @@ async function cmdActor(args: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`actor takes no positional arguments, got ${positionals.join(' ')}`);
   const { initBackend } = await import('../lib/backend.ts');
   const { runActor } = await import('./async/actor.ts');
-  let transport;
+  let transport: import('../lib/async/transport.ts').ActorTransport;
   if (values.embedded) {
     const { embeddedActor } = await import('../lib/async/embedded.ts');
     transport = embeddedActor(values.name ?? `actor-${process.pid}`);
@@ -198,7 +199,10 @@ async function cmdActor(args: string[]): Promise<number> {
     if (!values.run) throw new UsageError('actor needs --run NAME (the learner prints it; default: its run directory name)');
     const { redisActor } = await import('../lib/async/redis.ts');
     const claim = intFlag('claim-after', values['claim-after'], 0);
-    transport = redisActor(values.broker, values.run, { ...(values.name ? { name: values.name } : {}), ...(claim !== undefined ? { claimAfterMs: claim } : {}) });
+    transport = redisActor(values.broker, values.run, {
+      ...(values.name ? { name: values.name } : {}),
+      ...(claim !== undefined ? { claimAfterMs: claim } : {}),
+    });
   }
   await initBackend({ quiet: true });
   let stop = false;

@@ -18,7 +18,15 @@ import { ENV_IDS, envOptionNames, envOptionProblems } from '../lib/envs/registry
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { OdtFile, ODT_METRICS, checkOdt, resolveOdt, runOdt } from './online-dt/odt.ts';
 import { OdtTd3File, ODT_TD3_METRICS, checkOdtTd3, resolveOdtTd3, runOdtTd3 } from './online-dt/odt-td3.ts';
-import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoControl, runGrpoControl, evaluateGrpoControl, grpoControlActor } from './grpo-control.ts';
+import {
+  GrpoControlFile,
+  GRPO_CONTROL_METRICS,
+  checkGrpoControl,
+  resolveGrpoControl,
+  runGrpoControl,
+  evaluateGrpoControl,
+  grpoControlActor,
+} from './grpo-control.ts';
 import type { ActorPart } from '../lib/async/transport.ts';
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
 import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';

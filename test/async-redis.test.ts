@@ -45,9 +45,17 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 60
   }
 }
 
-const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').length : 0);
+const lines = (path: string) =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length
+    : 0;
 
-test('redis: 1 learner + 2 actors, an actor and the learner SIGKILLed and restarted: every group consumed once, none lost', { skip, timeout: 180_000 }, async () => {
+test('redis: 1 learner + 2 actors, an actor and the learner SIGKILLed and restarted: every group consumed once, none lost', {
+  skip,
+  timeout: 180_000,
+}, async () => {
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'rxrl-async-'));
   const runDir = join(dir, 'run');
@@ -91,7 +99,10 @@ test('redis: 1 learner + 2 actors, an actor and the learner SIGKILLed and restar
     assert.equal(code, 0, `resumed learner failed:\n${learner.err()}`);
     for (const p of procs) if (p !== learner.p) await exited(p); // actors end when the run is done
 
-    const rows = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    const rows = readFileSync(metrics, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
     assert.deepEqual(
       rows.map((r) => r['iteration']),
       Array.from({ length: ITERATIONS }, (_, i) => i),
@@ -101,12 +112,7 @@ test('redis: 1 learner + 2 actors, an actor and the learner SIGKILLed and restar
     assert.ok(before > 0 && log.length >= ITERATIONS * M);
     const ids = log.map((r) => r.groupId);
     assert.equal(new Set(ids).size, ids.length, `a group id consumed twice: ${ids.join(' ')}`);
-    for (let i = 0; i < ITERATIONS; i++)
-      assert.equal(
-        log.filter((r) => r.iteration === i).length,
-        M,
-        `iteration ${i}: M groups`,
-      );
+    for (let i = 0; i < ITERATIONS; i++) assert.equal(log.filter((r) => r.iteration === i).length, M, `iteration ${i}: M groups`);
     // The log is in stream order (entry ids increase).
     const entries = log.map((r) => r.entry);
     const cmp = (a: string, b: string) => {

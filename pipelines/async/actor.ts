@@ -33,7 +33,8 @@ export async function runActor(transport: ActorTransport, opts: { shouldStop?: (
   const info = await transport.runInfo();
   const { def, config } = decodePipelineConfig(info.config, [], `${where}: meta.info.config`);
   if (def.name !== info.pipeline) throw new AsyncError(`${where}: meta.info.pipeline: ${info.pipeline}, but its config is a ${def.name} config`);
-  if (configHash(config) !== info.configHash) throw new AsyncError(`${where}: meta.info.configHash: ${info.configHash} does not match its config (${configHash(config)})`);
+  if (configHash(config) !== info.configHash)
+    throw new AsyncError(`${where}: meta.info.configHash: ${info.configHash} does not match its config (${configHash(config)})`);
   if (!def.actor) throw new AsyncError(`${where}: pipeline ${def.name} has no actor side`);
   const part = await def.actor();
   let version = -1;

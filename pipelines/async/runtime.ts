@@ -78,7 +78,9 @@ export function spawnEmbeddedActor(index: number): ChildProcess {
 /** Reads the consumption log (a torn last line, from a crash, is skipped). */
 export function readConsumed(path: string): ConsumedRecord[] {
   if (!existsSync(path)) return [];
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const out: ConsumedRecord[] = [];
   lines.forEach((l, i) => {
     try {
@@ -108,7 +110,8 @@ export function asyncRuntime(
   const asyncPath = join(run.runDir, ASYNC_FILE);
   const saved = run.resume && existsSync(asyncPath) ? (JSON.parse(readFileSync(asyncPath, 'utf8')) as Saved) : undefined;
   const transportKind = opts.broker !== undefined ? 'redis' : 'embedded';
-  if (opts.broker !== undefined && (opts.actors ?? 0) > 0) throw new AsyncError('--actors and --broker are exclusive (with a broker, start actors with rxrl actor)');
+  if (opts.broker !== undefined && (opts.actors ?? 0) > 0)
+    throw new AsyncError('--actors and --broker are exclusive (with a broker, start actors with rxrl actor)');
   if (opts.broker !== undefined) checkBrokerUrl(opts.broker);
   const name = opts.run ?? saved?.run ?? basename(run.runDir);
   checkRunName(name);
@@ -123,7 +126,9 @@ export function asyncRuntime(
   if (saved) {
     for (const k of ['run', 'transport', 'maxStaleness', 'stale', 'queue'] as const) {
       if (saved[k] !== settings[k])
-        throw new AsyncError(`cannot resume ${run.runDir}: ${ASYNC_FILE}: ${k} was ${JSON.stringify(saved[k])}, now ${JSON.stringify(settings[k])}; only the actors may change`);
+        throw new AsyncError(
+          `cannot resume ${run.runDir}: ${ASYNC_FILE}: ${k} was ${JSON.stringify(saved[k])}, now ${JSON.stringify(settings[k])}; only the actors may change`,
+        );
     }
   }
   writeFileAtomicSync(asyncPath, `${JSON.stringify(settings, null, 2)}\n`);

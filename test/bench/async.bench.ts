@@ -46,7 +46,8 @@ async function measure(file: string, mode: string, asyncOpts: AsyncRunOptions | 
   const stamps: { t: number; m: MetricsRecord }[] = [];
   const actors: ChildProcess[] = [];
   const bin = join(import.meta.dirname, '..', '..', 'pipelines', 'bin.mjs');
-  if (redis) for (let i = 0; i < 1; i++) actors.push(spawn(process.execPath, [bin, 'actor', '--broker', redis.url, '--run', `bench-${mode}`], { stdio: 'ignore' }));
+  if (redis)
+    for (let i = 0; i < 1; i++) actors.push(spawn(process.execPath, [bin, 'actor', '--broker', redis.url, '--run', `bench-${mode}`], { stdio: 'ignore' }));
   try {
     await runPipeline({
       file,
@@ -73,7 +74,11 @@ async function measure(file: string, mode: string, asyncOpts: AsyncRunOptions | 
 }
 
 const fmt = (x: number | undefined, d = 1) => (x === undefined ? '—' : x.toFixed(d));
-console.log(`bench:async — ${ITERATIONS} iterations per run, first ${WARMUP} not timed; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `bench:async — ${ITERATIONS} iterations per run, first ${WARMUP} not timed; load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 console.log('| config | mode | env steps/s | updates/s | rollout ms / group | learner busy ms / update |');
 console.log('|---|---|---:|---:|---:|---:|');
 const results: Record<string, Record<string, Measure>> = {};

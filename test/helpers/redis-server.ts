@@ -47,7 +47,22 @@ export interface TestRedis {
 export async function startRedis(opts: { password?: string } = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'rxrl-redis-'));
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+  ];
   if (opts.password) args.push('--requirepass', opts.password);
   const proc: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
   const auth = opts.password ? `:${opts.password}@` : '';
