@@ -37,3 +37,7 @@ export { HfTokenizer } from './models/tokenizer.ts';
 export * from './tasks/hierarchy/index.ts';
 export * from './analysis/attention.ts';
 export * from './tasks/text-rules.ts';
+export * from './async/messages.ts';
+export * from './async/transport.ts';
+export { redisLearner, redisActor, type RedisActorOptions } from './async/redis.ts';
+export { embeddedLearner, embeddedActor } from './async/embedded.ts';

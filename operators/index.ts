@@ -4,6 +4,9 @@
  *   starts → rollout | subTrajectories → returns → groupAdvantages → [constraintCost → primalDual]
  *          → policyUpdate → evaluate → metrics
  *
+ * With actors in other processes: consumeGroups → maxStaleness → returns → … → policyUpdate on the
+ * learner, and rollout → publishGroups on each actor.
+ *
  * Every operator maps `Batch<In>` to `Batch<Out>` (one item per iteration) and adds its metrics
  * under the names of docs/metrics.md; nothing in a stream holds a tensor.
  */
@@ -39,6 +42,9 @@ export * from './sftUpdate.ts';
 export * from './dpoUpdate.ts';
 export * from './collectTransitions.ts';
 export * from './td3Update.ts';
+export * from './consumeGroups.ts';
+export * from './maxStaleness.ts';
+export * from './publishGroups.ts';
 
 /** The stream operators (what `rxrl list` prints). */
 export const OPERATOR_NAMES = [
@@ -59,4 +65,7 @@ export const OPERATOR_NAMES = [
   'td3Update',
   'sftUpdate',
   'dpoUpdate',
+  'consumeGroups',
+  'maxStaleness',
+  'publishGroups',
 ] as const;

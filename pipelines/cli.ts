@@ -21,6 +21,7 @@ import { formatNumber, type MetricsSink } from '../operators/metrics.ts';
 import { PIPELINES, getPipeline } from './registry.ts';
 import { runPipeline, validatePipelineFile, CHECKPOINT_FILE } from './runner.ts';
 import { readCheckpoint } from '../lib/io/checkpoint.ts';
+import { wantsActors, type AsyncRunOptions } from './async/runtime.ts';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -28,7 +29,9 @@ export class UsageError extends Error {
 
 const USAGE = `usage:
   rxrl run FILE [--set key=value ...] [--out DIR] [--resume DIR] [--tensorboard]
-  rxrl run --resume DIR [--set iterations=N]
+           [--actors N | --broker redis://HOST:PORT [--run NAME]] [--max-staleness K] [--stale drop|keep] [--queue N]
+  rxrl run --resume DIR [--set iterations=N] [--actors N | --broker URL]
+  rxrl actor --broker redis://HOST:PORT --run NAME [--name ID] [--claim-after MS]
   rxrl validate FILE [--set key=value ...]
   rxrl eval CHECKPOINT [--episodes N]
   rxrl list
@@ -83,9 +86,21 @@ async function cmdRun(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { set: { type: 'string', multiple: true }, out: { type: 'string' }, resume: { type: 'string' }, tensorboard: { type: 'boolean' } },
+    options: {
+      set: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      resume: { type: 'string' },
+      tensorboard: { type: 'boolean' },
+      actors: { type: 'string' },
+      broker: { type: 'string' },
+      run: { type: 'string' },
+      'max-staleness': { type: 'string' },
+      stale: { type: 'string' },
+      queue: { type: 'string' },
+    },
   });
   if (positionals.length > 1) throw new UsageError(`run takes one pipeline file, got ${positionals.length}`);
+  const asyncOpts = asyncOptions(values);
   const file = positionals[0];
   if (!file && !values.resume) throw new UsageError('run needs a pipeline file (or --resume DIR)');
   if (values.out && values.resume) throw new UsageError('--out and --resume are exclusive (a resumed run writes to its own directory)');
@@ -113,6 +128,7 @@ async function cmdRun(args: string[]): Promise<number> {
       ...(values.out ? { out: values.out } : {}),
       ...(values.resume ? { resume: values.resume } : {}),
       ...(values.tensorboard ? { tensorboard: true } : {}),
+      ...(asyncOpts ? { async: asyncOpts } : {}),
       sinks: [lazy],
       shouldStop: () => stop,
       onConfig: (c) => (config = c),
@@ -128,6 +144,79 @@ async function cmdRun(args: string[]): Promise<number> {
     return outcome.stopped ? 130 : 0;
   } finally {
     process.off('SIGINT', onSigint);
+  }
+}
+
+function intFlag(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name}: expected an integer ≥ ${min}, got ${v}`);
+  return n;
+}
+
+/** The async flags of `run` (undefined: none given). */
+function asyncOptions(values: Record<string, string | boolean | string[] | undefined>): AsyncRunOptions | undefined {
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const stale = str('stale');
+  if (stale !== undefined && stale !== 'drop' && stale !== 'keep') throw new UsageError(`--stale: expected drop or keep, got ${stale}`);
+  const actors = intFlag('actors', str('actors'), 0);
+  const out: AsyncRunOptions = {
+    ...(actors !== undefined ? { actors } : {}),
+    ...(str('broker') !== undefined ? { broker: str('broker')! } : {}),
+    ...(str('run') !== undefined ? { run: str('run')! } : {}),
+    ...(str('max-staleness') !== undefined ? { maxStaleness: intFlag('max-staleness', str('max-staleness'), 0)! } : {}),
+    ...(stale ? { stale } : {}),
+    ...(str('queue') !== undefined ? { queue: intFlag('queue', str('queue'), 1)! } : {}),
+  };
+  if (out.actors !== undefined && out.actors > 0 && out.broker !== undefined)
+    throw new UsageError('--actors and --broker are exclusive (with a broker, start actors with rxrl actor)');
+  const needsActors = out.run !== undefined || out.maxStaleness !== undefined || out.stale !== undefined || out.queue !== undefined;
+  if (needsActors && !wantsActors(out)) throw new UsageError('--run, --max-staleness, --stale and --queue need --actors N (N ≥ 1) or --broker URL');
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+async function cmdActor(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      broker: { type: 'string' },
+      run: { type: 'string' },
+      name: { type: 'string' },
+      'claim-after': { type: 'string' },
+      embedded: { type: 'boolean' },
+    },
+  });
+  if (positionals.length > 0) throw new UsageError(`actor takes no positional arguments, got ${positionals.join(' ')}`);
+  const { initBackend } = await import('../lib/backend.ts');
+  const { runActor } = await import('./async/actor.ts');
+  let transport: import('../lib/async/transport.ts').ActorTransport;
+  if (values.embedded) {
+    const { embeddedActor } = await import('../lib/async/embedded.ts');
+    transport = embeddedActor(values.name ?? `actor-${process.pid}`);
+  } else {
+    if (!values.broker) throw new UsageError('actor needs --broker redis://HOST:PORT');
+    if (!values.run) throw new UsageError('actor needs --run NAME (the learner prints it; default: its run directory name)');
+    const { redisActor } = await import('../lib/async/redis.ts');
+    const claim = intFlag('claim-after', values['claim-after'], 0);
+    transport = redisActor(values.broker, values.run, {
+      ...(values.name ? { name: values.name } : {}),
+      ...(claim !== undefined ? { claimAfterMs: claim } : {}),
+    });
+  }
+  await initBackend({ quiet: true });
+  let stop = false;
+  const onSignal = () => {
+    if (stop) process.exit(130);
+    stop = true;
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    const { groups } = await runActor(transport, { shouldStop: () => stop });
+    if (!values.embedded) console.log(`rxrl actor ${transport.name}: ${groups} groups published to ${transport.where}`);
+    return stop ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
   }
 }
 
@@ -214,6 +303,8 @@ export const USER_ERRORS: readonly string[] = [
   'ReportError',
   'D4rlError',
   'Hdf5Error',
+  'AsyncError',
+  'WeightsError',
 ];
 
 export async function main(argv: string[]): Promise<number> {
@@ -227,6 +318,8 @@ export async function main(argv: string[]): Promise<number> {
         return cmdValidate(rest);
       case 'eval':
         return await cmdEval(rest);
+      case 'actor':
+        return await cmdActor(rest);
       case 'list':
         return await cmdList();
       case 'report':

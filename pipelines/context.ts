@@ -6,6 +6,10 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from '../lib/models/params.ts';
 import type { MetricsRecord } from '../lib/data.ts';
+import type { RunInfo } from '../lib/async/messages.ts';
+import type { LearnerTransport } from '../lib/async/transport.ts';
+import type { ConsumedRecord } from '../operators/consumeGroups.ts';
+import type { MaxStalenessConfig } from '../operators/maxStaleness.ts';
 
 /**
  * The weights a checkpoint holds: one store (its names as they are), or several by name (a
@@ -35,6 +39,21 @@ export interface PipelineContext {
   };
   /** Polled before each iteration; true stops the run after the current update. */
   shouldStop?: () => boolean;
+  /** Present when actors roll out (rxrl run --actors N | --broker URL): the learner takes its groups from them. */
+  async?: AsyncLearnerContext;
+}
+
+/** What a learner needs to take its groups from actors (pipelines/async/runtime.ts builds it). */
+export interface AsyncLearnerContext {
+  readonly transport: LearnerTransport;
+  readonly info: RunInfo;
+  /** Tasks in flight or waiting at most; default: one batch (the pipeline's groups per iteration). */
+  readonly queue?: number | undefined;
+  readonly staleness: MaxStalenessConfig;
+  /** The run is resumed but has no checkpoint to continue (recomputed from iteration 0). */
+  readonly resuming: boolean;
+  /** Every consumed group, in order (DIR/consumed.jsonl). */
+  readonly log?: ((r: ConsumedRecord) => void) | undefined;
 }
 
 export interface PipelineResult {

@@ -19,12 +19,14 @@
  */
 import * as t from 'io-ts';
 import * as tf from '@tensorflow/tfjs-core';
-import { of, map } from 'rxjs';
+import { of, map, type Observable } from 'rxjs';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
 import { Rng, RngStreams } from '../lib/random.ts';
 import type { MlpPolicy } from '../lib/models/mlp.ts';
 import { makeModel } from '../lib/models/registry.ts';
-import { RngStateC, RngStreamsStateC, type AdvantagedGroup, type MetricsRecord } from '../lib/data.ts';
+import { RngStateC, RngStreamsStateC, type AdvantagedGroup, type Batch, type Group, type MetricsRecord } from '../lib/data.ts';
+import { taskGroupId, type AsyncTask } from '../lib/async/messages.ts';
+import type { ActorPart } from '../lib/async/transport.ts';
 import {
   FiniteNumber,
   NonNegativeInt,
@@ -37,7 +39,9 @@ import {
   oneOf,
   suggestion,
 } from '../lib/codec.ts';
-import { rollout, type StartsBatch } from '../operators/rollout.ts';
+import { rollout, rolloutGroups, type StartsBatch } from '../operators/rollout.ts';
+import { consumeGroups } from '../operators/consumeGroups.ts';
+import { maxStaleness } from '../operators/maxStaleness.ts';
 import { policyActor } from '../lib/actor.ts';
 import { returns } from '../operators/returns.ts';
 import { groupAdvantages, AdvantageEstimatorProps, ADVANTAGE_ESTIMATOR_DEFAULTS } from '../operators/groupAdvantages.ts';
@@ -258,14 +262,39 @@ export async function runGrpoControl(
   const update = policyUpdate(learner, alg.update);
   const evaluation = evaluate<AdvantagedGroup>({ venv: evalEnv, actor: evalActor, every: cfg.evaluation.every });
 
-  /** One on-policy iteration. */
+  // With actors (ctx.async), the groups come from them: task n is the n-th reset seed and action
+  // seed of the run's streams, rolled out by whichever actor takes it.
+  const asyncCtx = ctx.async;
+  const source = asyncCtx
+    ? consumeGroups({
+        transport: asyncCtx.transport,
+        info: asyncCtx.info,
+        groupsPerBatch: alg.startsPerIteration,
+        queue: asyncCtx.queue ?? alg.startsPerIteration,
+        nextTask: (n): AsyncTask => ({
+          task: n,
+          groupId: taskGroupId(n),
+          start: { kind: 'seed', envId: cfg.env.id, seed: streams.get('env/reset').seed() },
+          seed: streams.get('action').seed(),
+        }),
+        learner,
+        params: policy.params,
+        resuming: asyncCtx.resuming,
+        log: asyncCtx.log,
+      })
+    : undefined;
+  /** Iteration i's groups: rolled out here (on-policy), or taken from the actors within the staleness bound. */
+  const groups = (i: number): Observable<Batch<Group>> =>
+    source && asyncCtx ? source.batch(i).pipe(maxStaleness(learner, asyncCtx.staleness)) : of(i).pipe(map(starts), act);
+  const shareWeights = (b: Observable<Batch<AdvantagedGroup>>) => (source ? b.pipe(source.publishWeights()) : b);
+
+  /** One iteration. */
   const iteration = (i: number) =>
-    of(i).pipe(
-      map(starts),
-      act,
+    groups(i).pipe(
       returns(),
       advantages,
       (scored) => (lagrange && c ? scored.pipe(costs, primalDual(lagrange, pickValues(c, COMBINE_KEYS)), update) : scored.pipe(update)),
+      shareWeights,
       evaluation,
     );
 
@@ -290,7 +319,7 @@ export async function runGrpoControl(
 
   try {
     const result = await runLoop(
-      { iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: stopWhen ?? stopRule(cfg.stop), state, iteration, summary },
+      { iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: stopWhen ?? stopRule(cfg.stop), state, iteration, summary, attachment: source },
       sinks,
       ctx,
     );
@@ -322,4 +351,28 @@ export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint:
     venv.close();
     policy.dispose();
   }
+}
+
+/**
+ * The actor side of an asynchronous run: the G-copy env and a policy of the config's shape; each
+ * task is one group from its reset seed, sampled with its own action seed by the weights loaded.
+ */
+export async function grpoControlActor(config: GrpoControlConfig): Promise<ActorPart> {
+  const venv = await makeVectorEnv(config.env.id, config.algorithm.groupSize, { ...config.env.options, seed: config.seed }, { autoreset: 'disabled' });
+  const policy = makeModel(config.policy.kind, {
+    obsDim: venv.obsDim,
+    actionSpace: venv.actionSpace,
+    hidden: config.policy.hidden,
+    activation: config.policy.activation,
+    seed: 0,
+  });
+  return {
+    params: policy.params,
+    rollout: (task, version) =>
+      rolloutGroups({ venv, actor: policyActor(policy, () => version), rng: new Rng(task.seed, 'action') }, [task.start], [task.groupId])[0]!,
+    close: () => {
+      venv.close();
+      policy.dispose();
+    },
+  };
 }

@@ -20,7 +20,7 @@
 import * as t from 'io-ts';
 import { lastValueFrom, type Observable } from 'rxjs';
 import { isLeft } from 'fp-ts/lib/Either.js';
-import { DecodeError, FiniteNumber, NonNegativeInt, decode } from '../lib/codec.ts';
+import { DecodeError, FiniteNumber, NonNegativeInt, decode, formatErrors } from '../lib/codec.ts';
 import type { Batch, MetricsRecord } from '../lib/data.ts';
 import { metrics, toMetricsRecord, type MetricsSink } from '../operators/metrics.ts';
 import type { CheckpointOptimizers, CheckpointParams, PipelineContext, PipelineResult } from './context.ts';
@@ -65,6 +65,20 @@ export interface LoopSpec<G, S extends Record<string, unknown>> {
   iteration(i: number): Observable<Batch<G>>;
   /** The run's summary from its last metrics record (undefined if no iteration ever completed). */
   summary(last: MetricsRecord | undefined): Record<string, number>;
+  /** State of a source outside the pipeline (the async group source), checkpointed under its key. */
+  attachment?: LoopAttachment<Record<string, unknown>> | undefined;
+}
+
+/**
+ * Checkpointed state that is not the pipeline's own: saved under `key` beside the pipeline's state,
+ * restored before the first iteration, told once each checkpoint is written (`committed`).
+ */
+export interface LoopAttachment<A> {
+  readonly key: string;
+  readonly codec: t.Decoder<unknown, A>;
+  capture(): A;
+  restore(state: A): void;
+  committed(): Promise<void>;
 }
 
 const Position = t.type({ iteration: NonNegativeInt });
@@ -90,13 +104,31 @@ export async function runLoop<G, S extends Record<string, unknown>>(
   let first = 0;
   let last: MetricsRecord | undefined;
   if (ctx.resume) {
-    const s = decodeCheckpointState(state.codec, await ctx.resume.load(state.params, state.optimizer));
+    const raw = await ctx.resume.load(state.params, state.optimizer);
+    const s = decodeCheckpointState(state.codec, raw);
     state.restore(s);
+    const att = spec.attachment;
+    if (att) {
+      const a = (raw as Record<string, unknown>)[att.key];
+      // A checkpoint without it (a run that was not asynchronous) starts the attachment afresh.
+      if (a !== undefined) {
+        const r = att.codec.decode(a);
+        if (isLeft(r)) throw new DecodeError(`checkpoint state: ${att.key}`, formatErrors(r.left));
+        att.restore(r.right);
+      }
+    }
     first = s.iteration + 1;
     last = ctx.resume.lastRecord?.();
   }
   const checkpoint = async (iteration: number) => {
-    await ctx.checkpoint?.save({ params: state.params, optimizer: state.optimizer, state: state.capture(), iteration });
+    const att = spec.attachment;
+    await ctx.checkpoint?.save({
+      params: state.params,
+      optimizer: state.optimizer,
+      state: att ? { ...state.capture(), [att.key]: att.capture() } : state.capture(),
+      iteration,
+    });
+    await att?.committed();
   };
   const toSinks = metrics<G>({ sinks, close: false });
   const history: MetricsRecord[] = [];

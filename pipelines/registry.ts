@@ -18,7 +18,16 @@ import { ENV_IDS, envOptionNames, envOptionProblems } from '../lib/envs/registry
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { OdtFile, ODT_METRICS, checkOdt, resolveOdt, runOdt } from './online-dt/odt.ts';
 import { OdtTd3File, ODT_TD3_METRICS, checkOdtTd3, resolveOdtTd3, runOdtTd3 } from './online-dt/odt-td3.ts';
-import { GrpoControlFile, GRPO_CONTROL_METRICS, checkGrpoControl, resolveGrpoControl, runGrpoControl, evaluateGrpoControl } from './grpo-control.ts';
+import {
+  GrpoControlFile,
+  GRPO_CONTROL_METRICS,
+  checkGrpoControl,
+  resolveGrpoControl,
+  runGrpoControl,
+  evaluateGrpoControl,
+  grpoControlActor,
+} from './grpo-control.ts';
+import type { ActorPart } from '../lib/async/transport.ts';
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
 import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';
 import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
@@ -44,6 +53,8 @@ export interface PipelineDef<C extends BaseConfig> {
   run(config: C, sinks: MetricsSink[], ctx: PipelineContext): Promise<PipelineResult>;
   /** Evaluates the policy of a checkpoint written by this pipeline (`rxrl eval`). */
   evaluate?(config: C, checkpoint: string, episodes?: number): Promise<Record<string, number>>;
+  /** The actor side of an asynchronous run (`rxrl run --actors N | --broker URL`, `rxrl actor`). */
+  actor?(config: C): Promise<ActorPart>;
 }
 
 /** A pipeline with its config resolved: what the runner and `rxrl eval` use. */
@@ -52,6 +63,7 @@ export interface ResolvedPipeline {
   readonly config: BaseConfig;
   run(sinks: MetricsSink[], ctx: PipelineContext): Promise<PipelineResult>;
   evaluate?(checkpoint: string, episodes?: number): Promise<Record<string, number>>;
+  actor?(): Promise<ActorPart>;
 }
 
 /** A registered pipeline, its config type hidden. */
@@ -59,6 +71,8 @@ export interface Pipeline {
   readonly name: string;
   readonly description: string;
   readonly metrics: readonly string[];
+  /** It has an actor side (runs with --actors / --broker). */
+  readonly hasActor: boolean;
   /** A raw config object → the resolved, checked pipeline; a `ConfigError` naming every bad path. */
   decode(raw: Record<string, unknown>, label: string): ResolvedPipeline;
 }
@@ -68,6 +82,7 @@ export function definePipeline<C extends BaseConfig>(def: PipelineDef<C>): Pipel
     name: def.name,
     description: def.description,
     metrics: def.metrics,
+    hasActor: def.actor !== undefined,
     decode(raw, label) {
       const problems: string[] = [];
       for (const k of ['seed', 'iterations']) if (!(k in raw)) problems.push(`${k}: required at the top level of every pipeline file`);
@@ -78,11 +93,13 @@ export function definePipeline<C extends BaseConfig>(def: PipelineDef<C>): Pipel
       const cross = [...envProblems(config['env']), ...def.check(config)];
       if (cross.length > 0) throw invalid(label, def.name, cross);
       const evaluate = def.evaluate;
+      const actor = def.actor;
       return {
         name: def.name,
         config,
         run: (sinks, ctx) => def.run(config, sinks, ctx),
         ...(evaluate ? { evaluate: (checkpoint: string, episodes?: number) => evaluate(config, checkpoint, episodes) } : {}),
+        ...(actor ? { actor: () => actor(config) } : {}),
       };
     },
   };
@@ -98,6 +115,7 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     check: checkGrpoControl,
     run: (config, sinks, ctx) => runGrpoControl(config, sinks, ctx),
     evaluate: evaluateGrpoControl,
+    actor: grpoControlActor,
   }),
   sft: definePipeline({
     name: 'sft',

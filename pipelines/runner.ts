@@ -22,12 +22,13 @@ import { initBackend } from '../lib/backend.ts';
 import type { MetricsRecord } from '../lib/data.ts';
 import { jsonlSink, readJsonl, type MetricsSink } from '../operators/metrics.ts';
 import { readPipelineFile } from './config.ts';
-import { decodePipelineConfig, type BaseConfig, type ResolvedPipeline } from './registry.ts';
+import { PIPELINES, decodePipelineConfig, type BaseConfig, type ResolvedPipeline } from './registry.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { saveRunCheckpoint, loadRunCheckpoint } from './run-checkpoint.ts';
 import { readCheckpoint } from '../lib/io/checkpoint.ts';
 import { tensorboardSink } from '../lib/io/tensorboard.ts';
 import { writeFileAtomicSync } from '../lib/io/atomic.ts';
+import { ASYNC_FILE, asyncRuntime, wantsActors, type AsyncRunOptions, type AsyncRuntime } from './async/runtime.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 
@@ -52,6 +53,8 @@ export interface RunOptions {
   tensorboard?: boolean;
   /** Called with the resolved config before the run starts. */
   onConfig?: (config: { seed: number; iterations: number } & Record<string, unknown>) => void;
+  /** Actors roll out (`--actors N`, `--broker URL`); absent or `actors: 0`: one process. */
+  async?: AsyncRunOptions;
 }
 
 export interface RunOutcome {
@@ -133,6 +136,14 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
     checkpoint: { save: (c) => saveRunCheckpoint(ckptPath, config, c) },
     ...(opts.shouldStop ? { shouldStop: opts.shouldStop } : {}),
   };
+  const asyncOpts = wantsActors(opts.async) ? opts.async : undefined;
+  if (asyncOpts && !def.actor) {
+    throw new RunError(`pipeline ${def.name} has no actor side yet: --actors and --broker work with ${actorPipelines().join(', ')}`);
+  }
+  if (opts.resume && !asyncOpts && existsSync(join(runDir, ASYNC_FILE))) {
+    throw new RunError(`${runDir} is a run with actors (${ASYNC_FILE}); resume it with --actors N or --broker URL`);
+  }
+  let done = 0;
   if (opts.resume) {
     const rows = existsSync(metricsPath) ? readJsonl(metricsPath) : [];
     // The checkpoint's iteration (its plain state is decoded again, with the pipeline's codec, on load).
@@ -144,7 +155,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
       throw new RunError(`${ckptPath}: invalid checkpoint state: iteration: expected a non-negative integer, got ${saved}`);
     const complete = saved !== undefined && Number.isInteger(saved) && rows.filter((m) => m.iteration <= saved).length === saved + 1;
     if (saved === undefined && rows.length === 0) throw new RunError(`cannot resume ${runDir}: no ${CHECKPOINT_FILE} and no metrics (nothing to continue)`);
-    const done = complete ? saved + 1 : 0;
+    done = complete ? saved + 1 : 0;
     const ranBefore = rows.length === 0 ? 0 : Math.max(...rows.map((m) => m.iteration)) + 1;
     if (config.iterations < Math.max(done, ranBefore)) {
       throw new RunError(
@@ -167,7 +178,19 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
   writeJsonAtomic(join(runDir, 'config.json'), config);
 
   const sinks: MetricsSink[] = [jsonlSink(metricsPath), ...(opts.tensorboard ? [tensorboardSink(join(runDir, 'tensorboard'))] : []), ...(opts.sinks ?? [])];
-  const result = await def.run(sinks, ctx);
+  let rt: AsyncRuntime | undefined;
+  if (asyncOpts) {
+    rt = asyncRuntime(asyncOpts, { runDir, pipeline: def.name, config, resume: opts.resume !== undefined, continues: ctx.resume !== undefined, done });
+    ctx.async = rt.context;
+  }
+  let result: PipelineResult;
+  let finished = false;
+  try {
+    result = await def.run(sinks, ctx);
+    finished = result.stoppedBy !== 'signal';
+  } finally {
+    await rt?.close(finished);
+  }
   // stopped: 1 when the run ended before its last iteration (Ctrl-C or the stop rule), and which.
   const stopped = result.stoppedBy === 'signal';
   writeJsonAtomic(join(runDir, 'summary.json'), {
@@ -177,6 +200,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
     stopped_by_rule: result.stoppedBy === 'rule' ? 1 : 0,
   });
   return { runDir, config, result, stopped };
+}
+
+/** The pipelines with an actor side (what --actors and --broker can run). */
+function actorPipelines(): string[] {
+  return Object.values(PIPELINES)
+    .filter((p) => p.hasActor)
+    .map((p) => p.name);
 }
 
 /** Reads a run directory's metrics (for tests and `rxrl report`). */

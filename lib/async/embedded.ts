@@ -1,0 +1,237 @@
+/**
+ * The embedded transport: N actor processes on this machine, children of the learner talking over
+ * Node's IPC channel (structured clone, so weights and group text cross without a server).
+ *
+ *   learner → child   { type: 'run', info }  { type: 'task', lease, weights? }  { type: 'stop' }
+ *   child → learner   { type: 'ready' }  { type: 'group', leaseId, text }
+ *
+ * The learner hands a task to an idle child together with the newest weights when the child's are
+ * older (weights are picked up between groups). A child that dies mid-group loses that group: its
+ * task goes back to the front of the queue and a new child takes its place. Nothing persists: a
+ * resumed learner republishes the tasks its checkpoint lists as outstanding.
+ *
+ * ```ts
+ * const t = embeddedLearner(2, () => fork('pipelines/bin.mjs', ['actor', '--embedded'], { serialization: 'advanced' }));
+ * await t.open(info, { kind: 'fresh' }, { maxQueue: 8 });
+ * ```
+ */
+import type { ChildProcess } from 'node:child_process';
+import { AsyncError, type ActorTransport, type GroupEntry, type LearnerTransport, type TaskLease } from './transport.ts';
+import type { RunInfo } from './messages.ts';
+
+type ToChild = { type: 'run'; info: RunInfo } | { type: 'task'; lease: TaskLease; weights?: { version: number; bytes: Uint8Array } } | { type: 'stop' };
+type ToLearner = { type: 'ready' } | { type: 'group'; leaseId: string; text: string };
+
+interface Child {
+  readonly index: number;
+  proc: ChildProcess;
+  ready: boolean;
+  version: number;
+  lease: TaskLease | undefined;
+}
+
+/** How many children may die before they were ever ready (a config they cannot run) before the run fails. */
+const MAX_EARLY_DEATHS = 3;
+
+/** The learner's end: `actors` children made by `spawn(i)` (see the module comment). */
+export function embeddedLearner(actors: number, spawn: (index: number) => ChildProcess): LearnerTransport & { readonly restarts: number } {
+  if (!Number.isInteger(actors) || actors < 1) throw new AsyncError(`--actors: expected a positive integer, got ${actors}`);
+  const where = `embedded actors (${actors})`;
+  const children: Child[] = [];
+  const queue: TaskLease[] = [];
+  const entries: GroupEntry[] = [];
+  let waiting: (() => void) | undefined;
+  let info: RunInfo | undefined;
+  let weights: { version: number; bytes: Uint8Array } | undefined;
+  let seq = 0;
+  let closing = false;
+  let failure: Error | undefined;
+  let earlyDeaths = 0;
+  let restarts = 0;
+
+  const wake = () => {
+    const w = waiting;
+    waiting = undefined;
+    w?.();
+  };
+  const send = (c: Child, m: ToChild) => {
+    // A child that is exiting may close its channel between the check and the write: its 'exit' handles it.
+    if (c.proc.connected) c.proc.send(m, (e) => e && undefined);
+  };
+  const dispatch = () => {
+    for (const c of children) {
+      if (!c.ready || c.lease || queue.length === 0) continue;
+      const lease = queue.shift()!;
+      c.lease = lease;
+      const w = weights && weights.version > c.version ? weights : undefined;
+      if (w) c.version = w.version;
+      send(c, w ? { type: 'task', lease, weights: w } : { type: 'task', lease });
+    }
+  };
+  const start = (index: number) => {
+    const proc = spawn(index);
+    const c: Child = { index, proc, ready: false, version: -1, lease: undefined };
+    children[index] = c;
+    proc.on('error', () => {}); // a failed send to a dying child; its 'exit' requeues its task
+    proc.on('message', (m: ToLearner) => {
+      if (m.type === 'ready') {
+        c.ready = true;
+        dispatch();
+      } else if (m.type === 'group') {
+        if (c.lease?.id === m.leaseId) c.lease = undefined;
+        entries.push({ id: String(++seq).padStart(12, '0'), text: m.text });
+        wake();
+        dispatch();
+      }
+    });
+    proc.on('exit', (code, signal) => {
+      if (closing) return;
+      if (c.lease) queue.unshift(c.lease);
+      c.lease = undefined;
+      if (!c.ready && ++earlyDeaths >= MAX_EARLY_DEATHS) {
+        failure = new AsyncError(
+          `${where}: actor ${index} exited (${signal ?? `code ${code}`}) before it was ready, ${earlyDeaths} times; see its error above`,
+        );
+        wake();
+        return;
+      }
+      restarts++;
+      start(index);
+      if (info) send(children[index]!, { type: 'run', info });
+    });
+    return c;
+  };
+
+  return {
+    where,
+    persistent: false,
+    get restarts() {
+      return restarts;
+    },
+    async open(i) {
+      info = i;
+      for (let k = 0; k < actors; k++) send(start(k), { type: 'run', info });
+    },
+    async publishTasks(tasks) {
+      for (const task of tasks) queue.push({ id: `task-${task.task}`, task });
+      dispatch();
+    },
+    async publishWeights(version, bytes) {
+      weights = { version, bytes };
+    },
+    async next(timeoutMs) {
+      if (failure) throw failure;
+      if (entries.length === 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            waiting = undefined;
+            resolve();
+          }, timeoutMs);
+          waiting = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      if (failure) throw failure;
+      return entries.shift();
+    },
+    async ack() {},
+    async deadLetter(entry, reason) {
+      process.stderr.write(`rxrl: ${where}: entry ${entry.id} dead-lettered: ${reason}\n`);
+    },
+    async queueDepth() {
+      return entries.length;
+    },
+    async commit() {},
+    async close() {
+      closing = true;
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.proc.exitCode !== null || c.proc.signalCode !== null) return resolve();
+              const timer = setTimeout(() => c.proc.kill('SIGKILL'), 5000);
+              c.proc.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              send(c, { type: 'stop' });
+              if (!c.proc.connected) c.proc.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** The child's end: the IPC channel to the learner that forked this process. */
+export function embeddedActor(name: string, proc: NodeJS.Process = process): ActorTransport {
+  if (!proc.send) throw new AsyncError('rxrl actor --embedded: no IPC channel (this process was not forked by a learner)');
+  const where = 'embedded actor';
+  const inbox: ToChild[] = [];
+  let waiting: (() => void) | undefined;
+  let pendingWeights: { version: number; bytes: Uint8Array } | undefined;
+  proc.on('message', (m: ToChild) => {
+    inbox.push(m);
+    const w = waiting;
+    waiting = undefined;
+    w?.();
+  });
+  // The learner gone (its channel closed) ends this actor.
+  proc.on('disconnect', () => {
+    inbox.push({ type: 'stop' });
+    waiting?.();
+  });
+  const take = async (timeoutMs: number): Promise<ToChild | undefined> => {
+    if (inbox.length === 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        waiting = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    return inbox.shift();
+  };
+  const send = (m: ToLearner) => {
+    if (proc.connected) proc.send!(m, undefined, undefined, (e) => e && undefined);
+  };
+  return {
+    where,
+    name,
+    async runInfo() {
+      for (;;) {
+        const m = await take(60_000);
+        if (m?.type === 'run') {
+          send({ type: 'ready' });
+          return m.info;
+        }
+        if (m?.type === 'stop') throw new AsyncError(`${where}: the learner stopped before it sent the run`);
+        if (!m) throw new AsyncError(`${where}: no run from the learner within 60 s`);
+      }
+    },
+    async nextTask(timeoutMs) {
+      const m = await take(timeoutMs);
+      if (!m) return undefined;
+      if (m.type === 'stop') return 'finished';
+      if (m.type === 'task') {
+        if (m.weights) pendingWeights = m.weights;
+        return m.lease;
+      }
+      return undefined;
+    },
+    async weights(since) {
+      const w = pendingWeights;
+      pendingWeights = undefined;
+      return w && w.version > since ? w : undefined;
+    },
+    async publish(lease, text) {
+      send({ type: 'group', leaseId: lease.id, text });
+    },
+    async close() {
+      if (proc.connected) proc.disconnect?.();
+    },
+  };
+}
