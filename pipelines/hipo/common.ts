@@ -72,8 +72,19 @@ export type ModelSection = t.TypeOf<typeof ModelSection>;
 export const EvaluationSection = t.strict({ every: PositiveInt, prompts: PositiveInt, inDistribution: t.boolean }, 'evaluation');
 export type EvaluationSection = t.TypeOf<typeof EvaluationSection>;
 
-/** The SFT recipe of the base model: `batch` train prompts per step, Adam at `learningRate`. */
-export const SftRecipe = { batch: PositiveInt, learningRate: PositiveNumber, maxGradNorm: PositiveNumber };
+/**
+ * The SFT recipe of the base model: `batch` train prompts per step, Adam at `learningRate`, and its
+ * targets: `user-following` (the full answer to the user on every prompt, whatever the system says)
+ * or `aligned-best` (on aligned prompts, where one answer satisfies both, the best answer — it keeps
+ * a required prefix, suffix or separator; on conflicting prompts the user-following answer). Both
+ * make a hierarchy-unaware base: on a conflict it obeys the user.
+ */
+export const SftRecipe = {
+  batch: PositiveInt,
+  learningRate: PositiveNumber,
+  maxGradNorm: PositiveNumber,
+  targets: oneOf(['user-following', 'aligned-best']),
+};
 
 /** The base model of an RL run: an `sft` run directory or checkpoint, or (null) SFT in-process with this recipe. */
 export const BaseSection = t.strict({ checkpoint: t.union([t.string, t.null]), iterations: PositiveInt, ...SftRecipe }, 'base');
@@ -93,7 +104,7 @@ export const SUITE_DEFAULTS: SuiteSection = {
 };
 export const MODEL_DEFAULTS: ModelSection = { arch: 'llama', width: 64, layers: 2, heads: 4 };
 export const EVALUATION_DEFAULTS: EvaluationSection = { every: 10, prompts: 100, inDistribution: true };
-export const BASE_DEFAULTS: BaseSection = { checkpoint: null, iterations: 300, batch: 32, learningRate: 3e-3, maxGradNorm: 1 };
+export const BASE_DEFAULTS: BaseSection = { checkpoint: null, iterations: 300, batch: 32, learningRate: 3e-3, maxGradNorm: 1, targets: 'user-following' };
 
 /** The evaluation metric names (docs/metrics.md). */
 export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'sampled/', 'in_dist/']
@@ -139,21 +150,31 @@ export function makeLm(m: ModelSection, suite: HierarchySuite, seed: number): Ca
   );
 }
 
-/** `batch` train prompts drawn uniformly, with their user-following answers as SFT targets. */
-function sftBatch(suite: HierarchySuite, rng: Rng, iteration: number, batch: number) {
-  const examples = Array.from({ length: batch }, () => {
+/** The SFT target of a train prompt under `targets` (see `SftRecipe`). */
+export function sftTarget(p: GeneratedPrompt, targets: 'user-following' | 'aligned-best') {
+  return targets === 'aligned-best' && p.best.utility === 1 ? p.best : p.userFollowing;
+}
+
+/** `batch` train prompts drawn uniformly, with their SFT targets. */
+function sftBatch(suite: HierarchySuite, rng: Rng, iteration: number, recipe: { batch: number; targets: 'user-following' | 'aligned-best' }) {
+  const examples = Array.from({ length: recipe.batch }, () => {
     const p = suite.train[rng.int(suite.train.length)]!;
-    return { prompt: p.tokens, completion: suite.answerTokens(p.userFollowing) };
+    return { prompt: p.tokens, completion: suite.answerTokens(sftTarget(p, recipe.targets)) };
   });
   return { iteration, examples };
 }
 
-/** One SFT step of `recipe` on user-following targets, as a stream (the `sft` pipeline's core). */
-export function sftStep(suite: HierarchySuite, learner: LmLearner, rng: Rng, recipe: { batch: number; maxGradNorm: number }) {
+/** One SFT step of `recipe`, as a stream (the `sft` pipeline's core). */
+export function sftStep(
+  suite: HierarchySuite,
+  learner: LmLearner,
+  rng: Rng,
+  recipe: { batch: number; maxGradNorm: number; targets: 'user-following' | 'aligned-best' },
+) {
   const update = sftUpdate(learner, { epochs: 1, minibatches: 1, maxGradNorm: recipe.maxGradNorm });
   return (i: number) =>
     of(i).pipe(
-      map((it) => sftBatch(suite, rng, it, recipe.batch)),
+      map((it) => sftBatch(suite, rng, it, recipe)),
       update,
       map(({ iteration, metrics }): Batch<never> => ({ iteration, groups: [], metrics })),
     );
