@@ -84,6 +84,13 @@ export const SftRecipe = {
   learningRate: PositiveNumber,
   maxGradNorm: PositiveNumber,
   targets: oneOf(['user-following', 'aligned-best']),
+  /**
+   * Share of SFT examples whose system rules are moved into the USER turn (the system turn left
+   * empty), with the best answer as target: the base learns what the rules mean and how to keep them
+   * when the user states them, while rules in the system turn stay ignored (on a conflict it still
+   * obeys the user) — the capability real chat models bring to HIPO. 0: none.
+   */
+  userRules: UnitInterval,
 };
 
 /** The base model of an RL run: an `sft` run directory or checkpoint, or (null) SFT in-process with this recipe. */
@@ -104,7 +111,15 @@ export const SUITE_DEFAULTS: SuiteSection = {
 };
 export const MODEL_DEFAULTS: ModelSection = { arch: 'llama', width: 64, layers: 2, heads: 4 };
 export const EVALUATION_DEFAULTS: EvaluationSection = { every: 10, prompts: 100, inDistribution: true };
-export const BASE_DEFAULTS: BaseSection = { checkpoint: null, iterations: 300, batch: 32, learningRate: 3e-3, maxGradNorm: 1, targets: 'user-following' };
+export const BASE_DEFAULTS: BaseSection = {
+  checkpoint: null,
+  iterations: 300,
+  batch: 32,
+  learningRate: 3e-3,
+  maxGradNorm: 1,
+  targets: 'user-following',
+  userRules: 0,
+};
 
 /** The evaluation metric names (docs/metrics.md). */
 export const HIERARCHY_EVAL_METRICS: readonly string[] = ['', 'sampled/', 'in_dist/']
@@ -155,22 +170,30 @@ export function sftTarget(p: GeneratedPrompt, targets: 'user-following' | 'align
   return targets === 'aligned-best' && p.best.utility === 1 ? p.best : p.userFollowing;
 }
 
-/** `batch` train prompts drawn uniformly, with their SFT targets. */
-function sftBatch(suite: HierarchySuite, rng: Rng, iteration: number, recipe: { batch: number; targets: 'user-following' | 'aligned-best' }) {
+/** The prompt's tokens with its system rules moved into the user turn and the system turn left empty. */
+export function userRulesPrompt(suite: HierarchySuite, p: GeneratedPrompt): Int32Array {
+  const words = suite.template.render([
+    { role: 'system', content: [] },
+    { role: 'user', content: [...p.systemText, ...p.userText] },
+  ]);
+  return suite.tokenizer.encode(words);
+}
+
+type SftTargets = { batch: number; targets: 'user-following' | 'aligned-best'; userRules: number };
+
+/** `batch` train prompts drawn uniformly, with their SFT targets (a `userRules` share with the rules in the user turn). */
+function sftBatch(suite: HierarchySuite, rng: Rng, iteration: number, recipe: SftTargets) {
   const examples = Array.from({ length: recipe.batch }, () => {
     const p = suite.train[rng.int(suite.train.length)]!;
+    // No draw when the share is 0, so such runs keep their prompt stream.
+    if (recipe.userRules > 0 && rng.uniform() < recipe.userRules) return { prompt: userRulesPrompt(suite, p), completion: suite.answerTokens(p.best) };
     return { prompt: p.tokens, completion: suite.answerTokens(sftTarget(p, recipe.targets)) };
   });
   return { iteration, examples };
 }
 
 /** One SFT step of `recipe`, as a stream (the `sft` pipeline's core). */
-export function sftStep(
-  suite: HierarchySuite,
-  learner: LmLearner,
-  rng: Rng,
-  recipe: { batch: number; maxGradNorm: number; targets: 'user-following' | 'aligned-best' },
-) {
+export function sftStep(suite: HierarchySuite, learner: LmLearner, rng: Rng, recipe: SftTargets & { maxGradNorm: number }) {
   const update = sftUpdate(learner, { epochs: 1, minibatches: 1, maxGradNorm: recipe.maxGradNorm });
   return (i: number) =>
     of(i).pipe(
