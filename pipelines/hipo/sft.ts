@@ -67,7 +67,7 @@ export const SFT_DEFAULTS: SftConfig = {
   iterations: 300,
   suite: SUITE_DEFAULTS,
   model: MODEL_DEFAULTS,
-  algorithm: { batch: 32, learningRate: 3e-3, maxGradNorm: 1, targets: 'user-following' },
+  algorithm: { batch: 32, learningRate: 3e-3, maxGradNorm: 1, targets: 'user-following', userRules: 0 },
   evaluation: { ...EVALUATION_DEFAULTS, every: 50 },
   stop: null,
   checkpointEvery: 50,
