@@ -44,6 +44,7 @@ import type { TransformerConfig, TransformerConfigInput } from './config.ts';
 import { ParamStore, normal, ones, zeros } from './params.ts';
 import type { ActOptions, ActResult, Policy } from './policy.ts';
 import { Transformer, layerNorm, linear } from './transformer.ts';
+import { hasFusedAttention } from '../tensor/fused-attention.ts';
 
 const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 /** Actions are clipped to ±ACTION_CLIP before atanh. */
@@ -120,6 +121,27 @@ export function tanhGaussianLogProbJs(action: ArrayLike<number>, mean: ArrayLike
     lp += -0.5 * z * z - ls - HALF_LOG_2PI - 2 * (Math.LN2 - u - softplus);
   }
   return lp;
+}
+
+/**
+ * B actions a = tanh(μ + σ ε) (ε ~ N(0, I) from `rng`, row by row; a = tanh(μ) when
+ * deterministic) from means and squashed log σ [B·A], with log π of the stored float32 action
+ * (`tanhGaussianLogProbJs`): the sampling step of `DecisionTransformer.act`.
+ */
+export function sampleTanhGaussian(mean: Float32Array, logStd: Float32Array, B: number, A: number, rng: Rng, opts: ActOptions = {}): ActResult<Float32Array> {
+  const action = new Float32Array(B * A);
+  const logProb = new Float32Array(B);
+  for (let r = 0; r < B; r++) {
+    const mu = mean.subarray(r * A, (r + 1) * A);
+    const ls = logStd.subarray(r * A, (r + 1) * A);
+    const a = action.subarray(r * A, (r + 1) * A);
+    for (let i = 0; i < A; i++) {
+      const u = opts.deterministic ? mu[i]! : mu[i]! + Math.exp(ls[i]!) * rng.normal();
+      a[i] = Math.tanh(u);
+    }
+    logProb[r] = tanhGaussianLogProbJs(a, mu, ls);
+  }
+  return { action, logProb };
 }
 
 export class DecisionTransformer implements Policy<DtBatch, DtBatch, Float32Array> {
@@ -208,8 +230,12 @@ export class DecisionTransformer implements Policy<DtBatch, DtBatch, Float32Arra
     }
   }
 
-  /** The action distribution at every step: mean and squashed log σ, [B, K, A]. */
-  dist(b: DtBatch): DtDist {
+  /**
+   * The first `n` of the 3K tokens of a batch (all by default), embedded and normalised:
+   * x [B, n, D] and their mask [B, n]. Every op here is per token (linear maps, the timestep
+   * gather, LN over the last axis), so dropping trailing tokens leaves the others unchanged.
+   */
+  private tokens(b: DtBatch, n = 3 * b.length): { x: tf.Tensor3D; mask: tf.Tensor2D } {
     this.check(b);
     const B = b.batchSize;
     const K = b.length;
@@ -226,18 +252,59 @@ export class DecisionTransformer implements Policy<DtBatch, DtBatch, Float32Arra
       aE = tf.add(aE, tE);
     }
     // Interleave (R̂_t, s_t, a_t): stack on a new axis 2 → [B, K, 3, D] → [B, 3K, D].
-    const x = layerNorm(tf.reshape(tf.stack([rE, sE, aE], 2), [B, 3 * K, D]), p.get('embed_ln.weight'), p.get('embed_ln.bias'), this.coreConfig.normEps);
+    let e = tf.reshape(tf.stack([rE, sE, aE], 2), [B, 3 * K, D]);
     const m = tf.tensor2d(b.mask, [B, K]);
-    const mask3 = tf.reshape(tf.stack([m, m, m], 2), [B, 3 * K]) as tf.Tensor2D;
-    const { hidden } = this.core.forwardEmbeddings(x as tf.Tensor3D, { attentionMask: mask3 });
-    // State-token outputs: position 3t + 1.
-    const hs = tf.reshape(tf.slice(tf.reshape(hidden, [B, K, 3, D]), [0, 0, 1, 0], [B, K, 1, D]), [B, K, D]);
+    let mask = tf.reshape(tf.stack([m, m, m], 2), [B, 3 * K]) as tf.Tensor2D;
+    if (n < 3 * K) {
+      e = tf.slice(e, [0, 0, 0], [B, n, D]);
+      mask = tf.slice(mask, [0, 0], [B, n]);
+    }
+    const x = layerNorm(e, p.get('embed_ln.weight'), p.get('embed_ln.bias'), this.coreConfig.normEps) as tf.Tensor3D;
+    return { x, mask };
+  }
+
+  /** The action heads on state-token outputs hs [B, n, D]: mean and squashed log σ, [B, n, A]. */
+  private heads(hs: tf.Tensor3D): DtDist {
+    const p = this.params;
+    const lin = (x: tf.Tensor, name: string): tf.Tensor => linear(x, p.get(`${name}.weight`), p.get(`${name}.bias`));
     const mean = lin(hs, 'predict_action.mu') as tf.Tensor3D;
     const raw = this.stateDependentStd ? lin(hs, 'predict_action.log_std') : tf.mul(tf.onesLike(mean), p.get('predict_action.log_std'));
     const lo = this.logStdMin;
     const hi = this.logStdMax;
     const logStd = tf.add(tf.mul(tf.add(tf.tanh(raw), 1), 0.5 * (hi - lo)), lo) as tf.Tensor3D;
     return { mean, logStd };
+  }
+
+  /** The action distribution at every step: mean and squashed log σ, [B, K, A]. */
+  dist(b: DtBatch): DtDist {
+    const B = b.batchSize;
+    const K = b.length;
+    const D = this.coreConfig.dModel;
+    const { x, mask } = this.tokens(b);
+    const { hidden } = this.core.forwardEmbeddings(x, { attentionMask: mask });
+    // State-token outputs: position 3t + 1.
+    const hs = tf.reshape(tf.slice(tf.reshape(hidden, [B, K, 3, D]), [0, 0, 1, 0], [B, K, 1, D]), [B, K, D]) as tf.Tensor3D;
+    return this.heads(hs);
+  }
+
+  /**
+   * The action distribution at the last step K − 1 only, [B, 1, A]: the values of `dist(b)` at
+   * that step, computed without what they do not depend on. The last action token (position
+   * 3K − 1) comes after the state token that predicts the action (3K − 2), so it is not fed; the
+   * core's last layer and the heads run for that state token alone (`outputPosition`); the
+   * layers below still run on all 3K − 1 tokens, since the last layer's keys and values need them.
+   * A KV cache across env steps would not be exact: once the window slides, the first steps'
+   * tokens leave it, and every cached state of layer ≥ 2 was computed attending to them.
+   */
+  lastStepDist(b: DtBatch): DtDist {
+    // The last action token is dropped only under the fused attention kernel, whose rows loop
+    // over the keys up to their own query; the unfused ops sum softmax terms over all the keys
+    // of a row in SIMD lanes (XNNPACK on wasm), where one key more or less regroups the sum and
+    // moves results by an ulp. There the token stays (masked by causality, as in `dist`).
+    const n = hasFusedAttention(this.coreConfig.headDim) ? 3 * b.length - 1 : 3 * b.length;
+    const { x, mask } = this.tokens(b, n);
+    const { hidden } = this.core.forwardEmbeddings(x, { attentionMask: mask, outputPosition: 3 * b.length - 2 });
+    return this.heads(hidden);
   }
 
   /** log π(a_t | R̂_≤t, s_≤t, a_<t) of the batch's actions, per step: [B, K], 0 on padding. */
@@ -279,32 +346,16 @@ export class DecisionTransformer implements Policy<DtBatch, DtBatch, Float32Arra
 
   /**
    * Acts from context windows (left-padded, current step at position K − 1; its action slot is
-   * ignored — the causal mask hides it from the state token). Samples a = tanh(μ + σ ε) with ε
+   * ignored — it is not even fed, see `lastStepDist`, whose values are `dist`'s). Samples a = tanh(μ + σ ε) with ε
    * from `rng` (or a = tanh(μ) when deterministic); returns actions [B·A] (float32) and their
    * log π computed from the stored float32 action, as `actionLogProb` would.
    */
   act(b: DtBatch, rng: Rng, opts: ActOptions = {}): ActResult<Float32Array> {
-    const B = b.batchSize;
-    const K = b.length;
-    const A = this.actDim;
     const [mean, logStd] = tf.tidy(() => {
-      const d = this.dist(b);
-      const last = (t: tf.Tensor3D): Float32Array => tf.slice(t, [0, K - 1, 0], [B, 1, A]).dataSync() as Float32Array;
-      return [last(d.mean), last(d.logStd)];
+      const d = this.lastStepDist(b);
+      return [d.mean.dataSync() as Float32Array, d.logStd.dataSync() as Float32Array];
     });
-    const action = new Float32Array(B * A);
-    const logProb = new Float32Array(B);
-    for (let r = 0; r < B; r++) {
-      const mu = mean.subarray(r * A, (r + 1) * A);
-      const ls = logStd.subarray(r * A, (r + 1) * A);
-      const a = action.subarray(r * A, (r + 1) * A);
-      for (let i = 0; i < A; i++) {
-        const u = opts.deterministic ? mu[i]! : mu[i]! + Math.exp(ls[i]!) * rng.normal();
-        a[i] = Math.tanh(u);
-      }
-      logProb[r] = tanhGaussianLogProbJs(a, mu, ls);
-    }
-    return { action, logProb };
+    return sampleTanhGaussian(mean, logStd, b.batchSize, this.actDim, rng, opts);
   }
 
   dispose(): void {

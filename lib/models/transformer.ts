@@ -29,6 +29,14 @@
  * Attention weights: `{ returnAttention: true }` also returns softmax probabilities [B, H, T, S]
  * per layer; the default path keeps nothing extra.
  *
+ * One output position (`{ outputPosition: p }`, for acting and sampling, where one position's
+ * output is read, e.g. p = T − 1): every layer but the last runs on all T positions as usual (the
+ * last layer's keys and values need them all); the last layer computes its attention output, o
+ * projection, residual, norm and MLP, and the final norm, for position p alone, so `hidden` is
+ * [B, 1, D]. Nothing is approximated: every skipped op is per position or the attention row of
+ * another query, so the values are the full forward's at p (test/transformer-output-position.test.ts
+ * checks them bit for bit on cpu and wasm, fused and unfused, with and without a cache).
+ *
  * Speed (docs/performance.md): q, k, v come from one product with the concatenated weights;
  * without a cache, attention is one fused kernel (lib/tensor/fused-attention.ts), and LayerNorm
  * and tanh-GELU have fused kernels / hand-written gradients (lib/tensor/fused-*.ts). Each is
@@ -171,6 +179,22 @@ export class KVCache {
   }
 }
 
+/** x[:, p : p + 1] of x [B, T, …]. */
+function atPosition<T extends tf.Tensor>(x: T, p: number): T {
+  const begin = x.shape.map((_, a) => (a === 1 ? p : 0));
+  const size = x.shape.map((n, a) => (a === 1 ? 1 : n));
+  return tf.slice(x, begin, size);
+}
+
+/** f, called once on first use. */
+function memo<T>(f: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= f();
+    return value;
+  };
+}
+
 function replaceKept<T extends tf.Tensor>(old: T | null, next: T): T {
   tf.keep(next);
   if (old && old !== next) old.dispose();
@@ -188,12 +212,14 @@ export interface ForwardOptions {
   positions?: tf.Tensor2D | undefined;
   /** Attend to and extend this cache (inference only). */
   cache?: KVCache | undefined;
-  /** Also return per-layer attention probabilities [B, H, T, S]. */
+  /** Also return per-layer attention probabilities [B, H, T, S] ([B, H, 1, S] in the last layer with `outputPosition`). */
   returnAttention?: boolean | undefined;
+  /** Run the last layer and the final norm for this one position of the T new ones: `hidden` is [B, 1, D]. */
+  outputPosition?: number | undefined;
 }
 
 export interface ForwardResult {
-  /** Final-norm hidden states [B, T, D]. */
+  /** Final-norm hidden states [B, T, D] ([B, 1, D] with `outputPosition`). */
   readonly hidden: tf.Tensor3D;
   /** Per-layer attention probabilities [B, H, T, S], only with `returnAttention`. */
   readonly attentions: tf.Tensor4D[] | null;
@@ -206,7 +232,8 @@ interface Ctx {
   past: number;
   /** [B, S] 1 = real key, 0 = padding; null: no padding. */
   keyMask: tf.Tensor2D | null;
-  bias: tf.Tensor4D;
+  /** The additive attention bias [B|1, 1, T, S], built on first use (the fused kernel needs none). */
+  bias: () => tf.Tensor4D;
   rope: { cos: tf.Tensor4D; sin: tf.Tensor4D } | null;
   cache: KVCache | null;
   attentions: tf.Tensor4D[] | null;
@@ -282,6 +309,10 @@ export class Transformer {
     if (opts.attentionMask && (opts.attentionMask.shape[0] !== B || opts.attentionMask.shape[1] !== T)) {
       throw new RangeError(`Transformer.forward: attentionMask must be [${B}, ${T}], got [${opts.attentionMask.shape.join(', ')}]`);
     }
+    const at = opts.outputPosition ?? null;
+    if (at !== null && !(Number.isInteger(at) && at >= 0 && at < T)) {
+      throw new RangeError(`Transformer.forward: outputPosition must be an integer in [0, ${T}), got ${at}`);
+    }
     if (c.positionEmbedding === 'learned' && past + T > c.maxPositions) {
       throw new RangeError(`Transformer.forward: ${past + T} positions exceed maxPositions ${c.maxPositions}`);
     }
@@ -318,12 +349,12 @@ export class Transformer {
       T,
       past,
       keyMask,
-      bias: attentionBias(T, past, keyMask),
+      bias: memo(() => attentionBias(T, past, keyMask)),
       rope: c.positionEmbedding === 'rope' ? ropeCosSin(positions!, this.rotDim, c.ropeTheta) : null,
       cache,
       attentions: opts.returnAttention ? [] : null,
     };
-    for (let i = 0; i < c.nLayers; i++) h = this.block(h, i, ctx);
+    for (let i = 0; i < c.nLayers; i++) h = this.block(h, i, ctx, i === c.nLayers - 1 ? at : null);
     if (cache) cache.length = past + T;
     return { hidden: this.norm(h, 'norm') as tf.Tensor3D, attentions: ctx.attentions };
   }
@@ -345,13 +376,19 @@ export class Transformer {
     return linear(h, tf.concat(w, 1), b[0] ? tf.concat(b as tf.Tensor[]) : null);
   }
 
-  private block(x: tf.Tensor3D, i: number, ctx: Ctx): tf.Tensor3D {
+  /**
+   * One layer. `at` (a position, or null for all): the residual stream leaves it for that
+   * position alone — the norm N₁ still runs on all positions (their keys and values), everything
+   * after the attention on position `at`.
+   */
+  private block(x: tf.Tensor3D, i: number, ctx: Ctx, at: number | null): tf.Tensor3D {
     const p = `layers.${i}`;
+    const xq = at === null ? x : atPosition(x, at);
     if (this.config.parallelResidual) {
       const h = this.norm(x, `${p}.ln1`);
-      return tf.add(tf.add(x, this.attention(h, i, ctx)), this.mlp(h, p));
+      return tf.add(tf.add(xq, this.attention(h, i, ctx, at)), this.mlp(at === null ? h : atPosition(h, at), p));
     }
-    const x1 = tf.add(x, this.attention(this.norm(x, `${p}.ln1`), i, ctx)) as tf.Tensor3D;
+    const x1 = tf.add(xq, this.attention(this.norm(x, `${p}.ln1`), i, ctx, at)) as tf.Tensor3D;
     return tf.add(x1, this.mlp(this.norm(x1, `${p}.ln2`), p));
   }
 
@@ -362,7 +399,8 @@ export class Transformer {
     return this.lin(a, `${p}.mlp.down`);
   }
 
-  private attention(h: tf.Tensor, i: number, ctx: Ctx): tf.Tensor {
+  /** Self-attention of h [B, T, D] → [B, T, D], or → [B, 1, D] for the query at position `at` alone. */
+  private attention(h: tf.Tensor, i: number, ctx: Ctx, at: number | null): tf.Tensor {
     const c = this.config;
     const { B, T, past } = ctx;
     const H = c.nHeads;
@@ -386,13 +424,23 @@ export class Transformer {
       k = applyRope(k, ctx.rope.cos, ctx.rope.sin, this.rotDim);
     }
     // Without a cache (training, scoring): one fused kernel where the backend has it
-    // (lib/tensor/fused-attention.ts; the same result as the ops below).
+    // (lib/tensor/fused-attention.ts; the same result as the ops below). For one query it
+    // still runs all T (a few kFLOP per query, against the D² per position that the
+    // projections and the MLP skip) and keeps that row, so the row is the full forward's.
     if (!ctx.cache && !ctx.attentions && hasFusedAttention(d)) {
-      const o = causalAttention(q, k, v, ctx.keyMask);
-      return this.lin(tf.reshape(o, [B, T, H * d]), `${p}.o`);
+      let o = causalAttention(q, k, v, ctx.keyMask) as tf.Tensor4D;
+      if (at !== null) o = atPosition(o, at);
+      return this.lin(tf.reshape(o, [B, o.shape[1], H * d]), `${p}.o`);
     }
-    // q: [B, H, T, d] viewed as [B·Hkv, G·T, d]; kᵀ: [B, Hkv, d, S]; v: [B, Hkv, S, d].
-    const qh = tf.reshape(tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), [B * Hkv, G * T, d]) as tf.Tensor3D;
+    // Tq queries: T, or the one at `at` (with its row of the bias).
+    const Tq = at === null ? T : 1;
+    let bias = ctx.bias();
+    if (at !== null) {
+      q = atPosition(q, at);
+      bias = tf.slice(bias, [0, 0, at, 0], [-1, -1, 1, -1]);
+    }
+    // q: [B, H, Tq, d] viewed as [B·Hkv, G·Tq, d]; kᵀ: [B, Hkv, d, S]; v: [B, Hkv, S, d].
+    const qh = tf.reshape(tf.mul(tf.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), [B * Hkv, G * Tq, d]) as tf.Tensor3D;
     let kT = tf.transpose(k, [0, 2, 3, 1]) as tf.Tensor4D;
     let vh = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D;
     const cache = ctx.cache;
@@ -405,10 +453,10 @@ export class Transformer {
       cache.layers[i] = { k: replaceKept(prev?.k ?? null, kT), v: replaceKept(prev?.v ?? null, vh) };
     }
     const scores = tf.matMul(qh, tf.reshape(kT, [B * Hkv, d, S]) as tf.Tensor3D);
-    const probs = tf.softmax(tf.add(tf.reshape(scores, [B, H, T, S]), ctx.bias)) as tf.Tensor4D;
+    const probs = tf.softmax(tf.add(tf.reshape(scores, [B, H, Tq, S]), bias)) as tf.Tensor4D;
     if (ctx.attentions) ctx.attentions.push(probs);
-    const out = tf.matMul(tf.reshape(probs, [B * Hkv, G * T, S]) as tf.Tensor3D, tf.reshape(vh, [B * Hkv, S, d]) as tf.Tensor3D);
-    const merged = tf.reshape(tf.transpose(tf.reshape(out, [B, H, T, d]), [0, 2, 1, 3]), [B, T, H * d]);
+    const out = tf.matMul(tf.reshape(probs, [B * Hkv, G * Tq, S]) as tf.Tensor3D, tf.reshape(vh, [B * Hkv, S, d]) as tf.Tensor3D);
+    const merged = tf.reshape(tf.transpose(tf.reshape(out, [B, H, Tq, d]), [0, 2, 1, 3]), [B, Tq, H * d]);
     return this.lin(merged, `${p}.o`);
   }
 }

@@ -6,17 +6,27 @@
  *
  * 1. Batched rollouts: 64 Hopper-v4 copies (8 reset states × G 8, as `grpo-dt` steps them) under
  *    `dtActor` at evaluation context 5 — one batched DT forward per env step for all 64 rows;
- *    env steps/s, and the share of the time in the DT forward vs the MuJoCo steps.
+ *    env steps/s, the share of the time in the DT forward vs the MuJoCo steps, and the share of
+ *    the rows in those forwards still live (ended rows are still fed to the actor). Run twice,
+ *    with `act` (the acting forward: last action token dropped, last layer and heads for the last
+ *    state token only) and with the full forward it replaced (`dist` over all K steps, last step
+ *    sliced, same sampling): env steps/s of both, their ratio, and whether both rolled out the
+ *    same trajectories (they must: the values are identical).
  * 2. DT updates: ODT's supervised step (`dtSupervisedStep`, batch 64 × K 20) and the GRPO-DT
  *    update (`policyUpdate`, ratio per sub-trajectory, 64 sub-trajectories of L 20 at context 5,
  *    i.e. 1280 windows); updates/s.
- * 3. Recomputation: the acting forward at context 5 against context 1 — what a step pays for
- *    re-encoding the 5-step window (15 tokens) instead of only the new tokens.
+ * 3. The acting forward alone, 64 rows at context 5 (full windows), for the width-128 3-layer DT
+ *    and a width-64 2-layer one: the full forward against `act`, alternated in rounds (medians),
+ *    their ratio; and context 1 (3 tokens) for scale — about what a step would cost if the
+ *    window's earlier tokens were free (a KV cache, which would not be exact: see
+ *    docs/pipelines/grpo-dt.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/backend.ts';
 import { makeVectorEnv } from '../../lib/envs/registry.ts';
-import { DecisionTransformer } from '../../lib/models/decision-transformer.ts';
+import { DecisionTransformer, sampleTanhGaussian } from '../../lib/models/decision-transformer.ts';
+import type { DtBatch } from '../../lib/models/decision-transformer.ts';
+import type { ActOptions } from '../../lib/models/policy.ts';
 import { dtActor } from '../../lib/models/dt-actor.ts';
 import { dtBatchOf, dtPolicy } from '../../lib/models/dt-batch.ts';
 import { dtWindowBatch, DtHistory } from '../../lib/models/generate.ts';
@@ -38,38 +48,81 @@ console.log(
   `backend ${info.name}${info.threads ? ` (${info.threads} threads)` : ''}; DT ${(nParams / 1e6).toFixed(2)}M parameters (width 128, 3 layers, 1 head)`,
 );
 
+/**
+ * The acting forward `act` replaced: `dist` over all K steps (3K tokens, every layer on every
+ * token), the last step sliced, then the same sampling. The "before" of the ratios below.
+ */
+function fullForwardAct(model: DecisionTransformer, b: DtBatch, r: Rng, opts: ActOptions = {}) {
+  const [mean, logStd] = tf.tidy(() => {
+    const d = model.dist(b);
+    const last = (t: tf.Tensor3D) => tf.slice(t, [0, b.length - 1, 0], [b.batchSize, 1, model.actDim]).dataSync() as Float32Array;
+    return [last(d.mean), last(d.logStd)];
+  });
+  return sampleTanhGaussian(mean, logStd, b.batchSize, model.actDim, r, opts);
+}
+
+/** `model` acting through the full forward: its own parameters, `act` replaced. */
+function withFullForwardAct(model: DecisionTransformer): DecisionTransformer {
+  const view: DecisionTransformer = Object.create(model);
+  view.act = (b, r, opts) => fullForwardAct(model, b, r, opts);
+  return view;
+}
+
 // 1. Batched rollouts.
 const venv = await makeVectorEnv('Hopper-v4', 64, { seed: 0 }, { autoreset: 'disabled' });
-let forwardMs = 0;
-const inner = dtActor(dt, { targetReturn: 3600, scale: 1e-3, contextLength: 5, version: () => 0 });
-const actor = {
-  ...inner,
-  act: (o: Float32Array, n: number, r: Rng, d?: boolean) => {
-    const t0 = performance.now();
-    const out = inner.act(o, n, r, d);
-    forwardMs += performance.now() - t0;
-    return out;
-  },
-};
 const starts = Array.from({ length: 8 }, (_, j) => ({ kind: 'seed' as const, envId: 'Hopper-v4', seed: j }));
-// Hopper episodes of an untrained DT end early: count the steps actually taken.
-rolloutGroups(
-  { venv, actor, rng: new Rng(0, 'warm'), maxSteps: 3 },
-  starts,
-  starts.map((_, j) => `w/${j}`),
+function rollouts(model: DecisionTransformer) {
+  let forwardMs = 0;
+  let rows = 0;
+  const inner = dtActor(model, { targetReturn: 3600, scale: 1e-3, contextLength: 5, version: () => 0 });
+  const actor = {
+    ...inner,
+    act: (o: Float32Array, n: number, r: Rng, d?: boolean) => {
+      const t = performance.now();
+      const out = inner.act(o, n, r, d);
+      forwardMs += performance.now() - t;
+      rows += n;
+      return out;
+    },
+  };
+  rolloutGroups(
+    { venv, actor, rng: new Rng(0, 'warm'), maxSteps: 3 },
+    starts,
+    starts.map((_, j) => `w/${j}`),
+  );
+  forwardMs = 0;
+  rows = 0;
+  const t0 = performance.now();
+  const groups = rolloutGroups(
+    { venv, actor, rng: new Rng(0, 'bench'), maxSteps: STEPS },
+    starts,
+    starts.map((_, j) => `b/${j}`),
+  );
+  const ms = performance.now() - t0;
+  // Hopper episodes of an untrained DT end early: count the steps actually taken.
+  const envSteps = groups.reduce((n, g) => n + g.trajectories.reduce((m, tr) => m + tr.length, 0), 0);
+  const actions = groups.flatMap((g) => g.trajectories.map((tr) => tr.actions));
+  return { ms, forwardMs, envSteps, rows, actions, stepsPerS: (envSteps / ms) * 1000 };
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+// Alternated runs (this machine is shared): the median run of each by env steps/s, the median ratio of the pairs.
+const ROLL_ROUNDS = Number(process.env['BENCH_ROLLOUT_ROUNDS'] ?? 3);
+const pairs = Array.from({ length: ROLL_ROUNDS }, () => [rollouts(dt), rollouts(withFullForwardAct(dt))] as const);
+const medianRun = (k: 0 | 1) => [...pairs.map((p) => p[k])].sort((a, b) => a.stepsPerS - b.stepsPerS)[Math.floor(ROLL_ROUNDS / 2)]!;
+const fast = medianRun(0);
+const full = medianRun(1);
+const same = pairs.every(
+  ([a, b]) => a.envSteps === b.envSteps && a.actions.every((x, i) => x.length === b.actions[i]!.length && x.every((y, k) => Object.is(y, b.actions[i]![k]))),
 );
-forwardMs = 0;
-const t0 = performance.now();
-const groups = rolloutGroups(
-  { venv, actor, rng: new Rng(0, 'bench'), maxSteps: STEPS },
-  starts,
-  starts.map((_, j) => `b/${j}`),
-);
-const rollMs = performance.now() - t0;
-const envSteps = groups.reduce((n, g) => n + g.trajectories.reduce((m, tr) => m + tr.length, 0), 0);
+const describeRun = (r: typeof fast) =>
+  `${r.stepsPerS.toFixed(0)} env steps/s (${r.envSteps} steps in ${(r.ms / 1000).toFixed(2)} s; DT forward ${((100 * r.forwardMs) / r.ms).toFixed(0)}%, ` +
+  `env + bookkeeping ${((100 * (r.ms - r.forwardMs)) / r.ms).toFixed(0)}%)`;
+console.log(`batched DT rollouts (64 envs, context 5), act: ${describeRun(fast)}`);
+console.log(`  with the full forward instead: ${describeRun(full)}`);
 console.log(
-  `batched DT rollouts (64 envs, context 5): ${((envSteps / rollMs) * 1000).toFixed(0)} env steps/s ` +
-    `(${envSteps} steps in ${(rollMs / 1000).toFixed(2)} s; DT forward ${((100 * forwardMs) / rollMs).toFixed(0)}%, env + bookkeeping ${((100 * (rollMs - forwardMs)) / rollMs).toFixed(0)}%)`,
+  `  act / full forward: ${median(pairs.map(([a, b]) => a.stepsPerS / b.stepsPerS)).toFixed(2)}x env steps/s (median of ${ROLL_ROUNDS} alternated pairs); ` +
+    `same trajectories: ${same ? 'yes' : 'NO'}; ` +
+    `rows live in the DT forwards: ${((100 * fast.envSteps) / fast.rows).toFixed(0)}% (ended rows are still fed)`,
 );
 venv.close();
 
@@ -126,23 +179,41 @@ for (let k = 0; k < UPDATES; k++) await firstValueFrom(of(batch).pipe(upd));
 const grpoMs = (performance.now() - t1) / UPDATES;
 console.log(`GRPO-DT updates (64 sub-trajectories × L 20, context 5 = 1280 windows): ${(1000 / grpoMs).toFixed(2)} updates/s (${grpoMs.toFixed(0)} ms each)`);
 
-// 3. What the acting forward recomputes.
-const hist = Array.from({ length: 64 }, () => new DtHistory(S, A));
-for (const h of hist) for (let k = 0; k < 10; k++) h.observe(rng.normalArray(S), 3.6);
-const time = (K: number): number => {
-  const b = dtWindowBatch(hist, K);
-  dt.act(b, rng);
-  const t = performance.now();
-  for (let k = 0; k < 20; k++) dt.act(b, rng);
-  return (performance.now() - t) / 20;
-};
-const k5 = time(5);
-const k1 = time(1);
-console.log(
-  `acting forward, 64 rows: context 5 (15 tokens) ${k5.toFixed(1)} ms, context 1 (3 tokens) ${k1.toFixed(1)} ms — ` +
-    `each step re-encodes its whole 5-step window (a sliding window changes every cached layer ≥ 2 state, so a KV cache is exact only until the window fills)`,
-);
-console.log(`numTensors at the end: ${tf.memory().numTensors}`);
 grpoLearner.optimizer.dispose();
 learner.optimizer.dispose();
+
+// 3. The acting forward alone, before/after, two model sizes.
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 21);
+const hist = Array.from({ length: 64 }, () => new DtHistory(S, A));
+for (const h of hist) for (let k = 0; k < 10; k++) h.observe(rng.normalArray(S), 3.6);
+for (const [width, layers, model] of [
+  [128, 3, dt],
+  [64, 2, new DecisionTransformer({ stateDim: S, actDim: A, contextLength: 20, core: { dModel: 64, nLayers: 2, nHeads: 1 }, seed: 0 })],
+] as const) {
+  const b5 = dtWindowBatch(hist, 5);
+  const b1 = dtWindowBatch(hist, 1);
+  const runs: [string, () => unknown][] = [
+    ['full', () => fullForwardAct(model, b5, rng)],
+    ['act', () => model.act(b5, rng)],
+    ['act, context 1', () => model.act(b1, rng)],
+  ];
+  const ms = runs.map((): number[] => []);
+  for (const [, f] of runs) f(); // warm-up
+  // Each round runs every variant once, so a load change on this shared machine hits all of them.
+  for (let round = 0; round < ROUNDS; round++) {
+    runs.forEach(([, f], i) => {
+      const t = performance.now();
+      f();
+      ms[i]!.push(performance.now() - t);
+    });
+  }
+  const [fullMs, actMs, k1Ms] = ms.map(median) as [number, number, number];
+  const ratio = median(ms[0]!.map((f, i) => f / ms[1]![i]!));
+  console.log(
+    `acting forward, 64 rows at context 5, width ${width} × ${layers} layers: full forward ${fullMs.toFixed(1)} ms, act ${actMs.toFixed(1)} ms ` +
+      `(medians) → ${ratio.toFixed(2)}x (median ratio of ${ROUNDS} alternated rounds); context 1 (3 tokens) ${k1Ms.toFixed(1)} ms for scale`,
+  );
+  if (model !== dt) model.dispose();
+}
+console.log(`numTensors at the end: ${tf.memory().numTensors}`);
 dt.dispose();
