@@ -8,7 +8,8 @@
 export * from './grpo-control.ts';
 export * from './td3.ts';
 export * from './context.ts';
-export { runLoop, stopRule, StopRule, type PipelineState, type LoopSpec } from './loop.ts';
+export { runLoop, runSummary, stopRule, StopRule, type PipelineState, type LoopSpec } from './loop.ts';
+export { runCheckpointBytes } from './run-checkpoint.ts';
 export { section, oneOf, resolve, applySet, parsePipelineText, suggestion, ConfigError, MAX_CONFIG_BYTES, type DeepPartial } from './config.ts';
 export { definePipeline, type BaseConfig, type Pipeline, type PipelineDef, type ResolvedPipeline } from './define.ts';
 export { PIPELINES, getPipeline, decodePipelineConfig, NODE_ONLY_PIPELINES } from './registry-core.ts';
