@@ -18,7 +18,6 @@ import { GrpoDtFile, GRPO_DT_METRICS, checkGrpoDt, resolveGrpoDt, runGrpoDt } fr
 import { RftFile, RFT_METRICS, checkRft, resolveRft, runRft } from './hipo/rft.ts';
 import { DpoFile, DPO_METRICS, checkDpo, resolveDpo, runDpo } from './hipo/dpo.ts';
 
-
 /** Every pipeline, by name, in the order `rxrl list` prints them. */
 export const PIPELINES: Readonly<Record<string, Pipeline>> = {
   'grpo-control': GRPO_CONTROL_PIPELINE,
