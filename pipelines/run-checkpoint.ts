@@ -58,6 +58,6 @@ export function runCheckpointLoadOptions(config: Record<string, unknown>, params
  * @param c What the loop hands to `checkpoint.save`.
  * @returns The file's bytes.
  */
-export function runCheckpointBytes(config: Record<string, unknown>, c: CheckpointContent): Promise<Uint8Array> {
+export function runCheckpointBytes(config: Record<string, unknown>, c: CheckpointContent): Promise<Uint8Array<ArrayBuffer>> {
   return checkpointBytes(runCheckpointOptions(config, c));
 }

@@ -39,6 +39,7 @@ import {
 } from '../lib/codec.ts';
 import { RngStateC, RngStreamsStateC, VectorEnvSnapshotC, type Batch, type MetricsRecord } from '../lib/data.ts';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
+import { DeterministicActor } from '../lib/models/critic.ts';
 import { RngStreams } from '../lib/random.ts';
 import { TransitionBufferState } from '../lib/transitions.ts';
 import { collectTransitions, collectorState, deterministicActor } from '../operators/collectTransitions.ts';
@@ -287,7 +288,6 @@ export async function evaluateTd3(config: Td3Config, checkpoint: CheckpointSourc
     venv.close();
     throw new Error(`td3: env.id ${config.env.id} has a discrete action space`);
   }
-  const { DeterministicActor } = await import('../lib/models/critic.ts');
   const actor = new DeterministicActor({ obsDim: venv.obsDim, low: venv.actionSpace.low, high: venv.actionSpace.high, hidden: config.networks.hidden });
   try {
     const target = new Map([...actor.params.map].map(([k, v]) => [`actor/${k}`, v] as const));

@@ -8,10 +8,11 @@
  * (so `#platform/*` resolves to lib/platform/browser/), as a bundler of an app would make it. A
  * Node built-in imported by an rxrl module fails the test, naming the importer. Dependencies keep
  * their own `browser` field mappings; the one dynamic `import('module')` that mujoco-js guards by
- * an is-Node check is allowed and listed.
+ * an is-Node check is allowed and listed. The browser registry (pipelines/registry-core.ts) decodes
+ * with the CLI's errors and names the pipelines that need Node.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
@@ -130,4 +131,39 @@ test('the check catches a core module that imports a Node built-in or reads proc
     report.ownImports.join('\n'),
   );
   assert.deepEqual(nodeGlobalsIn('const a = process.env.X; o.process = 1; const k = { process: 2 }; Buffer.from("")'), ['process (line 1)', 'Buffer (line 1)']);
+});
+
+test('the browser registry: the pipelines that read no files, the same errors as the CLI’s, the rest named Node-only', async () => {
+  const core = await import('../pipelines/registry-core.ts');
+  const full = await import('../pipelines/registry.ts');
+  const { parsePipelineText } = await import('../pipelines/config.ts');
+  assert.deepEqual([...Object.keys(core.PIPELINES), ...core.NODE_ONLY_PIPELINES].sort(), Object.keys(full.PIPELINES).sort());
+  for (const name of Object.keys(core.PIPELINES)) assert.equal(core.PIPELINES[name], full.PIPELINES[name], `${name}: one definition`);
+  const bad = parsePipelineText('pipeline: grpo-control\nseed: 1\niterations: 0\nalgorithm:\n  groupSzie: 8\n', 'bad.yaml');
+  const message = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'no error';
+  };
+  const cli = message(() => full.decodePipelineConfig(bad, ['seed=2'], 'bad.yaml'));
+  assert.match(cli, /^bad\.yaml: invalid grpo-control pipeline:\n {2}iterations: expected a positive integer, got 0\n {2}algorithm\.groupSzie: unknown key/);
+  assert.equal(
+    message(() => core.decodePipelineConfig(bad, ['seed=2'], 'bad.yaml')),
+    cli,
+  );
+  assert.equal(
+    message(() => core.decodePipelineConfig({ pipeline: 'odt', seed: 1, iterations: 1 }, [], 'o.yaml')),
+    "o.yaml: pipeline: 'odt' reads files and runs under Node only (here: grpo-control, td3)",
+  );
+  // The playground's own examples decode in the browser registry.
+  const dir = join(ROOT, 'docs', 'playground', 'examples');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 4);
+  for (const f of files) {
+    const { def } = core.decodePipelineConfig(parsePipelineText(readFileSync(join(dir, f), 'utf8'), f), [], f);
+    assert.equal(def.name, 'grpo-control', f);
+  }
 });

@@ -355,10 +355,15 @@ test('no wasm memory growth over 10,000 resets and 50 make/close cycles; close i
   assert.equal(mujocoHeapBytes(), before);
 });
 
+function sideView(e: Env): Float32Array {
+  if (!e.sideView) throw new Error(`${e.id} has no sideView`);
+  return e.sideView();
+}
+
 test('sideView: the Hopper capsules where the model puts them, in metres; drawing changes no trajectory', async () => {
   const env = await makeMujocoEnv('Hopper-v4');
   const o = env.reset(3).observation;
-  const v = env.sideView();
+  const v = sideView(env);
   assert.equal(v.length, 4 * 5, 'torso, thigh, leg, foot');
   const capsule = (i: number) => Array.from(v.subarray(5 * i, 5 * i + 5));
   const [tx0, tz0, tx1, tz1, tr] = capsule(0);
@@ -377,7 +382,7 @@ test('sideView: the Hopper capsules where the model puts them, in metres; drawin
   b.reset(5);
   for (const act of actions(40, 3, 9)) {
     const ra = a.step(act);
-    b.sideView();
+    sideView(b);
     const rb = b.step(act);
     assertSameArray(ra.observation, rb.observation, 'observation');
     if (ra.terminated) break;

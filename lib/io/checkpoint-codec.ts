@@ -418,7 +418,7 @@ export async function checkpointTensors(
  * @param opts What to save.
  * @returns The file's bytes, checksum sealed.
  */
-export async function checkpointBytes(opts: SaveCheckpointOptions): Promise<Uint8Array> {
+export async function checkpointBytes(opts: SaveCheckpointOptions): Promise<Uint8Array<ArrayBuffer>> {
   const { tensors, metadata } = await checkpointTensors(opts);
   return safetensorsBytes(tensors, metadata, { checksumKey: META_SHA256 });
 }

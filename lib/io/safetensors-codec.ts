@@ -505,7 +505,7 @@ export async function safetensorsBytes(
   tensors: Readonly<Record<string, SafetensorsTensor>>,
   metadata: Readonly<Record<string, string>> = {},
   opts: { checksumKey?: string | undefined } = {},
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   const encoded = encodeSafetensors(tensors, metadata, opts.checksumKey);
   const chunks = await sealChecksum(encoded);
   const out = new Uint8Array(encoded.total);
