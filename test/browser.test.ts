@@ -15,21 +15,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { DIST, ROOT, buildPlayground, launchChromium, serve } from './helpers/browser.ts';
 
 const ENABLED = process.env['RXRL_TEST_BROWSER'] === '1';
-const ROOT = join(import.meta.dirname, '..');
-const DIST = join(ROOT, 'docs', 'playground', 'dist');
 const BIN = join(ROOT, 'pipelines', 'bin.mjs');
 const EXAMPLE = join(ROOT, 'pipelines', 'examples', 'grpo-cartpole.yaml');
-const CHROMIUM = process.env['RXRL_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Keys that measure time, not computation (none today; a future `time/iteration` would be one). */
 const TIMING = /(^|\/)(time|seconds|elapsed|sps|fps)(\/|$)|_(ms|seconds|per_s)$/;
 
@@ -37,33 +33,6 @@ const tmp = mkdtempSync(join(tmpdir(), 'rxrl-browser-'));
 let server: Server | undefined;
 let browser: Browser | undefined;
 let base = '';
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.css': 'text/css',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-};
-
-/** A static server for dist/ on 127.0.0.1 (a free port). */
-function serve(root: string): Promise<Server> {
-  const s = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname)).replace(/^\/+/, '') || 'index.html';
-    const file = join(root, path);
-    if (relative(root, file).startsWith('..')) {
-      res.writeHead(403).end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve(s)));
-}
 
 /** `rxrl ARGS` under Node from the sources (cwd: where relative paths and labels start). */
 function rxrl(args: string[], cwd = ROOT): { status: number | null; stdout: string; stderr: string } {
@@ -91,32 +60,9 @@ async function waitDone(page: Page, timeout = 240_000): Promise<{ metrics: Recor
 
 before(async () => {
   if (!ENABLED) return;
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set RXRL_CHROMIUM`);
-  const b = spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'docs/playground/vite.config.ts', '--logLevel', 'warn'],
-    {
-      cwd: ROOT,
-      encoding: 'utf8',
-    },
-  );
-  assert.equal(b.status, 0, `vite build failed:\n${b.stdout}\n${b.stderr}`);
-  assert.ok(existsSync(join(DIST, 'index.html')));
-  server = await serve(DIST);
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // the closed network: no background connections, no update checks
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  buildPlayground();
+  ({ server, base } = await serve(DIST));
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -160,7 +106,7 @@ test('contract: the page runs grpo-cartpole with iterations and seed and its met
 test('a pipeline file with mistakes shows the CLI’s path-named message', { skip: !ENABLED }, async () => {
   const bad = ['pipeline: grpo-control', 'seed: 1', 'iterations: 0', 'algorithm:', '  groupSzie: 8', '  advantages:', '    estimator: grop', ''].join('\n');
   const dir = join(tmp, 'bad');
-  spawnSync('mkdir', ['-p', dir]);
+  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'bad.yaml'), bad);
   const cli = rxrl(['validate', 'bad.yaml'], dir);
   assert.equal(cli.status, 1);

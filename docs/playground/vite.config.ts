@@ -19,6 +19,21 @@ export default defineConfig({
   base: './',
   resolve: { conditions: ['rxrl-source', ...defaultClientConditions] },
   worker: { format: 'es' },
+  // what the worker imports, pre-bundled up front (else the dev server reloads the page once it finds them)
+  optimizeDeps: {
+    include: [
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-backend-cpu',
+      '@tensorflow/tfjs-backend-wasm',
+      '@huggingface/jinja',
+      'fastest-levenshtein',
+      'fp-ts/lib/Either.js',
+      'io-ts',
+      'mujoco-js',
+      'rxjs',
+      'yaml',
+    ],
+  },
   server: { host: '127.0.0.1', fs: { allow: [repo] } },
   preview: { host: '127.0.0.1' },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 16_000 },

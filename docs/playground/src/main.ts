@@ -7,6 +7,7 @@
  * runs that example with `--set iterations=N --set seed=S` and, when it ends, sets
  * `window.rxrlDone = { metrics, summary }` — the records of its metrics.jsonl (JSON-parsed lines,
  * as `rxrl run` writes them) and its summary.json; a failure sets `window.rxrlError` instead.
+ * `&view=0` draws no episodes.
  */
 import { Charts } from './charts.ts';
 import { drawFrame } from './draw.ts';
@@ -19,6 +20,8 @@ declare global {
     rxrlError?: string;
     /** The last message shown under the editor (what a validation said). */
     rxrlMessage?: string;
+    /** The last run's training time (backend init aside) and backend-ready time (test/bench/browser.bench.ts). */
+    rxrlTiming?: { seconds: number; backendReadyMs: number };
   }
 }
 
@@ -122,6 +125,9 @@ let frames: Frames | undefined;
 let frameIndex = 0;
 let animating = false;
 let onDone: ((m: Extract<FromWorker, { type: 'done' }>) => void) | undefined;
+let backendReadyMs = Number.NaN;
+/** `?view=0`: no episodes drawn (benchmarks). */
+const view = new URLSearchParams(location.search).get('view') !== '0';
 
 function send(m: ToWorker): void {
   worker.postMessage(m);
@@ -167,12 +173,13 @@ function handle(m: FromWorker): void {
       break;
     case 'backend':
       status.textContent = `${m.line} — ready in ${Math.round(m.readyMs)} ms`;
+      backendReadyMs = m.readyMs;
       break;
     case 'started':
       setButtons('running');
       offer(downloads.config, `${JSON.stringify(m.config, null, 2)}\n`, 'application/json');
       show(`training ${m.pipeline} (seed ${String(m.config['seed'])}, ${String(m.config['iterations'])} iterations)`);
-      send({ type: 'frames' });
+      if (view) send({ type: 'frames' });
       break;
     case 'metrics': {
       lines.push(m.line);
@@ -208,6 +215,7 @@ function handle(m: FromWorker): void {
             .join('\n'),
         'ok',
       );
+      window.rxrlTiming = { seconds: m.seconds, backendReadyMs };
       onDone?.(m);
       newWorker();
       break;
