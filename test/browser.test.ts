@@ -192,3 +192,11 @@ test('MuJoCo in the page: a Hopper example trains and its episode is drawn from 
   await page.screenshot({ path: join(tmp, 'hopper.png') });
   await page.close();
 });
+
+test('threads asked for on a page that is not cross-origin isolated: one thread, and the reason', { skip: !ENABLED }, async () => {
+  const page = await open('index.html?example=grpo-cartpole&iterations=1&seed=3&autorun=1&view=0&threads=2');
+  const done = await waitDone(page);
+  assert.equal(done.metrics.length, 1);
+  assert.match((await page.textContent('#status')) ?? '', /threaded init failed \(the page is not cross-origin isolated .*\), using 1 thread/);
+  await page.close();
+});

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelBackend } from '@tensorflow/tfjs-core';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { cpuCount } from '#platform/env';
+import { THREADS_BY_DEFAULT, cpuCount } from '#platform/env';
 
 /** Emscripten pre-spawns 8 workers and the C++ side never uses more than 8 threads. */
 export const MAX_WASM_THREADS = 8;
@@ -17,10 +17,12 @@ export const MAX_WASM_THREADS = 8;
  * so one worker descheduled by another process stalls every op: on this 2-core machine shared
  * with other jobs, 2 threads made small ops 10–20× slower and large matmuls no faster
  * (docs/backends.md). Leaving one CPU free keeps 2-core machines single-threaded and still
- * threads larger ones. Override with the `threads` option or RXRL_THREADS.
+ * threads larger ones. Override with the `threads` option or RXRL_THREADS. In a browser the
+ * default is 1 (`THREADS_BY_DEFAULT` of lib/platform/browser/env.ts says why).
  * @returns The thread count `initBackend` uses when none is asked for.
  */
 export function defaultThreadCount(): number {
+  if (!THREADS_BY_DEFAULT) return 1;
   return Math.max(1, Math.min(MAX_WASM_THREADS, cpuCount() - 1));
 }
 

@@ -37,8 +37,12 @@ export function buildPlayground(): void {
   if (b.status !== 0 || !existsSync(join(DIST, 'index.html'))) throw new Error(`vite build failed:\n${b.stdout}\n${b.stderr}`);
 }
 
-/** A static server for `root` on 127.0.0.1 (a free port); its base URL. */
-export async function serve(root: string): Promise<{ server: Server; base: string }> {
+/**
+ * A static server for `root` on 127.0.0.1 (a free port); its base URL. `isolated`: with the
+ * COOP/COEP headers that make pages cross-origin isolated (SharedArrayBuffer, wasm threads).
+ */
+export async function serve(root: string, isolated = false): Promise<{ server: Server; base: string }> {
+  const headers: Record<string, string> = isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname)).replace(/^\/+/, '') || 'index.html';
     const file = join(root, path);
@@ -48,7 +52,7 @@ export async function serve(root: string): Promise<{ server: Server; base: strin
     }
     try {
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
+      res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
     } catch {
       res.writeHead(404).end();
     }

@@ -7,7 +7,7 @@
  * runs that example with `--set iterations=N --set seed=S` and, when it ends, sets
  * `window.rxrlDone = { metrics, summary }` — the records of its metrics.jsonl (JSON-parsed lines,
  * as `rxrl run` writes them) and its summary.json; a failure sets `window.rxrlError` instead.
- * `&view=0` draws no episodes.
+ * `&view=0` draws no episodes; `&threads=N` asks for N wasm threads.
  */
 import { Charts } from './charts.ts';
 import { drawFrame } from './draw.ts';
@@ -128,6 +128,8 @@ let onDone: ((m: Extract<FromWorker, { type: 'done' }>) => void) | undefined;
 let backendReadyMs = Number.NaN;
 /** `?view=0`: no episodes drawn (benchmarks). */
 const view = new URLSearchParams(location.search).get('view') !== '0';
+/** `?threads=N`: wasm threads (needs a cross-origin isolated page; default: logical CPUs − 1). */
+const threadsParam = Number(new URLSearchParams(location.search).get('threads') ?? Number.NaN);
 
 function send(m: ToWorker): void {
   worker.postMessage(m);
@@ -252,7 +254,7 @@ function train(): void {
   window.rxrlError = undefined;
   status.textContent = 'Starting…';
   setButtons('running');
-  send({ type: 'start', text: text.value, name: filename.value, sets: sets() });
+  send({ type: 'start', text: text.value, name: filename.value, sets: sets(), ...(Number.isInteger(threadsParam) ? { threads: threadsParam } : {}) });
 }
 
 buttons.validate.addEventListener('click', () => send({ type: 'validate', text: text.value, name: filename.value, sets: sets() }));

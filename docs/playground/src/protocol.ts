@@ -13,7 +13,7 @@ export interface PipelineText {
 
 export type ToWorker =
   | ({ type: 'validate' } & PipelineText)
-  | ({ type: 'start' } & PipelineText)
+  | ({ type: 'start'; threads?: number } & PipelineText)
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }

@@ -48,7 +48,7 @@ let resume: (() => void) | undefined;
 let paused: Promise<void> | undefined;
 let wantFrames = false;
 
-async function start(p: PipelineText): Promise<void> {
+async function start(p: PipelineText, threads?: number): Promise<void> {
   let decoded: { def: ResolvedPipeline; config: BaseConfig };
   try {
     decoded = decode(p);
@@ -60,7 +60,7 @@ async function start(p: PipelineText): Promise<void> {
   running = true;
   stopRequested = false;
   const t0 = performance.now();
-  const info = await initBackend({ quiet: true });
+  const info = await initBackend({ quiet: true, ...(threads !== undefined ? { threads } : {}) });
   const readyMs = performance.now() - t0;
   const skipped = info.skipped.map((s) => s.why);
   post({ type: 'backend', line: `rxrl backend: ${info.name} (${[...skipped, info.reason].join('; ')})`, readyMs });
@@ -128,7 +128,7 @@ scope.onmessage = (e) => {
       }
       break;
     case 'start':
-      if (!running) void start(m);
+      if (!running) void start(m, m.threads);
       break;
     case 'pause':
       if (running && paused === undefined) {

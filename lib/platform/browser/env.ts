@@ -21,3 +21,12 @@ export function cpuCount(): number {
   const n = nav?.hardwareConcurrency;
   return typeof n === 'number' && n >= 1 ? n : 1;
 }
+
+/**
+ * In a browser `initBackend` uses one thread unless asked for more (`threads`): tfjs 4.22 builds
+ * its pthread worker from the source text of a function of its bundle, which a minifying bundler
+ * breaks (the worker dies with "ReferenceError: e is not defined", taking the run with it), and its
+ * C++ side caps the pool at half of `navigator.hardwareConcurrency`. An unminified bundle in a
+ * cross-origin isolated page initialises the threaded build (docs/browser.md).
+ */
+export const THREADS_BY_DEFAULT = false;

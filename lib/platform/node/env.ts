@@ -20,3 +20,6 @@ export function envVar(name: string): string | undefined {
 export function cpuCount(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
+
+/** Under Node, `initBackend` threads wasm by default (logical CPUs − 1, lib/tensor/wasm-init.ts). */
+export const THREADS_BY_DEFAULT = true;

@@ -21,7 +21,8 @@
  *    init, and bounds the init with a timeout, so a failure falls back instead of hanging.
  *
  * It returns the backend *instance*; the caller installs it (see lib/backend.ts). Temporary
- * files are removed at process exit. This is the Node side of `#platform/wasm` (package.json
+ * files are removed at process exit. `withoutEmscriptenHandlers` runs an init without the process
+ * handlers Emscripten's Node glue installs. This is the Node side of `#platform/wasm` (package.json
  * `imports`); browsers get lib/platform/browser/wasm.ts, where tfjs's own threaded build works.
  */
 import * as tf from '@tensorflow/tfjs-core';
