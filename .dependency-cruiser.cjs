@@ -44,7 +44,7 @@ module.exports = {
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: {
       exportsFields: ['exports'],
-      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      conditionNames: ['rxrl-source', 'import', 'require', 'node', 'default', 'types'],
       extensions: ['.ts', '.mts', '.js', '.mjs', '.cjs', '.json', '.d.ts'],
     },
   },

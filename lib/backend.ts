@@ -9,7 +9,7 @@
  * Choice: the `backend` option, else the `RXRL_BACKEND` environment variable, else automatic.
  * A named backend that is unavailable is an error (never a silent fallback); an unknown name is
  * an error listing the valid ones. Thread count (wasm): the `threads` option, else
- * `RXRL_THREADS`, else logical CPUs − 1 (1–8; see lib/tensor/wasm-threads.ts for why); 1 selects
+ * `RXRL_THREADS`, else logical CPUs − 1 (1–8; see lib/tensor/wasm-init.ts for why); 1 selects
  * the single-threaded SIMD build, more the threaded-SIMD build (falling back to 1 thread, with
  * the reason in the report line, if that fails).
  *
@@ -33,7 +33,10 @@ import { ensureGradients } from './tensor/gradients.ts';
 import { registerWasmFixes } from './tensor/wasm-kernels.ts';
 import { tfjsPatches } from './tensor/patches.ts';
 import { installWasmHeapGuard } from './tensor/wasm-memory.ts';
-import { createSingleThreadWasmBackend, createThreadedWasmBackend, defaultThreadCount, MAX_WASM_THREADS } from './tensor/wasm-threads.ts';
+import { createSingleThreadWasmBackend, defaultThreadCount, MAX_WASM_THREADS } from './tensor/wasm-init.ts';
+import { createThreadedWasmBackend, withoutEmscriptenHandlers } from '#platform/wasm';
+import { loadTensorflow } from '#platform/tensorflow';
+import { envVar } from '#platform/env';
 
 // Kernel registrations are global and cheap: do them at import, so that wasm gets the fixes
 // even when it is initialised some other way (e.g. `tf.setBackend('wasm')` in a test).
@@ -101,36 +104,9 @@ function parseThreads(value: number | string, source: string): number {
   return Math.min(n, MAX_WASM_THREADS);
 }
 
-const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
-
-function isModuleNotFound(e: unknown, spec: string): boolean {
-  const err = e as { code?: string; message?: string };
-  return (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') && typeof err.message === 'string' && err.message.includes(spec);
-}
-
 function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split('\n')[0]!.slice(0, 200);
-}
-
-/** Try the native packages; on success the `tensorflow` backend is registered. */
-async function loadTensorflow(): Promise<{ ok: true; pkg: string } | { ok: false; why: string }> {
-  const whys: string[] = [];
-  for (const spec of TFJS_NODE_PACKAGES) {
-    try {
-      const name: string = spec; // a variable specifier: tsc does not look for the types
-      await import(name);
-      if (tf.findBackendFactory('tensorflow') === null) {
-        whys.push(`${spec} loaded but registered no 'tensorflow' backend (a second copy of tfjs-core?)`);
-        continue;
-      }
-      return { ok: true, pkg: spec };
-    } catch (e) {
-      whys.push(isModuleNotFound(e, spec) ? `${spec} not installed` : `${spec} failed to load: ${firstLine(e)}`);
-    }
-  }
-  const bothMissing = whys.every((w) => w.endsWith('not installed'));
-  return { ok: false, why: bothMissing ? 'tfjs-node not installed' : whys.join('; ') };
 }
 
 /** Install a ready backend instance under `name` and make it current. */
@@ -138,24 +114,6 @@ async function install(name: string, instance: tf.KernelBackend, priority: numbe
   tf.removeBackend(name);
   tf.registerBackend(name, () => instance, priority);
   if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed`);
-}
-
-/** Emscripten's Node glue adds process handlers that rethrow every uncaught error from inside
- * its minified module (burying the real error under a 100 kB source line). Drop them. */
-async function withoutEmscriptenProcessHandlers<T>(f: () => Promise<T>): Promise<T> {
-  type Listener = (...args: unknown[]) => void;
-  const emitter = process as unknown as NodeJS.EventEmitter;
-  const events = ['uncaughtException', 'unhandledRejection'];
-  const before = new Map(events.map((ev) => [ev, new Set(emitter.listeners(ev))]));
-  try {
-    return await f();
-  } finally {
-    for (const ev of events) {
-      for (const l of emitter.listeners(ev)) {
-        if (!before.get(ev)!.has(l)) emitter.removeListener(ev, l as Listener);
-      }
-    }
-  }
 }
 
 async function loadWasm(threads: number): Promise<{ threads: number; note: string }> {
@@ -166,10 +124,10 @@ async function loadWasm(threads: number): Promise<{ threads: number; note: strin
     const t = getThreadsCount();
     return { threads: t, note: `already initialised, ${t} thread${t === 1 ? '' : 's'}` };
   }
-  const r = await withoutEmscriptenProcessHandlers(async () => {
+  const r = await withoutEmscriptenHandlers(async () => {
     let threadNote = '';
     if (threads > 1 && !tfjsPatches().enabled) {
-      // the threaded init works around tfjs internals (wasm-threads.ts): a patch, so off too
+      // the threaded init works around tfjs internals (lib/platform/node/wasm.ts): a patch, so off too
       threadNote = `; ${threads} threads need the tfjs patches (off), using 1 thread`;
     } else if (threads > 1) {
       try {
@@ -197,7 +155,7 @@ function silenceCpuBanner(): void {
 
 async function resolve(options: BackendOptions, requested: BackendName | undefined): Promise<BackendInfo> {
   const threadsSource = options.threads !== undefined ? 'option threads' : 'RXRL_THREADS';
-  const threadsRaw = options.threads ?? process.env['RXRL_THREADS'];
+  const threadsRaw = options.threads ?? envVar('RXRL_THREADS');
   const threads = threadsRaw === undefined || threadsRaw === '' ? defaultThreadCount() : parseThreads(threadsRaw, threadsSource);
 
   const skipped: { name: string; why: string }[] = [];
@@ -272,7 +230,7 @@ function line(info: BackendInfo): string {
  * unavailable backend. Concurrent calls share one initialisation.
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
-  const envName = process.env['RXRL_BACKEND'];
+  const envName = envVar('RXRL_BACKEND');
   const requested =
     options.backend !== undefined
       ? parseName(options.backend, 'option backend')

@@ -16,6 +16,7 @@
 import * as t from 'io-ts';
 import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
 import { closest, distance } from 'fastest-levenshtein';
+import { fromBase64, toBase64 } from './base64.ts';
 
 export type TypedKind = 'float32' | 'float64' | 'int32' | 'uint8';
 
@@ -72,9 +73,8 @@ function typedArrayCodec<A extends Float32Array | Float64Array | Int32Array | Ui
           return t.failure(u, c, `expected a ${ctor.name}, got a typed array tagged ${String(tagged.$typed)}`);
         }
         if (typeof tagged.b64 !== 'string') return t.failure(u, c, 'expected base64 text in "b64"');
-        const bytes = Buffer.from(tagged.b64, 'base64');
-        // Node's decoder skips bad characters and stops at inner padding: insist on a round trip.
-        if (bytes.toString('base64') !== tagged.b64) return t.failure(u, c, 'expected canonical base64 text in "b64"');
+        const bytes = fromBase64(tagged.b64);
+        if (bytes === undefined) return t.failure(u, c, 'expected canonical base64 text in "b64"');
         if (bytes.length % ctor.BYTES_PER_ELEMENT !== 0) {
           return t.failure(u, c, `expected a multiple of ${ctor.BYTES_PER_ELEMENT} bytes, got ${bytes.length}`);
         }
@@ -86,7 +86,7 @@ function typedArrayCodec<A extends Float32Array | Float64Array | Int32Array | Ui
     },
     (a) => ({
       $typed: kind,
-      b64: Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64'),
+      b64: toBase64(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)),
     }),
   );
 }

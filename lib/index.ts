@@ -1,21 +1,13 @@
 /**
  * rxrl — reinforcement-learning training as composable RxJS streams on tfjs tensors.
  *
- * The core: backends, seeded randomness, the data model (io-ts codecs), environments.
- * Operators live in `rxrl/operators`, pipelines in `rxrl/pipelines`.
+ * The core (lib/core.ts: backends, seeded randomness, the data model, environments, models,
+ * checkpoints as bytes) plus, under Node, files on disk: checkpoint and safetensors files, D4RL
+ * HDF5 datasets, Hugging Face model folders. Operators live in `rxrl/operators`, pipelines in
+ * `rxrl/pipelines`. A bundler targeting browsers resolves `rxrl` to lib/core.ts instead
+ * (package.json `exports`, condition `browser`).
  */
-export { initBackend, currentBackend, BackendError, BACKEND_NAMES, type BackendName, type BackendOptions, type BackendInfo } from './backend.ts';
-export { Rng, RngStreams, type RngState } from './random.ts';
-export { mean, meanStd, moments } from './stats.ts';
-export * from './codec.ts';
-export * from './data.ts';
-export * from './actor.ts';
-export * from './episodes.ts';
-export * from './lagrange.ts';
-export * from './envs/types.ts';
-export { makeEnv, makeVectorEnv, ENV_IDS, UnknownEnvError } from './envs/registry.ts';
-export { VectorEnv } from './envs/vector.ts';
-export { d4rlNormalizedScore, D4RL_REFERENCE_SCORES } from './d4rl.ts';
+export * from './core.ts';
 export {
   loadD4rl,
   writeD4rl,
@@ -27,17 +19,12 @@ export {
   type WriteD4rlOptions,
   type EpisodesOfOptions,
 } from './datasets/d4rl.ts';
-export * from './models/index.ts';
-export * from './models/critic.ts';
-export * from './transitions.ts';
-export * from './io/checkpoint.ts';
-export { readSafetensors, writeSafetensors, SafetensorsError } from './io/safetensors.ts';
+export { saveCheckpoint, readCheckpoint, loadCheckpoint, readCheckpointFile } from './io/checkpoint.ts';
+export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 export { loadHfModel, hfTransformerConfig } from './models/hf.ts';
 export { HfTokenizer } from './models/tokenizer.ts';
-export * from './tasks/hierarchy/index.ts';
-export * from './analysis/attention.ts';
-export * from './tasks/text-rules.ts';
 export * from './async/messages.ts';
+export { configHash } from './async/config-hash.ts';
 export * from './async/transport.ts';
 export { redisLearner, redisActor, type RedisActorOptions } from './async/redis.ts';
 export { embeddedLearner, embeddedActor } from './async/embedded.ts';

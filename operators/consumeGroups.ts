@@ -180,9 +180,7 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
       if (!entry) {
         silent += dt;
         if (silent >= (cfg.warnAfterMs ?? 30_000)) {
-          process.stderr.write(
-            `rxrl: ${transport.where}: no group for ${Math.round(silent / 1000)} s (are actors running? rxrl actor --broker URL --run NAME)\n`,
-          );
+          console.warn(`rxrl: ${transport.where}: no group for ${Math.round(silent / 1000)} s (are actors running? rxrl actor --broker URL --run NAME)`);
           silent = 0;
         }
         continue;

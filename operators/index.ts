@@ -1,71 +1,11 @@
 /**
- * rxrl/operators — one RxJS operator per file. An on-policy iteration composes as
- *
- *   starts → rollout | subTrajectories → returns → groupAdvantages → [constraintCost → primalDual]
- *          → policyUpdate → evaluate → metrics
- *
- * With actors in other processes: consumeGroups → maxStaleness → returns → … → policyUpdate on the
- * learner, and rollout → publishGroups on each actor.
- *
- * Every operator maps `Batch<In>` to `Batch<Out>` (one item per iteration) and adds its metrics
- * under the names of docs/metrics.md; nothing in a stream holds a tensor.
+ * rxrl/operators under Node: every operator (operators/core.ts, what a browser bundle gets) plus
+ * the JSONL metrics file sink and reader (lib/io/metrics-jsonl.ts), and the operators of the
+ * asynchronous actor–learner (consumeGroups → maxStaleness → returns → … → policyUpdate on the
+ * learner, rollout → publishGroups on each actor), which hash configs with node:crypto.
  */
-export * from './rollout.ts';
-// What `rollout`/`evaluate` act with and `policyUpdate` batches with live in lib (beside the models
-// they serve); re-exported so a pipeline written against rxrl/operators finds them here too.
-export { type Actor, policyActor } from '../lib/actor.ts';
-export { dtActor } from '../lib/models/dt-actor.ts';
-export { stepBatchOf } from '../lib/models/mlp.ts';
-export {
-  LagrangeState,
-  LAGRANGE_DEFAULTS,
-  resolveLagrangeConfig,
-  type LagrangeConfig,
-  type LagrangeStateJSON,
-  type LagrangeStep,
-  type LagrangeUpdateRule,
-  type ConstraintSpec,
-} from '../lib/lagrange.ts';
-export * from './returns.ts';
-export * from './hindsightRelabel.ts';
-export * from './groupAdvantages.ts';
-export * from './constraintCost.ts';
-export * from './primalDual.ts';
-export * from './policyUpdate.ts';
-export * from './subTrajectories.ts';
-export * from './activeSampling.ts';
-export * from './replayBuffer.ts';
-export * from './evaluate.ts';
-export * from './metrics.ts';
-export * from './lmRollout.ts';
-export * from './sftUpdate.ts';
-export * from './dpoUpdate.ts';
-export * from './collectTransitions.ts';
-export * from './td3Update.ts';
+export * from './core.ts';
 export * from './consumeGroups.ts';
 export * from './maxStaleness.ts';
 export * from './publishGroups.ts';
-
-/** The stream operators (what `rxrl list` prints). */
-export const OPERATOR_NAMES = [
-  'rollout',
-  'lmRollout',
-  'returns',
-  'hindsightRelabel',
-  'groupAdvantages',
-  'constraintCost',
-  'primalDual',
-  'policyUpdate',
-  'subTrajectories',
-  'activeSampling',
-  'replayBuffer',
-  'evaluate',
-  'metrics',
-  'collectTransitions',
-  'td3Update',
-  'sftUpdate',
-  'dpoUpdate',
-  'consumeGroups',
-  'maxStaleness',
-  'publishGroups',
-] as const;
+export { jsonlSink, readJsonl, readJsonlFile, MetricsFileError, type JsonlSink, type JsonlSinkOptions } from '../lib/io/metrics-jsonl.ts';

@@ -1,6 +1,4 @@
 // `metrics`: one metrics record per iteration, written to sinks — documented on the exported `metrics` (hover it).
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { finalize, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Batch, MetricsRecord } from '../lib/data.ts';
 
@@ -39,10 +37,10 @@ export function toMetricsRecord<G>(batch: Batch<G>): MetricsRecord {
  *
  * - `consoleSink({ keys })` — one compact line per iteration with the selected keys present
  *   (`it 12 | reward/mean 1.234 | lambda 0.05 | kl 0.00123`);
- * - `jsonlSink(path)` — appends one JSON object per line with `fs.appendFileSync`, so each line is
- *   handed to the OS before the next iteration starts and a crash loses at most the line being
- *   written. Non-finite numbers are written as `null` (JSON has no NaN); `readJsonl` reads them back
- *   as NaN;
+ * - `jsonlSink(path)` (Node: lib/io/metrics-jsonl.ts, exported by rxrl/operators under Node) —
+ *   appends one JSON object per line with `fs.appendFileSync`, so each line is handed to the OS
+ *   before the next iteration starts and a crash loses at most the line being written. Non-finite
+ *   numbers are written as `null` (JSON has no NaN); `readJsonl` reads them back as NaN;
  * - `MetricsCollector` — in memory (tests, notebooks, plots): `records`, `series(name)`, `last()`.
  *   Records written twice for the same iteration are merged (later keys win), so several sources
  *   (training, asynchronous evaluation) can report into one row per iteration.
@@ -128,92 +126,6 @@ export interface ConsoleSinkOptions {
 export function consoleSink(options: ConsoleSinkOptions = {}): MetricsSink {
   const log = options.log ?? ((line: string) => console.log(line));
   return { write: (record) => log(formatMetricsLine(record, options.keys, options.digits)) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSONL.
-
-export interface JsonlSinkOptions {
-  /** Start the file empty instead of appending to it (appending suits a resumed run). Default false. */
-  truncate?: boolean;
-}
-
-export interface JsonlSink extends MetricsSink {
-  readonly path: string;
-}
-
-/** Appends `{ iteration, ...metrics }` as one line per record (parent directories are created). */
-export function jsonlSink(path: string, options: JsonlSinkOptions = {}): JsonlSink {
-  mkdirSync(dirname(path), { recursive: true });
-  if (options.truncate) writeFileSync(path, '');
-  let closed = false;
-  return {
-    path,
-    write(record) {
-      if (closed) throw new Error(`jsonlSink: write to ${path} after close`);
-      // appendFileSync: open, write, close — the line is with the OS when this returns.
-      appendFileSync(path, `${JSON.stringify(record)}\n`);
-    },
-    close() {
-      closed = true;
-    },
-  };
-}
-
-/**
- * Reads a JSONL metrics file, one record per line in file order. Every line but the last non-empty
- * one must be a JSON object with a numeric `iteration` (errors name `path:line`); a last line that
- * is not JSON is a torn write (a crash, or a run still going) and is skipped, reported as
- * `tornLastLine`. `null` reads as NaN; values that are not numbers are dropped.
- */
-/** A metrics file that cannot be read as JSONL metrics (a user's file, not a bug). */
-export class MetricsFileError extends Error {
-  override readonly name = 'MetricsFileError';
-}
-
-export function readJsonlFile(path: string): { records: MetricsRecord[]; tornLastLine: boolean; droppedKeys: string[] } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new MetricsFileError(`${path}: cannot read: ${(e as Error).message}`);
-  }
-  const lines = text.split('\n');
-  let last = lines.length - 1;
-  while (last >= 0 && lines[last]!.trim() === '') last--;
-  const records: MetricsRecord[] = [];
-  let tornLastLine = false;
-  const dropped = new Set<string>();
-  for (let i = 0; i <= last; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line) as unknown;
-    } catch {
-      if (i === last) {
-        tornLastLine = true;
-        continue;
-      }
-      throw new MetricsFileError(`${path}:${i + 1}: not JSON`);
-    }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new MetricsFileError(`${path}:${i + 1}: expected a JSON object`);
-    const it = (obj as Record<string, unknown>)['iteration'];
-    if (typeof it !== 'number' || !Number.isFinite(it)) throw new MetricsFileError(`${path}:${i + 1}: "iteration" must be a number, got ${JSON.stringify(it)}`);
-    const rec: Record<string, number> = {};
-    for (const [k, v] of Object.entries(obj)) {
-      if (v === null) rec[k] = NaN;
-      else if (typeof v === 'number') rec[k] = v;
-      else dropped.add(k);
-    }
-    records.push(rec as MetricsRecord);
-  }
-  return { records, tornLastLine, droppedKeys: [...dropped].sort() };
-}
-
-/** `readJsonlFile`'s records: a JSONL metrics file, `null` as NaN, a torn last line skipped. */
-export function readJsonl(path: string): MetricsRecord[] {
-  return readJsonlFile(path).records;
 }
 
 // ---------------------------------------------------------------------------------------------

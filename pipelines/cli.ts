@@ -20,7 +20,7 @@ import { MODELS } from '../lib/models/registry.ts';
 import { formatNumber, type MetricsSink } from '../operators/metrics.ts';
 import { PIPELINES, getPipeline } from './registry.ts';
 import { runPipeline, validatePipelineFile, CHECKPOINT_FILE } from './runner.ts';
-import { readCheckpoint } from '../lib/io/checkpoint.ts';
+import { readCheckpointBytes, readCheckpointFile } from '../lib/io/checkpoint.ts';
 import { wantsActors, type AsyncRunOptions } from './async/runtime.ts';
 
 export class UsageError extends Error {
@@ -256,13 +256,14 @@ async function cmdEval(args: string[]): Promise<number> {
   const episodes = values.episodes === undefined ? undefined : Number(values.episodes);
   if (episodes !== undefined && (!Number.isInteger(episodes) || episodes < 1))
     throw new UsageError(`--episodes: expected a positive integer, got ${values.episodes}`);
-  const ck = await readCheckpoint(path);
+  const source = { bytes: await readCheckpointFile(path), label: path };
+  const ck = await readCheckpointBytes(source.bytes, { label: path });
   const config = ck.config as Record<string, unknown>;
   const def = getPipeline(config['pipeline'], `${path}: config.pipeline`).decode({ ...config, iterations: 1 }, `${path}: config`);
   if (!def.evaluate) throw new UsageError(`pipeline ${def.name} has no evaluation`);
   const { initBackend } = await import('../lib/backend.ts');
   await initBackend();
-  const result = await def.evaluate(path, episodes);
+  const result = await def.evaluate(source, episodes);
   console.log(
     table(
       Object.entries(result).map(([k, v]) => [k, formatNumber(v)]),

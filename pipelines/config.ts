@@ -9,8 +9,9 @@
  * - `resolve(defaults, partial)`: a deep merge; arrays and scalars replace, objects merge.
  * - `applySet(raw, 'algorithm.groupSize=16')`: a `--set` override; the value is parsed as YAML, so
  *   `16` is a number, `true` a boolean and `[64, 64]` a list.
- * - `readPipelineFile(path)`: YAML (`.yaml`, `.yml`) or JSON (`.json`), with the line and column of
- *   a syntax error.
+ * - `parsePipelineText(text, name)`: YAML (`.yaml`, `.yml`) or JSON (`.json`) by the name's extension,
+ *   with the line and column of a syntax error (`readPipelineFile(path)` in pipelines/config-file.ts
+ *   reads a file under Node; the browser playground parses pasted text with this).
  * - Limits, checked before anything is parsed or merged: a file or `--set` value of at most
  *   `MAX_CONFIG_BYTES` (1 MB), nesting of at most `MAX_CONFIG_DEPTH` (64) levels, at most 100 YAML
  *   alias expansions, and no `__proto__`, `constructor` or `prototype` key anywhere (they would
@@ -22,8 +23,6 @@
  * ```
  */
 import * as t from 'io-ts';
-import { readFileSync, statSync } from 'node:fs';
-import { extname } from 'node:path';
 import { oneOf, suggestion } from '../lib/codec.ts';
 import { parseDocument, parse as parseYaml } from 'yaml';
 
@@ -185,11 +184,16 @@ export function checkConfigTree<T>(value: T, where: string): T {
   return value;
 }
 
+/** Bytes of a string in UTF-8. */
+function utf8Length(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
+
 /** Applies one `--set path=value` to a raw (undecoded) config object, in place. */
 export function applySet(raw: Record<string, unknown>, assignment: string): void {
   const eq = assignment.indexOf('=');
   if (eq <= 0) throw new ConfigError(`--set ${assignment}: expected path=value, e.g. --set algorithm.groupSize=16`);
-  if (Buffer.byteLength(assignment) > MAX_CONFIG_BYTES) {
+  if (utf8Length(assignment) > MAX_CONFIG_BYTES) {
     throw new ConfigError(`--set ${assignment.slice(0, Math.min(eq > 0 ? eq : 40, 80))}=...: longer than ${MAX_CONFIG_BYTES} bytes`);
   }
   const path = assignment.slice(0, eq).trim().split('.');
@@ -213,21 +217,26 @@ export function applySet(raw: Record<string, unknown>, assignment: string): void
   node[path[path.length - 1]!] = value;
 }
 
-/** Reads a YAML or JSON pipeline file into a raw object; syntax errors carry line and column. */
-export function readPipelineFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    // Size and kind first: a FIFO or /dev/zero would be read forever, a 50 MB list parsed into OOM.
-    const st = statSync(path);
-    if (!st.isFile()) throw new ConfigError(`${path}: not a regular file`);
-    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: ${st.size} bytes; pipeline files are limited to ${MAX_CONFIG_BYTES} bytes (1 MB)`);
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? (e as Error).message})`);
-  }
-  const ext = extname(path).toLowerCase();
+/** The extension of a file name or path (`.yaml`), lower case; '' for none or a dotfile. */
+function extensionOf(name: string): string {
+  const base = name.slice(name.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(dot).toLowerCase() : '';
+}
+
+/**
+ * Parses a pipeline file's text into a raw object (what the codecs then decode): YAML or JSON by
+ * the extension of `name`, syntax errors with line and column, and the limits of the module doc.
+ * Errors are `ConfigError`s that start with `name`.
+ * @param text The file's contents.
+ * @param name The file's name or path (its extension picks the syntax; errors start with it).
+ * @returns The raw top-level mapping.
+ */
+export function parsePipelineText(text: string, name: string): Record<string, unknown> {
+  const path = name;
+  const size = utf8Length(text);
+  if (size > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: ${size} bytes; pipeline files are limited to ${MAX_CONFIG_BYTES} bytes (1 MB)`);
+  const ext = extensionOf(path);
   let value: unknown;
   if (ext === '.json') {
     try {

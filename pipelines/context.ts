@@ -39,6 +39,13 @@ export interface PipelineContext {
   };
   /** Polled before each iteration; true stops the run after the current update. */
   shouldStop?: () => boolean;
+  /** Awaited before each iteration (before `shouldStop`): a paused run waits here (the playground's pause). */
+  waitIfPaused?: () => Promise<void>;
+  /**
+   * Called after each iteration's metrics went to the sinks, with the live weights: a viewer may
+   * read them (e.g. to play an episode with a copy of the policy) but must not change them.
+   */
+  afterIteration?: (info: { iteration: number; record: MetricsRecord; params: CheckpointParams }) => void;
   /** Present when actors roll out (rxrl run --actors N | --broker URL): the learner takes its groups from them. */
   async?: AsyncLearnerContext;
 }

@@ -52,6 +52,7 @@ import { policyUpdate, PolicyUpdateProps, POLICY_UPDATE_DEFAULTS, type Learner }
 import { stepBatchOf } from '../lib/models/mlp.ts';
 import { evaluate, runEvaluation, EvaluateProps } from '../operators/evaluate.ts';
 import type { MetricsSink } from '../operators/metrics.ts';
+import { loadCheckpointBytes, type CheckpointSource } from '../lib/io/checkpoint-codec.ts';
 import { deepPartial, pick, resolve, type DeepPartial } from './config.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { runLoop, stopRule, StopRule, type PipelineState } from './loop.ts';
@@ -331,8 +332,14 @@ export async function runGrpoControl(
   }
 }
 
-/** Deterministic evaluation of a checkpoint's policy (`rxrl eval`). */
-export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint: string, episodes?: number): Promise<Record<string, number>> {
+/**
+ * Deterministic evaluation of a checkpoint's policy (`rxrl eval`; the playground's downloads).
+ * @param config The run's resolved config.
+ * @param checkpoint The checkpoint file's bytes and its name (for errors).
+ * @param episodes Episodes to run (default `evaluation.episodes`).
+ * @returns `eval/*` metrics, the checkpoint's `iteration` and `policy_version`.
+ */
+export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint: CheckpointSource, episodes?: number): Promise<Record<string, number>> {
   const n = episodes ?? config.evaluation.episodes;
   const venv = await makeVectorEnv(config.env.id, n, { ...config.env.options, seed: config.seed }, { autoreset: 'disabled' });
   const policy = makeModel(config.policy.kind, {
@@ -343,8 +350,7 @@ export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint:
     seed: 0,
   });
   try {
-    const { loadCheckpoint } = await import('../lib/io/checkpoint.ts');
-    const { state } = await loadCheckpoint(checkpoint, { params: policy.params.map, strict: false });
+    const { state } = await loadCheckpointBytes(checkpoint.bytes, { label: checkpoint.label, params: policy.params.map, strict: false });
     const result = runEvaluation({ venv, actor: policyActor(policy, () => Number(state['version'] ?? 0), true) });
     return { ...result, iteration: Number(state['iteration'] ?? -1), policy_version: Number(state['version'] ?? 0) } as Record<string, number>;
   } finally {

@@ -3,7 +3,8 @@
  *
  *   resume   decode the checkpoint's plain state with the pipeline's codec (a bad value is refused,
  *            naming its key), restore weights, optimizer slots and state, continue at iteration + 1
- *   per i    `shouldStop()` (Ctrl-C) → `iteration(i)` (one batch) → sinks → checkpoint every
+ *   per i    `waitIfPaused()` → `shouldStop()` (Ctrl-C) → `iteration(i)` (one batch) → sinks
+ *            → `afterIteration` (a viewer) → checkpoint every
  *            `checkpointEvery` iterations → one macrotask (signals and progress output get through;
  *            `setTimeout`, so it runs in browsers too) → the stop rule
  *   end      a final checkpoint of the last completed iteration, the sinks closed, the summary
@@ -92,6 +93,22 @@ export function decodeCheckpointState<S>(codec: t.Type<S, unknown, unknown>, raw
   return { ...state.right, iteration: position.right.iteration };
 }
 
+/**
+ * What a run directory's `summary.json` holds: the pipeline's summary, `iterations_completed`,
+ * `stopped` (1 if the run ended before its last iteration: a stop request or the stop rule) and
+ * `stopped_by_rule`.
+ * @param result What the pipeline's run returned.
+ * @returns The summary record.
+ */
+export function runSummary(result: PipelineResult): Record<string, number> {
+  return {
+    ...result.summary,
+    iterations_completed: result.lastIteration + 1,
+    stopped: result.stoppedBy ? 1 : 0,
+    stopped_by_rule: result.stoppedBy === 'rule' ? 1 : 0,
+  };
+}
+
 const macrotask = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /** Runs iterations `first … iterations − 1` of a pipeline (see the module comment). */
@@ -136,6 +153,7 @@ export async function runLoop<G, S extends Record<string, unknown>>(
   let stoppedBy: 'rule' | 'signal' | undefined;
   try {
     for (let i = first; i < spec.iterations; i++) {
+      await ctx.waitIfPaused?.();
       if (ctx.shouldStop?.()) {
         stoppedBy = 'signal';
         break;
@@ -145,6 +163,7 @@ export async function runLoop<G, S extends Record<string, unknown>>(
       history.push(record);
       last = record;
       lastIteration = i;
+      ctx.afterIteration?.({ iteration: i, record, params: state.params });
       if (spec.checkpointEvery > 0 && (i + 1) % spec.checkpointEvery === 0 && i < spec.iterations - 1) await checkpoint(i);
       await macrotask();
       if (spec.stop?.(record)) {

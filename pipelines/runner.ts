@@ -20,12 +20,15 @@ import { join, resolve as resolvePath } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { initBackend } from '../lib/backend.ts';
 import type { MetricsRecord } from '../lib/data.ts';
-import { jsonlSink, readJsonl, type MetricsSink } from '../operators/metrics.ts';
-import { readPipelineFile } from './config.ts';
-import { PIPELINES, decodePipelineConfig, type BaseConfig, type ResolvedPipeline } from './registry.ts';
+import type { MetricsSink } from '../operators/metrics.ts';
+import { jsonlSink, readJsonl } from '../lib/io/metrics-jsonl.ts';
+import { readPipelineFile } from './config-file.ts';
+import { PIPELINES, decodePipelineConfig } from './registry.ts';
+import type { BaseConfig, ResolvedPipeline } from './define.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
-import { saveRunCheckpoint, loadRunCheckpoint } from './run-checkpoint.ts';
-import { readCheckpoint } from '../lib/io/checkpoint.ts';
+import { runCheckpointLoadOptions, runCheckpointOptions } from './run-checkpoint.ts';
+import { runSummary } from './loop.ts';
+import { loadCheckpoint, readCheckpoint, saveCheckpoint } from '../lib/io/checkpoint.ts';
 import { tensorboardSink } from '../lib/io/tensorboard.ts';
 import { writeFileAtomicSync } from '../lib/io/atomic.ts';
 import { ASYNC_FILE, asyncRuntime, wantsActors, type AsyncRunOptions, type AsyncRuntime } from './async/runtime.ts';
@@ -133,7 +136,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
   await initBackend();
 
   const ctx: PipelineContext = {
-    checkpoint: { save: (c) => saveRunCheckpoint(ckptPath, config, c) },
+    checkpoint: { save: (c) => saveCheckpoint(ckptPath, runCheckpointOptions(config, c)) },
     ...(opts.shouldStop ? { shouldStop: opts.shouldStop } : {}),
   };
   const asyncOpts = wantsActors(opts.async) ? opts.async : undefined;
@@ -166,7 +169,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
     const kept = rows.filter((m) => m.iteration < done);
     writeFileAtomicSync(metricsPath, kept.map((m) => `${JSON.stringify(m, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`).join(''));
     if (complete) {
-      ctx.resume = { load: (params, optimizer) => loadRunCheckpoint(ckptPath, config, params, optimizer), lastRecord: () => kept.at(-1) };
+      ctx.resume = {
+        load: async (params, optimizer) => (await loadCheckpoint(ckptPath, runCheckpointLoadOptions(config, params, optimizer))).state,
+        lastRecord: () => kept.at(-1),
+      };
     } else {
       process.stderr.write(
         `rxrl: ${runDir}: ${saved === undefined ? `no ${CHECKPOINT_FILE}` : `the metrics of checkpoint iteration ${saved} are incomplete`}; recomputing from iteration 0\n`,
@@ -193,12 +199,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
   }
   // stopped: 1 when the run ended before its last iteration (Ctrl-C or the stop rule), and which.
   const stopped = result.stoppedBy === 'signal';
-  writeJsonAtomic(join(runDir, 'summary.json'), {
-    ...result.summary,
-    iterations_completed: result.lastIteration + 1,
-    stopped: result.stoppedBy ? 1 : 0,
-    stopped_by_rule: result.stoppedBy === 'rule' ? 1 : 0,
-  });
+  writeJsonAtomic(join(runDir, 'summary.json'), runSummary(result));
   return { runDir, config, result, stopped };
 }
 

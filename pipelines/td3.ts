@@ -39,12 +39,14 @@ import {
 } from '../lib/codec.ts';
 import { RngStateC, RngStreamsStateC, VectorEnvSnapshotC, type Batch, type MetricsRecord } from '../lib/data.ts';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
+import { DeterministicActor } from '../lib/models/critic.ts';
 import { RngStreams } from '../lib/random.ts';
 import { TransitionBufferState } from '../lib/transitions.ts';
 import { collectTransitions, collectorState, deterministicActor } from '../operators/collectTransitions.ts';
 import { evaluate, runEvaluation, EvaluateProps } from '../operators/evaluate.ts';
 import type { MetricsSink } from '../operators/metrics.ts';
 import { TD3_UPDATE_DEFAULTS, Td3UpdateConfig, createTd3Learner, disposeTd3Learner, td3Update, type Td3Learner } from '../operators/td3Update.ts';
+import { loadCheckpointBytes, type CheckpointSource } from '../lib/io/checkpoint-codec.ts';
 import { deepPartial, resolve, type DeepPartial } from './config.ts';
 import type { PipelineContext, PipelineResult } from './context.ts';
 import { runLoop, stopRule, StopRule, type PipelineState } from './loop.ts';
@@ -272,20 +274,24 @@ export async function runTd3(
   }
 }
 
-/** Deterministic evaluation of a checkpoint's actor (`rxrl eval`). */
-export async function evaluateTd3(config: Td3Config, checkpoint: string, episodes?: number): Promise<Record<string, number>> {
+/**
+ * Deterministic evaluation of a checkpoint's actor (`rxrl eval`).
+ * @param config The run's resolved config.
+ * @param checkpoint The checkpoint file's bytes and its name (for errors).
+ * @param episodes Episodes to run (default `evaluation.episodes`).
+ * @returns `eval/*` metrics, the checkpoint's `iteration` and `policy_version`.
+ */
+export async function evaluateTd3(config: Td3Config, checkpoint: CheckpointSource, episodes?: number): Promise<Record<string, number>> {
   const n = episodes ?? config.evaluation.episodes;
   const venv = await makeVectorEnv(config.env.id, n, { ...config.env.options, seed: config.seed }, { autoreset: 'disabled' });
   if (venv.actionSpace.kind !== 'box') {
     venv.close();
     throw new Error(`td3: env.id ${config.env.id} has a discrete action space`);
   }
-  const { DeterministicActor } = await import('../lib/models/critic.ts');
   const actor = new DeterministicActor({ obsDim: venv.obsDim, low: venv.actionSpace.low, high: venv.actionSpace.high, hidden: config.networks.hidden });
   try {
-    const { loadCheckpoint } = await import('../lib/io/checkpoint.ts');
     const target = new Map([...actor.params.map].map(([k, v]) => [`actor/${k}`, v] as const));
-    const { state } = await loadCheckpoint(checkpoint, { params: target, strict: false });
+    const { state } = await loadCheckpointBytes(checkpoint.bytes, { label: checkpoint.label, params: target, strict: false });
     const version = Number((state['learner'] as { version?: number } | undefined)?.version ?? 0);
     const result = runEvaluation({ venv, actor: deterministicActor(actor, () => version) });
     return { ...result, iteration: Number(state['iteration'] ?? -1), policy_version: version } as Record<string, number>;

@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { ConfigError, readPipelineFile } from '../pipelines/config.ts';
+import { ConfigError } from '../pipelines/config.ts';
+import { readPipelineFile } from '../pipelines/config-file.ts';
 import { decodePipelineConfig } from '../pipelines/registry.ts';
 
 const RUNS = { numRuns: 300, seed: 20240521 };

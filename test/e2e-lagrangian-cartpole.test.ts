@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend.ts';
 import { runGrpoControl, type GrpoControlConfig } from '../pipelines/grpo-control.ts';
 import { decodePipelineConfig } from '../pipelines/registry.ts';
-import { readPipelineFile } from '../pipelines/config.ts';
+import { readPipelineFile } from '../pipelines/config-file.ts';
 import type { MetricsRecord } from '../lib/data.ts';
 
 await initBackend({ quiet: true });

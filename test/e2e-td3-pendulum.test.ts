@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/backend.ts';
 import { readCheckpoint } from '../lib/io/checkpoint.ts';
-import { readPipelineFile } from '../pipelines/config.ts';
+import { readPipelineFile } from '../pipelines/config-file.ts';
 import { runPipeline, CHECKPOINT_FILE } from '../pipelines/runner.ts';
 import { runTd3, type Td3Config } from '../pipelines/td3.ts';
 import { disposeTd3Learner } from '../operators/td3Update.ts';

@@ -354,3 +354,39 @@ test('no wasm memory growth over 10,000 resets and 50 make/close cycles; close i
   }
   assert.equal(mujocoHeapBytes(), before);
 });
+
+function sideView(e: Env): Float32Array {
+  if (!e.sideView) throw new Error(`${e.id} has no sideView`);
+  return e.sideView();
+}
+
+test('sideView: the Hopper capsules where the model puts them, in metres; drawing changes no trajectory', async () => {
+  const env = await makeMujocoEnv('Hopper-v4');
+  const o = env.reset(3).observation;
+  const v = sideView(env);
+  assert.equal(v.length, 4 * 5, 'torso, thigh, leg, foot');
+  const capsule = (i: number) => Array.from(v.subarray(5 * i, 5 * i + 5));
+  const [tx0, tz0, tx1, tz1, tr] = capsule(0);
+  // torso: fromto 0 0 0.2 → 0 0 −0.2 about the torso body at height qpos[1] (= observation[0])
+  const mid = (tz0! + tz1!) / 2;
+  assert.ok(Math.abs(mid - o[0]!) < 0.01, `torso centre ${mid} vs height ${o[0]}`);
+  assert.ok(Math.abs(Math.hypot(tx1! - tx0!, tz1! - tz0!) - 0.4) < 1e-4, 'torso length 0.4');
+  assert.ok(Math.abs(tr! - 0.05) < 1e-6);
+  const [, fz0, , fz1, fr] = capsule(3);
+  assert.ok(Math.abs(fr! - 0.06) < 1e-6, 'foot radius');
+  assert.ok(Math.abs(fz0! - 0.1) < 0.02 && Math.abs(fz1! - 0.1) < 0.02, `the foot lies on the floor plane + radius: ${fz0}, ${fz1}`);
+  env.close();
+  // Two envs, same seed and actions; one draws every step: identical observations.
+  const [a, b] = [await makeMujocoEnv('Hopper-v4'), await makeMujocoEnv('Hopper-v4')];
+  a.reset(5);
+  b.reset(5);
+  for (const act of actions(40, 3, 9)) {
+    const ra = a.step(act);
+    sideView(b);
+    const rb = b.step(act);
+    assertSameArray(ra.observation, rb.observation, 'observation');
+    if (ra.terminated) break;
+  }
+  a.close();
+  b.close();
+});

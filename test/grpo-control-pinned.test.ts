@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../lib/backend.ts';
-import { readPipelineFile } from '../pipelines/config.ts';
+import { readPipelineFile } from '../pipelines/config-file.ts';
 import { decodePipelineConfig } from '../pipelines/registry.ts';
 import { runGrpoControl } from '../pipelines/grpo-control.ts';
 import type { MetricsRecord } from '../lib/data.ts';

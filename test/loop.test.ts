@@ -2,7 +2,8 @@
  * The shared iteration loop and the runner around it: resume after a torn metrics line, a resume
  * that would shrink the run, a directory whose only checkpoint was never written, the stop rule in
  * summary.json, the progress line's numbering, the checkpoint state's codec and the cross-field
- * checks that `validate` and `run` report before any run directory exists.
+ * checks that `validate` and `run` report before any run directory exists; pause and the viewer hook
+ * of the context, and a checkpoint as bytes (the browser's) equal to the runner's file.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,12 @@ import { DecodeError } from '../lib/codec.ts';
 import { runPipeline, readRunMetrics, CHECKPOINT_FILE } from '../pipelines/runner.ts';
 import { ConfigError } from '../pipelines/config.ts';
 import { decodeCheckpointState } from '../pipelines/loop.ts';
-import { GrpoControlState } from '../pipelines/grpo-control.ts';
+import { GrpoControlState, evaluateGrpoControl, runGrpoControl, type GrpoControlConfig } from '../pipelines/grpo-control.ts';
+import { decodePipelineConfig } from '../pipelines/registry.ts';
+import { readPipelineFile } from '../pipelines/config-file.ts';
+import { runCheckpointBytes, runCheckpointOptions } from '../pipelines/run-checkpoint.ts';
+import { saveCheckpoint } from '../lib/io/checkpoint.ts';
+import { ParamStore } from '../lib/models/params.ts';
 import { progressSink } from '../pipelines/cli.ts';
 
 await initBackend({ quiet: true });
@@ -114,3 +120,47 @@ for (const [sets, message] of CROSS) {
     assert.equal(existsSync(dir), false);
   });
 }
+
+test('waitIfPaused holds the next iteration, afterIteration sees each record with the live weights, checkpoint bytes equal the file', async () => {
+  const { config } = decodePipelineConfig(readPipelineFile(FILE), [...SMALL, 'iterations=3', 'checkpointEvery=2']);
+  let release: (() => void) | undefined;
+  let waits = 0;
+  const seen: { iteration: number; reward: number | undefined; store: boolean }[] = [];
+  let bytes: Uint8Array | undefined;
+  const path = join(tmp, 'bytes.safetensors');
+  const run = runGrpoControl(config as GrpoControlConfig, [], {
+    waitIfPaused: async () => {
+      if (++waits === 2) await new Promise<void>((r) => (release = r));
+    },
+    afterIteration: ({ iteration, record, params }) => seen.push({ iteration, reward: record['reward/mean'], store: params instanceof ParamStore }),
+    checkpoint: {
+      save: async (c) => {
+        bytes = await runCheckpointBytes(config, c);
+        await saveCheckpoint(path, runCheckpointOptions(config, c));
+      },
+    },
+  });
+  while (release === undefined) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(
+    seen.map((s) => s.iteration),
+    [0],
+    'paused before iteration 1',
+  );
+  release();
+  const result = await run;
+  assert.deepEqual(
+    seen.map((s) => s.iteration),
+    [0, 1, 2],
+  );
+  assert.deepEqual(
+    seen.map((s) => s.reward),
+    result.history.map((h) => h['reward/mean']),
+  );
+  assert.ok(seen.every((s) => s.store));
+  result.policy.dispose();
+  assert.ok(bytes !== undefined);
+  assert.deepEqual(bytes, new Uint8Array(readFileSync(path)), 'the in-memory checkpoint is the file the runner writes');
+  const evaluated = await evaluateGrpoControl(config as GrpoControlConfig, { bytes, label: 'in-memory' });
+  assert.equal(evaluated['iteration'], 2);
+});

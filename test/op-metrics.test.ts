@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { TestScheduler } from 'rxjs/testing';
 import { catchError, lastValueFrom, of, from } from 'rxjs';
 import type { Batch, Group, MetricsRecord } from '../lib/data.ts';
-import { MetricsCollector, consoleSink, formatMetricsLine, formatNumber, jsonlSink, metrics, readJsonl, type MetricsSink } from '../operators/metrics.ts';
+import { MetricsCollector, consoleSink, formatMetricsLine, formatNumber, metrics, type MetricsSink } from '../operators/metrics.ts';
+import { jsonlSink, readJsonl } from '../lib/io/metrics-jsonl.ts';
 import { makeBatch, makeGroup } from './helpers/fixtures.ts';
 
 const withMetrics = (iteration: number, m: Record<string, number>): Batch<Group> => ({

@@ -17,12 +17,11 @@
  * const { version, record } = decodeWeights(bytes, 'redis://h:6379 run r1');
  * ```
  */
-import { createHash } from 'node:crypto';
 import * as t from 'io-ts';
 import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
 import { NonNegativeInt, NonNegativeNumber, Uint32, decodeJSON } from '../codec.ts';
 import { Group, Start, trajectoryShapeErrors } from '../data.ts';
-import { encodeSafetensors, parseSafetensors, toFloat32 } from '../io/safetensors.ts';
+import { encodeSafetensors, parseSafetensors, toFloat32 } from '../io/safetensors-codec.ts';
 import type { ParamRecord } from '../models/params.ts';
 
 /** One group to roll out: task `n` of the run, its start and the seed of its action stream. */
@@ -64,24 +63,6 @@ export const RunInfo = t.type(
   'RunInfo',
 );
 export type RunInfo = t.TypeOf<typeof RunInfo>;
-
-/** A short stable hash of a resolved config without `iterations` (a resumed run may extend them). */
-export function configHash(config: Record<string, unknown>): string {
-  const { iterations: _ignored, ...rest } = config;
-  return createHash('sha256').update(stableJson(rest)).digest('hex').slice(0, 16);
-}
-
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
 
 /** The envelope as text (typed arrays as base64, bit-exact). */
 export function encodeEnvelope(e: GroupEnvelope): string {

@@ -72,6 +72,12 @@ export interface Env {
   restore(snapshot: EnvSnapshot): void;
   /** Frees native memory (MuJoCo); the env is unusable afterwards. Idempotent. */
   close(): void;
+  /**
+   * The current pose seen from the side (the x–z plane), for drawing: one capsule per body geom,
+   * five numbers each — the two end points (x0, z0, x1, z1) and the radius, in metres. MuJoCo envs
+   * have it; a classic env is drawn from its observation instead.
+   */
+  sideView?(): Float32Array;
 }
 
 export interface EnvOptions {

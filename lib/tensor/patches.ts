@@ -21,6 +21,7 @@
  */
 import { version_core } from '@tensorflow/tfjs-core';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
+import { envVar } from '#platform/env';
 
 /** The tfjs release line (major.minor) the patches were written and tested for. */
 export const PATCHED_TFJS_LINE = '4.22';
@@ -50,7 +51,7 @@ const isPatchedLine = (v: string): boolean => v === PATCHED_TFJS_LINE || v.start
 /** The rule (pure): RXRL_WASM_FIXES wins; otherwise on only for 4.22.x of both packages. */
 export function decideTfjsPatches(options: { versions?: TfjsVersions; env?: Record<string, string | undefined> } = {}): TfjsPatchDecision {
   const versions = options.versions ?? installedTfjsVersions();
-  const raw = (options.env ?? process.env)['RXRL_WASM_FIXES']?.trim().toLowerCase() ?? '';
+  const raw = (options.env ? options.env['RXRL_WASM_FIXES'] : envVar('RXRL_WASM_FIXES'))?.trim().toLowerCase() ?? '';
   if (['0', 'false', 'off', 'no'].includes(raw)) {
     return { enabled: false, reason: 'tfjs patches off (RXRL_WASM_FIXES=0)', versions };
   }

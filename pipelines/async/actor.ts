@@ -14,7 +14,8 @@
  */
 import { lastValueFrom, of } from 'rxjs';
 import type { Batch, Group } from '../../lib/data.ts';
-import { configHash, decodeWeights, encodeEnvelope, weightsProblems } from '../../lib/async/messages.ts';
+import { decodeWeights, encodeEnvelope, weightsProblems } from '../../lib/async/messages.ts';
+import { configHash } from '../../lib/async/config-hash.ts';
 import { AsyncError, type ActorTransport, type TaskLease } from '../../lib/async/transport.ts';
 import { publishGroups } from '../../operators/publishGroups.ts';
 import { decodePipelineConfig } from '../registry.ts';

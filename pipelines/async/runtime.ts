@@ -18,7 +18,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomicSync } from '../../lib/io/atomic.ts';
-import { configHash } from '../../lib/async/messages.ts';
+import { configHash } from '../../lib/async/config-hash.ts';
 import { embeddedLearner } from '../../lib/async/embedded.ts';
 import { checkBrokerUrl, checkRunName, redactUrl, redisLearner } from '../../lib/async/redis.ts';
 import { AsyncError, type LearnerTransport } from '../../lib/async/transport.ts';

@@ -46,7 +46,8 @@ import type { ParamRecord } from '../../lib/models/params.ts';
 import { Rng } from '../../lib/random.ts';
 import type { Transitions } from '../../lib/transitions.ts';
 import { explorationActions, randomActions } from '../../operators/collectTransitions.ts';
-import { readJsonl, type MetricsSink } from '../../operators/metrics.ts';
+import type { MetricsSink } from '../../operators/metrics.ts';
+import { readJsonl } from '../../lib/io/metrics-jsonl.ts';
 import { CHECKPOINT_FILE, runPipeline } from '../runner.ts';
 
 const EXAMPLE = join(import.meta.dirname, '..', 'examples', 'td3-hopper.yaml');

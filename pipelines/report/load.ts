@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { MetricsFileError, readJsonlFile } from '../../operators/metrics.ts';
+import { MetricsFileError, readJsonlFile } from '../../lib/io/metrics-jsonl.ts';
 
 /** The config keys every run has; the rest of the resolved pipeline config is kept as is. */
 export interface RunConfig {

@@ -214,6 +214,11 @@ export function parseParams(spec: TaskSpec, options: EnvOptions): Params {
   };
 }
 
+/** MuJoCo's mjtGeom values drawn by `sideView`. */
+const GEOM_SPHERE = 2;
+const GEOM_CAPSULE = 3;
+const GEOM_CYLINDER = 5;
+
 /** Frees an env's MjData if the env is garbage-collected without `close()`. */
 const finalizer = new FinalizationRegistry<MjData>((data) => {
   if (!data.isDeleted()) data.delete();
@@ -288,6 +293,34 @@ export class LocomotionEnv implements Env {
     this.act = d.act as Float64Array;
     this.warmstart = d.qacc_warmstart as Float64Array;
     this.ctrl = d.ctrl as Float64Array;
+  }
+
+  /**
+   * The pose from the side (see `Env.sideView`): each capsule geom as its two end points in the
+   * x–z plane and its radius (a sphere is a capsule of length 0; the floor plane is left out).
+   * Positions are recomputed from `qpos` (mj_kinematics), so they are those of the current state.
+   */
+  sideView(): Float32Array {
+    this.checkOpen();
+    const m = this.model;
+    this.mujoco.mj_kinematics(m, this.data);
+    const type = m.geom_type as Int32Array;
+    const size = m.geom_size as Float64Array;
+    const pos = this.data.geom_xpos as Float64Array;
+    const mat = this.data.geom_xmat as Float64Array;
+    const out: number[] = [];
+    for (let g = 0; g < m.ngeom; g++) {
+      const kind = type[g]!;
+      if (kind !== GEOM_CAPSULE && kind !== GEOM_SPHERE && kind !== GEOM_CYLINDER) continue;
+      const half = kind === GEOM_SPHERE ? 0 : size[3 * g + 1]!;
+      // the geom's local z axis is the third column of its rotation matrix (row-major 3×3)
+      const ax = mat[9 * g + 2]!;
+      const az = mat[9 * g + 8]!;
+      const x = pos[3 * g]!;
+      const z = pos[3 * g + 2]!;
+      out.push(x - half * ax, z - half * az, x + half * ax, z + half * az, size[3 * g]!);
+    }
+    return Float32Array.from(out);
   }
 
   /** The views, valid: a detached view (after wasm memory growth) has length 0. */

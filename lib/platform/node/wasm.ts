@@ -21,7 +21,9 @@
  *    init, and bounds the init with a timeout, so a failure falls back instead of hanging.
  *
  * It returns the backend *instance*; the caller installs it (see lib/backend.ts). Temporary
- * files are removed at process exit.
+ * files are removed at process exit. `withoutEmscriptenHandlers` runs an init without the process
+ * handlers Emscripten's Node glue installs. This is the Node side of `#platform/wasm` (package.json
+ * `imports`); browsers get lib/platform/browser/wasm.ts, where tfjs's own threaded build works.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelBackend } from '@tensorflow/tfjs-core';
@@ -30,26 +32,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { asWasm } from './wasm-internals.ts';
+import { asWasm } from '../../tensor/wasm-internals.ts';
+import { withTimeout } from '../../tensor/wasm-init.ts';
 
 const require = createRequire(import.meta.url);
 // the CommonJS exports object: the same one Emscripten's `require("worker_threads")` returns
 const workerThreads = require('node:worker_threads') as typeof import('node:worker_threads');
-
-/** Emscripten pre-spawns 8 workers and the C++ side never uses more than 8 threads. */
-export const MAX_WASM_THREADS = 8;
-
-/**
- * Default pool size: logical CPUs − 1 (1 to 8). XNNPACK's pool synchronises on every operator,
- * so one worker descheduled by another process stalls every op: on this 2-core machine shared
- * with other jobs, 2 threads made small ops 10–20× slower and large matmuls no faster
- * (docs/backends.md). Leaving one CPU free keeps 2-core machines single-threaded and still
- * threads larger ones. Override with the `threads` option or RXRL_THREADS.
- */
-export function defaultThreadCount(): number {
-  const n = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(MAX_WASM_THREADS, n - 1));
-}
 
 function threadedScriptPath(): string {
   // main entry: <pkg>/dist/tf-backend-wasm.node.js
@@ -71,23 +59,6 @@ function tempDir(): string {
     });
   }
   return tmpDir;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    // this (ref'd) timer also keeps the event loop alive while only unref'd workers are busy
-    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String((e as { message?: string })?.message ?? e)));
-      },
-    );
-  });
 }
 
 /**
@@ -181,11 +152,25 @@ export async function createThreadedWasmBackend(threads: number, timeoutMs = 30_
   }
 }
 
-/** Build a single-threaded (SIMD if supported) wasm backend instance. */
-export async function createSingleThreadWasmBackend(timeoutMs = 30_000): Promise<KernelBackend> {
-  const factory = tf.findBackendFactory('wasm') as (() => Promise<KernelBackend>) | null;
-  if (factory === null) throw new Error('the wasm backend is not registered');
-  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-  setThreadsCount(1);
-  return withTimeout(Promise.resolve(factory()), timeoutMs, 'wasm init');
+/**
+ * Runs a wasm init without the process handlers Emscripten's Node glue adds: they rethrow every
+ * uncaught error from inside its minified module (burying the real error under a 100 kB source
+ * line). Handlers that were there before are kept.
+ * @param f The init.
+ * @returns What `f` resolves to.
+ */
+export async function withoutEmscriptenHandlers<T>(f: () => Promise<T>): Promise<T> {
+  type Listener = (...args: unknown[]) => void;
+  const emitter = process as unknown as NodeJS.EventEmitter;
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const before = new Map(events.map((ev) => [ev, new Set(emitter.listeners(ev))]));
+  try {
+    return await f();
+  } finally {
+    for (const ev of events) {
+      for (const l of emitter.listeners(ev)) {
+        if (!before.get(ev)!.has(l)) emitter.removeListener(ev, l as Listener);
+      }
+    }
+  }
 }
