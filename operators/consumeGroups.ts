@@ -6,7 +6,7 @@ import { NonNegativeInt } from '../lib/codec.ts';
 import type { Batch, Group } from '../lib/data.ts';
 import type { ParamStore } from '../lib/models/params.ts';
 import { AsyncTask, decodeEnvelope, encodeWeights, envSteps, type GroupEnvelope, type RunInfo } from '../lib/async/messages.ts';
-import type { GroupEntry, LearnerTransport } from '../lib/async/transport.ts';
+import type { ArchivedEntry, GroupEntry, LearnerTransport } from '../lib/async/transport.ts';
 
 /** The source's checkpointed state: the stream position and which tasks were published and consumed. */
 export const GroupSourceStateC = t.type(
@@ -62,7 +62,12 @@ export interface ConsumeGroupsConfig {
   /** A resumed run without saved source state (recomputed from iteration 0): the transport's old run is discarded. */
   resuming?: boolean;
   /** Called with every consumed group, in consumption order. */
-  log?: (r: ConsumedRecord) => void;
+  log?: ((r: ConsumedRecord) => void) | undefined;
+  /**
+   * Called with every entry taken from the stream (consumed, duplicate or dead-lettered), in order,
+   * before it is decoded: fed back in this order (`replayLearner`), they rebuild the same batches.
+   */
+  archive?: ((r: ArchivedEntry) => void) | undefined;
   /** Warn on stderr after this long without a group. Default 30 000 ms. */
   warnAfterMs?: number;
 }
@@ -102,7 +107,9 @@ const now = () => performance.now();
  * Its state (stream position, tasks published and consumed) is checkpointed with the learner's
  * (`key` `async`): a learner resumed from a checkpoint is handed the entries after the position
  * again, in the same order, and rebuilds exactly the batches it had built — neither skipping nor
- * double-counting a group. Given the stream's order (the log), a run is reproducible.
+ * double-counting a group. Given the stream's order (the log), a run is reproducible: `archive`
+ * receives every entry taken, and a learner fed them again in that order (`replayLearner`) builds
+ * the same batches, so its metrics are the run's bit for bit (timings aside).
  * Emits `rollout/env_steps`, `rollout/episodes`, `policy_version`, `async/queue_depth`,
  * `async/learner_idle_frac` (share of the learner's time since its last batch spent waiting),
  * `async/actor_idle_frac` (share of the batch's actors' time spent waiting before their group),
@@ -188,6 +195,7 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
         continue;
       }
       silent = 0;
+      cfg.archive?.({ iteration, id: entry.id, text: entry.text });
       const d = decodeEnvelope(entry.text);
       if (isLeft(d)) {
         await dead(entry, d.left.join('; '));

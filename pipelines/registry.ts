@@ -29,8 +29,8 @@ import {
 } from './grpo-control.ts';
 import type { ActorPart } from '../lib/async/transport.ts';
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
-import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';
-import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
+import { HipoFile, HIPO_METRICS, checkHipo, hipoActor, resolveHipo, runHipo } from './hipo/hipo.ts';
+import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, grpoLmActor, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
 import { Td3File, TD3_METRICS, checkTd3, resolveTd3, runTd3, evaluateTd3 } from './td3.ts';
 import { disposeTd3Learner } from '../operators/td3Update.ts';
 import { GrpoDtFile, GRPO_DT_METRICS, checkGrpoDt, resolveGrpoDt, runGrpoDt } from './online-dt/grpo-dt.ts';
@@ -138,6 +138,7 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveHipo,
     check: checkHipo,
     run: (config, sinks, ctx) => runHipo(config, sinks, ctx),
+    actor: hipoActor,
   }),
   'grpo-lm': definePipeline({
     name: 'grpo-lm',
@@ -147,6 +148,7 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveGrpoLm,
     check: checkGrpoLm,
     run: (config, sinks, ctx) => runGrpoLm(config, sinks, ctx),
+    actor: grpoLmActor,
   }),
   td3: definePipeline({
     name: 'td3',

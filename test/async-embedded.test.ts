@@ -46,6 +46,7 @@ test('--actors 0 is the one-process run, bit for bit; --actors 1 consumes every 
       maxStaleness: 2,
       stale: 'drop',
       queue: null,
+      archive: false,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -27,6 +27,11 @@ export interface GroupEntry {
   readonly text: string;
 }
 
+/** An entry as a learner took it in iteration `iteration` (a run's archive, DIR/entries.jsonl). */
+export interface ArchivedEntry extends GroupEntry {
+  readonly iteration: number;
+}
+
 /** Where a learner starts: a new run, a run whose earlier state is discarded, or a checkpoint's position. */
 export type OpenMode = { readonly kind: 'fresh' } | { readonly kind: 'reset' } | { readonly kind: 'resume'; readonly position: string | null };
 
