@@ -1,6 +1,6 @@
 // `consumeGroups`: the learner's source of groups rolled out by actors — documented on the exported `consumeGroups` (hover it).
 import * as t from 'io-ts';
-import { isLeft } from 'fp-ts/lib/Either.js';
+import { isLeft, isRight } from 'fp-ts/lib/Either.js';
 import { defer, concatMap, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { NonNegativeInt } from '../lib/codec.ts';
 import type { Batch, Group } from '../lib/data.ts';
@@ -99,7 +99,9 @@ const now = () => performance.now();
  * entries of the transport's group stream, in stream order, until M groups are accepted:
  *
  * - an entry that does not decode, or belongs to another run or config, or answers a task never
- *   published, goes to the dead-letter stream with the reason (`async/dead_letter`);
+ *   published, goes to the dead-letter stream with the reason (`async/dead_letter`); a task above
+ *   this learner's count that the run published before it resumed (a persistent transport's
+ *   `tasksPublished`) is drawn from the task generator up to it and consumed;
  * - a group whose task was already consumed (an actor presumed dead finished after all) is acked
  *   and skipped (`async/duplicates`): a group id is used once;
  * - every other group is consumed, acked and logged (`log`, the run's consumed.jsonl).
@@ -195,8 +197,11 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
         continue;
       }
       silent = 0;
-      cfg.archive?.({ iteration, id: entry.id, text: entry.text });
       const d = decodeEnvelope(entry.text);
+      // A task beyond this learner's count may have been published by an earlier learner of the
+      // run (a persistent transport keeps them): the transport says how many the run published.
+      const runPublished = isRight(d) && d.right.task >= s.published ? await transport.tasksPublished?.() : undefined;
+      cfg.archive?.({ iteration, id: entry.id, text: entry.text, ...(runPublished !== undefined ? { published: runPublished } : {}) });
       if (isLeft(d)) {
         await dead(entry, d.left.join('; '));
         continue;
@@ -211,8 +216,16 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
         continue;
       }
       if (e.task >= s.published) {
-        await dead(entry, `task: ${e.task} was never published (published: 0 … ${s.published - 1})`);
-        continue;
+        if (runPublished === undefined || e.task >= runPublished) {
+          await dead(entry, `task: ${e.task} was never published (published: 0 … ${Math.max(s.published, runPublished ?? 0) - 1})`);
+          continue;
+        }
+        // Published before this learner resumed: the same tasks (the seeded streams), drawn up to it.
+        while (s.published <= e.task) {
+          const task = cfg.nextTask(s.published);
+          outstanding.set(task.task, task);
+          s.published++;
+        }
       }
       if (isDone(e.task)) {
         s.duplicates++;

@@ -171,7 +171,10 @@ export function redisLearner(url: string, run: string): LearnerTransport {
         await redis.call('XGROUP', ['CREATE', k.tasks, 'actors', '0', 'MKSTREAM']);
         await redis.call('XGROUP', ['CREATE', k.groups, 'learner', '0', 'MKSTREAM']);
       } else {
-        // Entries after the checkpoint's position are delivered again, in the same order.
+        // Entries after the checkpoint's position are delivered again, in the same order. The
+        // previous learner's pending list goes first (it may hold entries after the position that
+        // it received but did not consume, and not those it consumed): all of them come again.
+        await redis.call('XGROUP', ['DELCONSUMER', k.groups, 'learner', 'learner']);
         await redis.call('XGROUP', ['SETID', k.groups, 'learner', mode.position ?? '0']);
       }
       lastId = mode.kind === 'resume' ? (mode.position ?? '0') : '0';
@@ -247,6 +250,9 @@ export function redisLearner(url: string, run: string): LearnerTransport {
     },
     async commit(position) {
       await need().call('XTRIM', [k.groups, 'MINID', position]);
+    },
+    async tasksPublished() {
+      return Number((await need().get(k.tasksLast)) ?? -1) + 1;
     },
     async close(finished) {
       try {

@@ -18,7 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { AsyncError, type ArchivedEntry, type LearnerTransport } from './transport.ts';
 
 /**
- * Reads an archive (one `{ iteration, id, text }` per line; a torn last line, from a crash, is
+ * Reads an archive (one `{ iteration, id, text, published? }` per line; a torn last line, from a crash, is
  * skipped). A missing file or a bad line is an `AsyncError` naming the file and the line.
  */
 export function readArchive(path: string): ArchivedEntry[] {
@@ -36,9 +36,16 @@ export function readArchive(path: string): ArchivedEntry[] {
       throw new AsyncError(`${path}:${i + 1}: not JSON`);
     }
     const r = v as Partial<Record<keyof ArchivedEntry, unknown>>;
-    if (typeof r !== 'object' || r === null || !Number.isInteger(r.iteration) || typeof r.id !== 'string' || typeof r.text !== 'string')
-      throw new AsyncError(`${path}:${i + 1}: expected { iteration, id, text }, got ${l.slice(0, 80)}`);
-    out.push({ iteration: r.iteration as number, id: r.id, text: r.text });
+    if (
+      typeof r !== 'object' ||
+      r === null ||
+      !Number.isInteger(r.iteration) ||
+      typeof r.id !== 'string' ||
+      typeof r.text !== 'string' ||
+      (r.published !== undefined && !Number.isInteger(r.published))
+    )
+      throw new AsyncError(`${path}:${i + 1}: expected { iteration, id, text, published? }, got ${l.slice(0, 80)}`);
+    out.push({ iteration: r.iteration as number, id: r.id, text: r.text, ...(r.published !== undefined ? { published: r.published as number } : {}) });
   });
   return out;
 }
@@ -71,6 +78,10 @@ export function replayLearner(entries: readonly ArchivedEntry[], where: string):
     async deadLetter() {},
     async queueDepth() {
       return 0;
+    },
+    // The answer the archived run's transport gave for the entry just handed out.
+    async tasksPublished() {
+      return entries[at - 1]?.published;
     },
     async commit() {},
     async close() {},

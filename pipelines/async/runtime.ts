@@ -9,7 +9,8 @@
  *                        lines after the checkpoint are dropped on resume (they are consumed again,
  *                        identically)
  *   DIR/entries.jsonl    with `--archive`: every stream entry the learner took, in order, as
- *                        { iteration, id, text } (the envelope as it arrived); truncated on resume
+ *                        { iteration, id, text, published? } (the envelope as it arrived; what the
+ *                        transport said of the run's published tasks, when asked); truncated on resume
  *                        like consumed.jsonl. `rxrl replay DIR` feeds it to a fresh learner
  *                        (`replay: DIR`, the replay transport), which must reproduce metrics.jsonl
  *
@@ -193,7 +194,13 @@ export function asyncRuntime(
       staleness,
       resuming: run.resume && !run.continues,
       log: (r) => appendFileSync(consumedPath, `${JSON.stringify(r)}\n`),
-      archive: settings.archive ? (r) => appendFileSync(entriesPath, `${JSON.stringify({ iteration: r.iteration, id: r.id, text: r.text })}\n`) : undefined,
+      archive: settings.archive
+        ? (r) =>
+            appendFileSync(
+              entriesPath,
+              `${JSON.stringify({ iteration: r.iteration, id: r.id, text: r.text, ...(r.published !== undefined ? { published: r.published } : {}) })}\n`,
+            )
+        : undefined,
     },
     close: (finished) => transport.close(finished),
   };
