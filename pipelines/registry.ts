@@ -12,8 +12,8 @@ import { GRPO_CONTROL_PIPELINE, TD3_PIPELINE } from './registry-core.ts';
 import { OdtFile, ODT_METRICS, checkOdt, resolveOdt, runOdt } from './online-dt/odt.ts';
 import { OdtTd3File, ODT_TD3_METRICS, checkOdtTd3, resolveOdtTd3, runOdtTd3 } from './online-dt/odt-td3.ts';
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
-import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';
-import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
+import { HipoFile, HIPO_METRICS, checkHipo, hipoActor, resolveHipo, runHipo } from './hipo/hipo.ts';
+import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, grpoLmActor, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
 import { GrpoDtFile, GRPO_DT_METRICS, checkGrpoDt, resolveGrpoDt, runGrpoDt } from './online-dt/grpo-dt.ts';
 import { RftFile, RFT_METRICS, checkRft, resolveRft, runRft } from './hipo/rft.ts';
 import { DpoFile, DPO_METRICS, checkDpo, resolveDpo, runDpo } from './hipo/dpo.ts';
@@ -42,6 +42,7 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveHipo,
     check: checkHipo,
     run: (config, sinks, ctx) => runHipo(config, sinks, ctx),
+    actor: hipoActor,
   }),
   'grpo-lm': definePipeline({
     name: 'grpo-lm',
@@ -51,6 +52,7 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveGrpoLm,
     check: checkGrpoLm,
     run: (config, sinks, ctx) => runGrpoLm(config, sinks, ctx),
+    actor: grpoLmActor,
   }),
   td3: TD3_PIPELINE,
   'grpo-dt': definePipeline({
