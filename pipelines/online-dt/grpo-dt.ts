@@ -14,6 +14,17 @@
  * from the dataset (its `infos/qpos`, `infos/qvel`, when present) and from online trajectories
  * (the pretrained DT's episodes, then the sub-trajectories themselves).
  *
+ * `algorithm.scoring: 'critic'` (QGRPO, for envs without snapshots; no `snapshot`/`restore` is used):
+ *
+ *   rollout (E on-policy episodes from ordinary resets, intended returns-to-go kept, one batched
+ *     DT forward per env step) → returns (γ = 1) → replayBuffer (FIFO of episodes)
+ *     → dtCriticUpdate (TD3 twin critics; target action: the DT's mean action at s′, smoothed)
+ *     → criticGroups (M visited states of this iteration, G actions sampled from the DT at each,
+ *       scored by min(Q_θ1, Q_θ2)) → groupAdvantages (outcome: the score)
+ *     → policyUpdate (one clipped ratio per action) → evaluate
+ *
+ * with no DT update in the first `critic.warmupIterations` iterations (docs/pipelines/grpo-dt.md).
+ *
  * This module is the pipeline's three parts: the config (`GrpoDtConfig`), the construction of its
  * parts, and `iteration(i)`; resume, checkpoints and the stop rule are the shared loop's.
  *
