@@ -3,7 +3,8 @@
  * computation of the twin critic (plain float64 loops over its weights) and of GRPO's advantage;
  * the one-row-per-trajectory DT batch (`dtWindowBatchOf` / `dtWindowPolicy`) against `dtBatchOf` /
  * `dtPolicy`; the context at the state after the last action (`dtStepWindows`); `dtCriticUpdate`
- * refusing a non-finite loss before any weight changes, and its state round trip.
+ * refusing a non-finite loss before any weight changes, and its state round trip; `PlainAdam`
+ * against tf.train.adam.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +28,8 @@ import {
 import { groupAdvantages } from '../operators/groupAdvantages.ts';
 import { NonFiniteUpdateError } from '../operators/policyUpdate.ts';
 import { decodeOrThrow } from '../lib/codec.ts';
+import { ParamStore } from '../lib/models/params.ts';
+import { PlainAdam, PlainAdamStateC } from '../lib/models/plain-adam.ts';
 
 await initBackend({ backend: 'cpu', quiet: true });
 
@@ -255,4 +258,41 @@ test('dtCriticUpdate: a non-finite loss throws before the critic changes; the st
   assert.equal(bad.optimizer.t, 0);
   for (const x of [l, l2, bad]) disposeDtCriticLearner(x);
   dt.dispose();
+});
+
+test("PlainAdam (the critic's optimizer) takes tf.train.adam's steps; its state round-trips", () => {
+  const make = () => {
+    const ps = new ParamStore(3);
+    ps.add('w', [2, 3], { kind: 'normal', std: 1 });
+    ps.add('b', [3], { kind: 'normal', std: 1 });
+    return ps;
+  };
+  const a = make();
+  const b = make();
+  const plain = new PlainAdam(a, 0.05);
+  const ref = tf.train.adam(0.05, 0.9, 0.999, 1e-8);
+  const x = tf.tensor2d([
+    [1, -2],
+    [0.5, 3],
+  ]);
+  const loss = (ps: ParamStore) => () => tf.sum(tf.square(tf.add(tf.matMul(x, ps.get('w')), ps.get('b')))) as tf.Scalar;
+  for (let k = 0; k < 5; k++) {
+    tf.tidy(() => plain.applyGradients(tf.variableGrads(loss(a), a.variables).grads));
+    tf.tidy(() => void ref.minimize(loss(b), false, b.variables));
+  }
+  for (const name of ['w', 'b']) {
+    const p = a.get(name).dataSync();
+    const q = b.get(name).dataSync();
+    for (let i = 0; i < p.length; i++) assert.ok(Math.abs(p[i]! - q[i]!) < 1e-5, `${name}[${i}]: ${p[i]} vs tf.train.adam ${q[i]}`);
+  }
+  const saved = decodeOrThrow(PlainAdamStateC, plain.state(), 'adam state');
+  const again = new PlainAdam(make(), 0.05);
+  again.load(saved);
+  assert.equal(again.t, 5);
+  assert.deepEqual(again.m.toRecord(), plain.m.toRecord());
+  assert.deepEqual(again.v.toRecord(), plain.v.toRecord());
+  for (const o of [plain, again, ref]) o.dispose();
+  x.dispose();
+  a.dispose();
+  b.dispose();
 });
