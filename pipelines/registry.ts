@@ -58,7 +58,7 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
   'grpo-dt': definePipeline({
     name: 'grpo-dt',
     description:
-      'GRPO-DT: online finetuning of a pretrained Decision Transformer with pure RL gradients (reset-point groups, sub-trajectories, no hindsight relabeling)',
+      'GRPO-DT: online finetuning of a pretrained Decision Transformer with pure RL gradients (reset-point groups, sub-trajectories, no hindsight relabeling; scoring critic: QGRPO, no env snapshots)',
     file: GrpoDtFile,
     metrics: GRPO_DT_METRICS,
     resolve: resolveGrpoDt,
