@@ -275,7 +275,14 @@ export function selectDtActions(
   opts: ActOptions & { contextLength?: number } = {},
 ): { action: Float32Array; logProb: Float32Array } {
   const K = opts.contextLength ?? dt.contextLength;
-  const res = dt.act(dtWindowBatch(histories, K), rng, opts);
+  const batch = dtWindowBatch(histories, K);
+  // A row whose episode has ended keeps being stepped with its batch (its action is discarded), so
+  // its step count can run past the DT's timestep table (HalfCheetah: every episode reaches the
+  // 1000-step limit). Such timesteps take the table's last entry. A live row never gets there while
+  // maxEpisodeSteps ≥ the env's time limit, so its window is unchanged.
+  const last = dt.maxEpisodeSteps - 1;
+  for (let k = 0; k < batch.timesteps.length; k++) if (batch.timesteps[k]! > last) batch.timesteps[k] = last;
+  const res = dt.act(batch, rng, opts);
   const A = dt.actDim;
   histories.forEach((h, b) => h.setAction(res.action.subarray(b * A, (b + 1) * A)));
   return { action: res.action, logProb: res.logProb };
