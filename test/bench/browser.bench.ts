@@ -28,12 +28,12 @@ const CASES = [
   { example: 'grpo-hopper', file: 'docs/playground/examples/grpo-hopper.yaml', iterations: 8, seed: 1 },
 ];
 const REPS = 2;
-/** The threads part: a small-op workload and a transformer's (hipo-tiny at width 128, 2 layers). */
+/** The threads part: a small-op workload and a transformer's (hipo-tiny at width 128, 2 layers, a shorter SFT). */
 const THREAD_CASES = [
   { label: 'grpo-cartpole, 4 iterations', query: 'example=grpo-cartpole&iterations=4&seed=1' },
   {
-    label: 'hipo-tiny at width 128, 1 iteration (SFT 300 steps, then HIPO)',
-    query: 'example=hipo-tiny&iterations=1&seed=0&set=model.width=128&set=model.heads=4',
+    label: 'hipo-tiny at width 128, 1 iteration (SFT 40 steps, then HIPO)',
+    query: 'example=hipo-tiny&iterations=1&seed=0&set=model.width=128&set=model.heads=4&set=base.iterations=40',
   },
 ];
 

@@ -195,7 +195,6 @@ function handle(m: FromWorker): void {
       setButtons('running');
       offer(downloads.config, `${JSON.stringify(m.config, null, 2)}\n`, 'application/json');
       show(`training ${m.pipeline} (seed ${String(m.config['seed'])}, ${String(m.config['iterations'])} iterations)`);
-      if (view) send({ type: 'frames' });
       break;
     case 'metrics': {
       lines.push(m.line);
@@ -283,6 +282,7 @@ function train(): void {
     text: text.value,
     name: filename.value,
     sets: sets(),
+    view,
     ...(Object.keys(provided).length > 0 ? { files: { ...provided } } : {}),
     ...(Number.isInteger(threadsParam) ? { threads: threadsParam } : {}),
   });

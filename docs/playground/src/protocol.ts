@@ -13,8 +13,11 @@ export interface PipelineText {
 
 export type ToWorker =
   | ({ type: 'validate' } & PipelineText)
-  /** Train; `files`: what the page provides to rxrl besides the shipped data (path → bytes). */
-  | ({ type: 'start'; threads?: number; files?: Record<string, Uint8Array> } & PipelineText)
+  /**
+   * Train; `files`: what the page provides to rxrl besides the shipped data (path → bytes); `view`:
+   * show the first iteration (a view after each later one is asked for with `frames`).
+   */
+  | ({ type: 'start'; threads?: number; files?: Record<string, Uint8Array>; view?: boolean } & PipelineText)
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }

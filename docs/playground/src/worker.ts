@@ -69,7 +69,7 @@ let resume: (() => void) | undefined;
 let paused: Promise<void> | undefined;
 let wantFrames = false;
 
-async function start(p: PipelineText, threads?: number, files?: Record<string, Uint8Array>): Promise<void> {
+async function start(p: PipelineText, threads?: number, files?: Record<string, Uint8Array>, view = false): Promise<void> {
   let decoded: { def: ResolvedPipeline; config: BaseConfig };
   try {
     decoded = decode(p);
@@ -80,6 +80,8 @@ async function start(p: PipelineText, threads?: number, files?: Record<string, U
   const { def, config } = decoded;
   running = true;
   stopRequested = false;
+  // The page's request for a view arrives only once the run yields (after an iteration): ask up front.
+  wantFrames = view;
   try {
     await provideShipped();
     if (files) provideFiles(files);
@@ -154,7 +156,7 @@ scope.onmessage = (e) => {
       }
       break;
     case 'start':
-      if (!running) void start(m, m.threads, m.files);
+      if (!running) void start(m, m.threads, m.files, m.view);
       break;
     case 'pause':
       if (running && paused === undefined) {
