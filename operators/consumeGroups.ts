@@ -1,12 +1,12 @@
 // `consumeGroups`: the learner's source of groups rolled out by actors — documented on the exported `consumeGroups` (hover it).
 import * as t from 'io-ts';
-import { isLeft } from 'fp-ts/lib/Either.js';
+import { isLeft, isRight } from 'fp-ts/lib/Either.js';
 import { defer, concatMap, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { NonNegativeInt } from '../lib/codec.ts';
 import type { Batch, Group } from '../lib/data.ts';
 import type { ParamStore } from '../lib/models/params.ts';
 import { AsyncTask, decodeEnvelope, encodeWeights, envSteps, type GroupEnvelope, type RunInfo } from '../lib/async/messages.ts';
-import type { GroupEntry, LearnerTransport } from '../lib/async/transport.ts';
+import type { ArchivedEntry, GroupEntry, LearnerTransport } from '../lib/async/transport.ts';
 
 /** The source's checkpointed state: the stream position and which tasks were published and consumed. */
 export const GroupSourceStateC = t.type(
@@ -62,7 +62,12 @@ export interface ConsumeGroupsConfig {
   /** A resumed run without saved source state (recomputed from iteration 0): the transport's old run is discarded. */
   resuming?: boolean;
   /** Called with every consumed group, in consumption order. */
-  log?: (r: ConsumedRecord) => void;
+  log?: ((r: ConsumedRecord) => void) | undefined;
+  /**
+   * Called with every entry taken from the stream (consumed, duplicate or dead-lettered), in order,
+   * before it is decoded: fed back in this order (`replayLearner`), they rebuild the same batches.
+   */
+  archive?: ((r: ArchivedEntry) => void) | undefined;
   /** Warn on stderr after this long without a group. Default 30 000 ms. */
   warnAfterMs?: number;
 }
@@ -94,7 +99,9 @@ const now = () => performance.now();
  * entries of the transport's group stream, in stream order, until M groups are accepted:
  *
  * - an entry that does not decode, or belongs to another run or config, or answers a task never
- *   published, goes to the dead-letter stream with the reason (`async/dead_letter`);
+ *   published, goes to the dead-letter stream with the reason (`async/dead_letter`); a task above
+ *   this learner's count that the run published before it resumed (a persistent transport's
+ *   `tasksPublished`) is drawn from the task generator up to it and consumed;
  * - a group whose task was already consumed (an actor presumed dead finished after all) is acked
  *   and skipped (`async/duplicates`): a group id is used once;
  * - every other group is consumed, acked and logged (`log`, the run's consumed.jsonl).
@@ -102,7 +109,9 @@ const now = () => performance.now();
  * Its state (stream position, tasks published and consumed) is checkpointed with the learner's
  * (`key` `async`): a learner resumed from a checkpoint is handed the entries after the position
  * again, in the same order, and rebuilds exactly the batches it had built — neither skipping nor
- * double-counting a group. Given the stream's order (the log), a run is reproducible.
+ * double-counting a group. Given the stream's order (the log), a run is reproducible: `archive`
+ * receives every entry taken, and a learner fed them again in that order (`replayLearner`) builds
+ * the same batches, so its metrics are the run's bit for bit (timings aside).
  * Emits `rollout/env_steps`, `rollout/episodes`, `policy_version`, `async/queue_depth`,
  * `async/learner_idle_frac` (share of the learner's time since its last batch spent waiting),
  * `async/actor_idle_frac` (share of the batch's actors' time spent waiting before their group),
@@ -187,6 +196,10 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
       }
       silent = 0;
       const d = decodeEnvelope(entry.text);
+      // A task beyond this learner's count may have been published by an earlier learner of the
+      // run (a persistent transport keeps them): the transport says how many the run published.
+      const runPublished = isRight(d) && d.right.task >= s.published ? await transport.tasksPublished?.() : undefined;
+      cfg.archive?.({ iteration, id: entry.id, text: entry.text, ...(runPublished !== undefined ? { published: runPublished } : {}) });
       if (isLeft(d)) {
         await dead(entry, d.left.join('; '));
         continue;
@@ -201,8 +214,16 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
         continue;
       }
       if (e.task >= s.published) {
-        await dead(entry, `task: ${e.task} was never published (published: 0 … ${s.published - 1})`);
-        continue;
+        if (runPublished === undefined || e.task >= runPublished) {
+          await dead(entry, `task: ${e.task} was never published (published: 0 … ${Math.max(s.published, runPublished ?? 0) - 1})`);
+          continue;
+        }
+        // Published before this learner resumed: the same tasks (the seeded streams), drawn up to it.
+        while (s.published <= e.task) {
+          const task = cfg.nextTask(s.published);
+          outstanding.set(task.task, task);
+          s.published++;
+        }
       }
       if (isDone(e.task)) {
         s.duplicates++;

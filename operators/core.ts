@@ -6,6 +6,9 @@
  *   starts → rollout | subTrajectories → returns → groupAdvantages → [constraintCost → primalDual]
  *          → policyUpdate → evaluate → metrics
  *
+ * and QGRPO's (no env snapshots) as rollout → returns → replayBuffer → dtCriticUpdate → criticGroups
+ * → groupAdvantages → policyUpdate.
+ *
  * Every operator maps `Batch<In>` to `Batch<Out>` (one item per iteration) and adds its metrics
  * under the names of docs/metrics.md; nothing in a stream holds a tensor.
  */
@@ -41,6 +44,8 @@ export * from './sftUpdate.ts';
 export * from './dpoUpdate.ts';
 export * from './collectTransitions.ts';
 export * from './td3Update.ts';
+export * from './dtCriticUpdate.ts';
+export * from './criticGroups.ts';
 
 /** The stream operators (what `rxrl list` prints). */
 export const OPERATOR_NAMES = [
@@ -59,6 +64,8 @@ export const OPERATOR_NAMES = [
   'metrics',
   'collectTransitions',
   'td3Update',
+  'dtCriticUpdate',
+  'criticGroups',
   'sftUpdate',
   'dpoUpdate',
   // Node only (operators/index.ts): the asynchronous actor–learner's.

@@ -74,6 +74,24 @@ function groupOf(cfg: LmRolloutConfig, start: PromptStart, groupId: string, out:
 }
 
 /**
+ * The rollout metrics of groups of completions: `rollout/tokens`, `rollout/episodes`,
+ * `length/mean`, then `extra`, then `score/<name>/mean` of every named score (what `lmRollout`
+ * emits; a learner fed by actors computes the same from the groups it consumed).
+ */
+export function completionMetrics(groups: readonly Group[], extra: Readonly<Record<string, number>> = {}): Record<string, number> {
+  const trs = groups.flatMap((g) => g.trajectories);
+  const metrics: Record<string, number> = {
+    'rollout/tokens': trs.reduce((a, t) => a + t.length, 0),
+    'rollout/episodes': trs.length,
+    'length/mean': moments(trs.map((t) => t.length)).mean,
+    ...extra,
+  };
+  const names = new Set(trs.flatMap((t) => Object.keys(t.scores ?? {})));
+  for (const n of names) metrics[`score/${n}/mean`] = moments(trs.map((t) => t.scores?.[n] ?? 0)).mean;
+  return metrics;
+}
+
+/**
  * `lmRollout` — prompts → groups of G completions sampled from a language model.
  *
  * In: `StartsBatch` of prompt starts; out: `Batch<Group>`, one group of G completions per prompt
@@ -119,17 +137,7 @@ export function lmRollout(cfg: LmRolloutConfig): OperatorFunction<StartsBatch, B
         );
         groups = starts.map((s, j) => groupOf(cfg, s, `${sb.iteration}/${s.promptId}`, out, j * G));
       } else groups = starts.map((s) => lmRolloutGroup(cfg, s, `${sb.iteration}/${s.promptId}`));
-      const trs = groups.flatMap((g) => g.trajectories);
-      const metrics: Record<string, number> = {
-        ...sb.metrics,
-        'rollout/tokens': trs.reduce((a, t) => a + t.length, 0),
-        'rollout/episodes': trs.length,
-        'length/mean': moments(trs.map((t) => t.length)).mean,
-        policy_version: cfg.version(),
-      };
-      const names = new Set(trs.flatMap((t) => Object.keys(t.scores ?? {})));
-      for (const n of names) metrics[`score/${n}/mean`] = moments(trs.map((t) => t.scores?.[n] ?? 0)).mean;
-      return of({ iteration: sb.iteration, groups, metrics });
+      return of({ iteration: sb.iteration, groups, metrics: { ...sb.metrics, ...completionMetrics(groups, { policy_version: cfg.version() }) } });
     }),
   );
 }

@@ -135,6 +135,16 @@ export class ReplayBuffer {
     return { version: 1, capacity: this.capacity, trajectories: ScoredArray.encode(this.items) };
   }
 
+  /**
+   * Replaces this buffer's trajectories with a saved state's, in place (an operator built around
+   * this buffer keeps working on the restored contents); refuses a state of another capacity.
+   */
+  load(json: ReplayBufferJSON | unknown): void {
+    const b = ReplayBuffer.fromState(json);
+    if (b.capacity !== this.capacity) throw new RangeError(`ReplayBuffer.load: the state has capacity ${b.capacity}, this buffer ${this.capacity}`);
+    this.items = b.items;
+  }
+
   static fromState(json: ReplayBufferJSON | unknown): ReplayBuffer {
     const j = json as Partial<ReplayBufferJSON> | null;
     if (typeof j !== 'object' || j === null || j.version !== 1) {

@@ -6,6 +6,8 @@
  *   rxrl eval CHECKPOINT [--episodes N]                        evaluate a run's checkpoint
  *   rxrl list                                                  pipelines, envs and operators
  *   rxrl report DIR [DIR ...] [--out OUT] [--title T]          HTML + PNG learning curves
+ *   rxrl actor --broker URL --run NAME                         an actor of a run over Redis
+ *   rxrl replay DIR [--out OUT]                                a run with actors (--archive) again, from its archive
  *
  * Errors print one clear message (every bad path of a pipeline file) and exit non-zero:
  * 1 for bad input or a failed run, 2 for a usage error, 130 after a second Ctrl-C. A stack trace
@@ -29,9 +31,10 @@ export class UsageError extends Error {
 
 const USAGE = `usage:
   rxrl run FILE [--set key=value ...] [--out DIR] [--resume DIR] [--tensorboard]
-           [--actors N | --broker redis://HOST:PORT [--run NAME]] [--max-staleness K] [--stale drop|keep] [--queue N]
+           [--actors N | --broker redis://HOST:PORT [--run NAME]] [--max-staleness K] [--stale drop|keep] [--queue N] [--archive]
   rxrl run --resume DIR [--set iterations=N] [--actors N | --broker URL]
   rxrl actor --broker redis://HOST:PORT --run NAME [--name ID] [--claim-after MS]
+  rxrl replay DIR [--out OUT]        (DIR: a run with --archive; OUT default DIR-replay)
   rxrl validate FILE [--set key=value ...]
   rxrl eval CHECKPOINT [--episodes N]
   rxrl list
@@ -97,6 +100,7 @@ async function cmdRun(args: string[]): Promise<number> {
       'max-staleness': { type: 'string' },
       stale: { type: 'string' },
       queue: { type: 'string' },
+      archive: { type: 'boolean' },
     },
   });
   if (positionals.length > 1) throw new UsageError(`run takes one pipeline file, got ${positionals.length}`);
@@ -167,11 +171,12 @@ function asyncOptions(values: Record<string, string | boolean | string[] | undef
     ...(str('max-staleness') !== undefined ? { maxStaleness: intFlag('max-staleness', str('max-staleness'), 0)! } : {}),
     ...(stale ? { stale } : {}),
     ...(str('queue') !== undefined ? { queue: intFlag('queue', str('queue'), 1)! } : {}),
+    ...(values['archive'] === true ? { archive: true } : {}),
   };
   if (out.actors !== undefined && out.actors > 0 && out.broker !== undefined)
     throw new UsageError('--actors and --broker are exclusive (with a broker, start actors with rxrl actor)');
-  const needsActors = out.run !== undefined || out.maxStaleness !== undefined || out.stale !== undefined || out.queue !== undefined;
-  if (needsActors && !wantsActors(out)) throw new UsageError('--run, --max-staleness, --stale and --queue need --actors N (N ≥ 1) or --broker URL');
+  const needsActors = out.run !== undefined || out.maxStaleness !== undefined || out.stale !== undefined || out.queue !== undefined || out.archive;
+  if (needsActors && !wantsActors(out)) throw new UsageError('--run, --max-staleness, --stale, --queue and --archive need --actors N (N ≥ 1) or --broker URL');
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
@@ -218,6 +223,24 @@ async function cmdActor(args: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
   }
+}
+
+async function cmdReplay(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string' } } });
+  if (positionals.length !== 1) throw new UsageError('replay takes one run directory (a run made with --archive)');
+  const dir = positionals[0]!.replace(/\/+$/, '');
+  const { replayRun } = await import('./async/replay.ts');
+  const out = values.out ?? `${dir}-replay`;
+  const r = await replayRun(dir, { out });
+  if (r.difference) {
+    console.error(`rxrl replay: ${r.runDir} differs from ${dir}: ${r.difference}`);
+    return 1;
+  }
+  console.log(
+    `rxrl replay: ${r.iterations} iterations fed ${dir}'s archived groups in its order: metrics.jsonl identical (timing keys aside: time/…, async/learner_idle_frac, async/queue_depth)`,
+  );
+  console.log(`run directory: ${r.runDir}`);
+  return 0;
 }
 
 /** Input files a valid config names that do not exist (yet): `run` refuses them, `validate` only notes them. */
@@ -321,6 +344,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdEval(rest);
       case 'actor':
         return await cmdActor(rest);
+      case 'replay':
+        return await cmdReplay(rest);
       case 'list':
         return await cmdList();
       case 'report':

@@ -7,7 +7,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from '../lib/models/params.ts';
 import type { MetricsRecord } from '../lib/data.ts';
 import type { RunInfo } from '../lib/async/messages.ts';
-import type { LearnerTransport } from '../lib/async/transport.ts';
+import type { ArchivedEntry, LearnerTransport } from '../lib/async/transport.ts';
 import type { ConsumedRecord } from '../operators/consumeGroups.ts';
 import type { MaxStalenessConfig } from '../operators/maxStaleness.ts';
 
@@ -61,6 +61,8 @@ export interface AsyncLearnerContext {
   readonly resuming: boolean;
   /** Every consumed group, in order (DIR/consumed.jsonl). */
   readonly log?: ((r: ConsumedRecord) => void) | undefined;
+  /** Every stream entry taken, in order (DIR/entries.jsonl, with `--archive`): what `rxrl replay` feeds a fresh learner. */
+  readonly archive?: ((r: ArchivedEntry) => void) | undefined;
 }
 
 export interface PipelineResult {

@@ -282,6 +282,7 @@ export async function runGrpoControl(
         params: policy.params,
         resuming: asyncCtx.resuming,
         log: asyncCtx.log,
+        archive: asyncCtx.archive,
       })
     : undefined;
   /** Iteration i's groups: rolled out here (on-policy), or taken from the actors within the staleness bound. */

@@ -23,8 +23,8 @@ import { disposeTd3Learner } from '../operators/td3Update.ts';
 import { OdtFile, ODT_METRICS, checkOdt, resolveOdt, runOdt } from './online-dt/odt.ts';
 import { OdtTd3File, ODT_TD3_METRICS, checkOdtTd3, resolveOdtTd3, runOdtTd3 } from './online-dt/odt-td3.ts';
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
-import { HipoFile, HIPO_METRICS, checkHipo, resolveHipo, runHipo } from './hipo/hipo.ts';
-import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
+import { HipoFile, HIPO_METRICS, checkHipo, hipoActor, resolveHipo, runHipo } from './hipo/hipo.ts';
+import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, grpoLmActor, resolveGrpoLm, runGrpoLm } from './hipo/grpo-lm.ts';
 import { GrpoDtFile, GRPO_DT_METRICS, checkGrpoDt, resolveGrpoDt, runGrpoDt } from './online-dt/grpo-dt.ts';
 import { RftFile, RFT_METRICS, checkRft, resolveRft, runRft } from './hipo/rft.ts';
 import { DpoFile, DPO_METRICS, checkDpo, resolveDpo, runDpo } from './hipo/dpo.ts';
@@ -82,6 +82,7 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveHipo,
     check: checkHipo,
     run: (config, sinks, ctx) => runHipo(config, sinks, ctx),
+    actor: hipoActor,
   }),
   'grpo-lm': definePipeline({
     name: 'grpo-lm',
@@ -91,12 +92,13 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
     resolve: resolveGrpoLm,
     check: checkGrpoLm,
     run: (config, sinks, ctx) => runGrpoLm(config, sinks, ctx),
+    actor: grpoLmActor,
   }),
   td3: TD3_PIPELINE,
   'grpo-dt': definePipeline({
     name: 'grpo-dt',
     description:
-      'GRPO-DT: online finetuning of a pretrained Decision Transformer with pure RL gradients (reset-point groups, sub-trajectories, no hindsight relabeling)',
+      'GRPO-DT: online finetuning of a pretrained Decision Transformer with pure RL gradients (reset-point groups, sub-trajectories, no hindsight relabeling; scoring critic: QGRPO, no env snapshots)',
     file: GrpoDtFile,
     metrics: GRPO_DT_METRICS,
     resolve: resolveGrpoDt,

@@ -1,17 +1,21 @@
 /**
  * Runs with actors through the runner: `--actors 0` writes the same metrics.jsonl as no flag (the
  * one-process path, bit for bit); `--actors 1` (a child process) finishes with every group consumed
- * once, M per iteration; and bad input gets one clear message naming the broker, the run and the
+ * once, M per iteration; the embedded transport with scripted children hands tasks out ahead, a
+ * share ⌈maxQueue / N⌉ per child, and when a child is SIGKILLed holding tasks they are answered by
+ * the others or its replacement, each once; and bad input gets one clear message naming the broker, the run and the
  * field: an unreachable broker, a wrong password, a run name taken by another config, a pipeline
  * without an actor side.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPipeline } from '../pipelines/runner.ts';
 import { readConsumed } from '../pipelines/async/runtime.ts';
+import { embeddedLearner } from '../lib/async/embedded.ts';
 import { redisServerMissing, startRedis } from './helpers/redis-server.ts';
 
 const FILE = 'pipelines/examples/grpo-cartpole.yaml';
@@ -46,9 +50,63 @@ test('--actors 0 is the one-process run, bit for bit; --actors 1 consumes every 
       maxStaleness: 2,
       stale: 'drop',
       queue: null,
+      archive: false,
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * A child speaking the embedded protocol: `hold` takes its tasks and never answers them (a child
+ * about to die mid-group), otherwise each task is answered at once with the text `group <task>`.
+ */
+function scriptedChild(hold: boolean): ChildProcess {
+  const code = `
+    process.on('message', (m) => {
+      if (m.type === 'run') process.send({ type: 'ready' });
+      else if (m.type === 'task' && ${!hold}) process.send({ type: 'group', leaseId: m.lease.id, text: 'group ' + m.lease.task.task });
+      else if (m.type === 'stop') process.exit(0);
+    });`;
+  return spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+}
+
+test('embedded: tasks go out ahead, a share per child; a child SIGKILLed holding tasks is replaced and its tasks answered, none lost', {
+  timeout: 30_000,
+}, async () => {
+  const spawned: ChildProcess[] = [];
+  let readyCount = 0;
+  // Child 0 first holds its tasks (it will be killed); its replacement answers them.
+  const transport = embeddedLearner(2, (i) => {
+    const c = scriptedChild(i === 0 && spawned.length < 2);
+    c.on('message', (m: { type: string }) => {
+      if (m.type === 'ready') readyCount++;
+    });
+    spawned.push(c);
+    return c;
+  });
+  const info = { run: 'e1', pipeline: 'grpo-control', config: {}, configHash: 'h' };
+  try {
+    await transport.open(info, { kind: 'fresh' }, { maxQueue: 6 });
+    // Both children ready (the learner has seen it too: it listens to the same event) before the tasks go out.
+    while (readyCount < 2) await new Promise((r) => setTimeout(r, 10));
+    await transport.publishTasks(
+      Array.from({ length: 6 }, (_, n) => ({ task: n, groupId: `task/${n}`, start: { kind: 'seed' as const, envId: 'CartPole-v1', seed: n }, seed: n })),
+    );
+    // Child 1 answers its share (3 of the 6: ⌈6 / 2⌉ each), child 0 holds the other 3.
+    const first: string[] = [];
+    for (let k = 0; k < 3; k++) first.push((await transport.next(5000))?.text ?? 'none');
+    assert.equal(await transport.next(300), undefined, 'a held task was answered');
+    assert.equal(transport.restarts, 0);
+    spawned[0]!.kill('SIGKILL');
+    const rest: string[] = [];
+    for (let k = 0; k < 3; k++) rest.push((await transport.next(5000))?.text ?? 'none');
+    assert.deepEqual([...first, ...rest].sort(), Array.from({ length: 6 }, (_, n) => `group ${n}`).sort(), 'every task answered once');
+    assert.equal(transport.restarts, 1);
+    assert.equal(spawned.length, 3, 'the killed child was replaced');
+  } finally {
+    await transport.close(true);
+    for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
 });
 

@@ -22,7 +22,7 @@ import {
   type AsyncTask,
   type RunInfo,
 } from '../lib/async/messages.ts';
-import type { GroupEntry, LearnerTransport } from '../lib/async/transport.ts';
+import type { ArchivedEntry, GroupEntry, LearnerTransport } from '../lib/async/transport.ts';
 import { maxStaleness } from '../operators/maxStaleness.ts';
 import { consumeGroups } from '../operators/consumeGroups.ts';
 
@@ -75,7 +75,7 @@ const env = (task: number, version: number, over: Partial<{ run: string; configH
   encodeEnvelope({ run: 'r1', configHash: 'abc', task, actor: 'a', policyVersion: version, rolloutMs: 3, idleMs: 1, group: group(task, version), ...over });
 
 /** A transport whose group stream is a fixed list (positions are indices); it records what the source did. */
-function scripted(stream: string[]) {
+function scripted(stream: string[], runPublished?: number) {
   const seen = { dead: [] as [string, string][], acked: [] as string[], tasks: [] as number[], weights: [] as number[], committed: [] as string[] };
   let at = 0;
   const t: LearnerTransport = {
@@ -108,6 +108,7 @@ function scripted(stream: string[]) {
       seen.committed.push(p);
     },
     async close() {},
+    ...(runPublished !== undefined ? { tasksPublished: async () => runPublished } : {}),
   };
   return { t, seen };
 }
@@ -168,6 +169,61 @@ test('consumeGroups: stream order, duplicates skipped, bad entries dead-lettered
   assert.deepEqual(a.seen.committed, ['7']);
   a.params.dispose();
   b.params.dispose();
+});
+
+test("consumeGroups: a task above the learner's count that the run published before it resumed is drawn up to and consumed (the archive keeps the transport's word); without that word it is dead-lettered", async () => {
+  const nextTask = (n: number): AsyncTask => ({ task: n, groupId: taskGroupId(n), start: { kind: 'seed', envId: 'CartPole-v1', seed: n }, seed: n + 100 });
+  const outstanding = [0, 1, 2].map(nextTask);
+  for (const runPublished of [7, undefined]) {
+    const params = new ParamStore(0);
+    params.add('w', [2], normal(1));
+    // Restored with tasks 0 … 2 published (its checkpoint); its predecessor published up to task 6 and task 5 was answered first.
+    const s = scripted([env(5, 0), env(0, 0), env(1, 0)], runPublished);
+    const archived: ArchivedEntry[] = [];
+    const drawn: number[] = [];
+    const src = consumeGroups({
+      transport: s.t,
+      info: INFO,
+      groupsPerBatch: 2,
+      queue: 3,
+      nextTask: (n) => (drawn.push(n), nextTask(n)),
+      learner: { version: 0 },
+      params,
+      archive: (r) => archived.push(r),
+    });
+    src.restore({ position: null, published: 3, consumed: 0, doneBelow: 0, doneAbove: [], outstanding, duplicates: 0, deadLetters: 0 });
+    const b = await lastValueFrom(src.batch(0));
+    if (runPublished !== undefined) {
+      assert.deepEqual(
+        b.groups.map((g) => g.groupId),
+        ['task/5', 'task/0'],
+      );
+      assert.deepEqual(s.seen.dead, []);
+      assert.deepEqual(drawn, [3, 4, 5]);
+      const after = src.capture();
+      assert.equal(after.published, 6);
+      assert.deepEqual(
+        after.outstanding.map((t) => t.task),
+        [1, 2, 3, 4],
+      );
+      assert.deepEqual(
+        archived.map((r) => r.published),
+        [7, undefined],
+      );
+    } else {
+      assert.deepEqual(
+        b.groups.map((g) => g.groupId),
+        ['task/0', 'task/1'],
+      );
+      assert.deepEqual(
+        s.seen.dead.map(([id]) => id),
+        ['0'],
+      );
+      assert.match(s.seen.dead[0]![1], /task: 5 was never published \(published: 0 … 2\)/);
+      assert.ok(archived.every((r) => r.published === undefined));
+    }
+    params.dispose();
+  }
 });
 
 test('envelopes and weights: bit-exact round trips; errors name the field, the broker and the tensor', () => {

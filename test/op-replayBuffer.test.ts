@@ -90,6 +90,13 @@ test('state round-trips through JSON and samples identically', () => {
   assert.ok(r.at(2).rewards instanceof Float32Array);
   assert.deepEqual(r.sample(100, new Rng(1), 2), b.sample(100, new Rng(1), 2));
   assert.throws(() => ReplayBuffer.fromState({ version: 1, capacity: 2, trajectories: [1] }), /invalid replay buffer trajectories/);
+  // load: the same contents in place (an operator built around the buffer sees them); another capacity is refused.
+  const inPlace = new ReplayBuffer(3);
+  inPlace.add([traj('z', 1)]);
+  inPlace.load(JSON.parse(text));
+  assert.deepEqual(ids(inPlace), ids(b));
+  assert.deepEqual(inPlace.sample(50, new Rng(2), 2), b.sample(50, new Rng(2), 2));
+  assert.throws(() => new ReplayBuffer(4).load(JSON.parse(text)), /ReplayBuffer\.load: the state has capacity 3, this buffer 4/);
 });
 
 test('replayBuffer pushes each batch and reports size and mean return (marbles)', () => {

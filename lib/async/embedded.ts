@@ -2,12 +2,16 @@
  * The embedded transport: N actor processes on this machine, children of the learner talking over
  * Node's IPC channel (structured clone, so weights and group text cross without a server).
  *
- *   learner → child   { type: 'run', info }  { type: 'task', lease, weights? }  { type: 'stop' }
+ *   learner → child   { type: 'run', info }  { type: 'task', lease }  { type: 'weights', version, bytes }  { type: 'stop' }
  *   child → learner   { type: 'ready' }  { type: 'group', leaseId, text }
  *
- * The learner hands a task to an idle child together with the newest weights when the child's are
- * older (weights are picked up between groups). A child that dies mid-group loses that group: its
- * task goes back to the front of the queue and a new child takes its place. Nothing persists: a
+ * The learner hands tasks out as soon as they are published, to the ready child holding the fewest,
+ * up to its share ⌈maxQueue / N⌉ each (a child queues its tasks): the learner's event loop is busy
+ * during a synchronous update, so a child that had to ask for its next task would idle until the
+ * update ends. Each new weights
+ * version goes to every child when published (and to a child when it starts); a child loads the
+ * newest it has received between groups. A child that dies loses the group it was rolling out: its
+ * tasks go back to the front of the queue and a new child takes its place. Nothing persists: a
  * resumed learner republishes the tasks its checkpoint lists as outstanding.
  *
  * ```ts
@@ -19,15 +23,16 @@ import type { ChildProcess } from 'node:child_process';
 import { AsyncError, type ActorTransport, type GroupEntry, type LearnerTransport, type TaskLease } from './transport.ts';
 import type { RunInfo } from './messages.ts';
 
-type ToChild = { type: 'run'; info: RunInfo } | { type: 'task'; lease: TaskLease; weights?: { version: number; bytes: Uint8Array } } | { type: 'stop' };
+type Weights = { version: number; bytes: Uint8Array };
+type ToChild = { type: 'run'; info: RunInfo } | { type: 'task'; lease: TaskLease } | ({ type: 'weights' } & Weights) | { type: 'stop' };
 type ToLearner = { type: 'ready' } | { type: 'group'; leaseId: string; text: string };
 
 interface Child {
   readonly index: number;
   proc: ChildProcess;
   ready: boolean;
-  version: number;
-  lease: TaskLease | undefined;
+  /** Tasks handed to it and not yet answered, in the order it rolls them out. */
+  leases: TaskLease[];
 }
 
 /** How many children may die before they were ever ready (a config they cannot run) before the run fails. */
@@ -42,12 +47,14 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
   const entries: GroupEntry[] = [];
   let waiting: (() => void) | undefined;
   let info: RunInfo | undefined;
-  let weights: { version: number; bytes: Uint8Array } | undefined;
+  let weights: Weights | undefined;
   let seq = 0;
   let closing = false;
   let failure: Error | undefined;
   let earlyDeaths = 0;
   let restarts = 0;
+  /** Tasks one child may hold (its share of the queue bound). */
+  let share = Number.POSITIVE_INFINITY;
 
   const wake = () => {
     const w = waiting;
@@ -59,26 +66,28 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
     if (c.proc.connected) c.proc.send(m, (e) => e && undefined);
   };
   const dispatch = () => {
-    for (const c of children) {
-      if (!c.ready || c.lease || queue.length === 0) continue;
+    while (queue.length > 0) {
+      // The ready child with the fewest tasks (the lowest index on a tie).
+      let to: Child | undefined;
+      for (const c of children) if (c.ready && c.leases.length < share && (!to || c.leases.length < to.leases.length)) to = c;
+      if (!to) return;
       const lease = queue.shift()!;
-      c.lease = lease;
-      const w = weights && weights.version > c.version ? weights : undefined;
-      if (w) c.version = w.version;
-      send(c, w ? { type: 'task', lease, weights: w } : { type: 'task', lease });
+      to.leases.push(lease);
+      send(to, { type: 'task', lease });
     }
   };
   const start = (index: number) => {
     const proc = spawn(index);
-    const c: Child = { index, proc, ready: false, version: -1, lease: undefined };
+    const c: Child = { index, proc, ready: false, leases: [] };
     children[index] = c;
-    proc.on('error', () => {}); // a failed send to a dying child; its 'exit' requeues its task
+    proc.on('error', () => {}); // a failed send to a dying child; its 'exit' requeues its tasks
     proc.on('message', (m: ToLearner) => {
       if (m.type === 'ready') {
         c.ready = true;
+        if (weights) send(c, { type: 'weights', ...weights });
         dispatch();
       } else if (m.type === 'group') {
-        if (c.lease?.id === m.leaseId) c.lease = undefined;
+        c.leases = c.leases.filter((l) => l.id !== m.leaseId);
         entries.push({ id: String(++seq).padStart(12, '0'), text: m.text });
         wake();
         dispatch();
@@ -86,9 +95,11 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
     });
     proc.on('exit', (code, signal) => {
       if (closing) return;
-      if (c.lease) queue.unshift(c.lease);
-      c.lease = undefined;
-      if (!c.ready && ++earlyDeaths >= MAX_EARLY_DEATHS) {
+      const wasReady = c.ready;
+      c.ready = false;
+      queue.unshift(...c.leases);
+      c.leases = [];
+      if (!wasReady && ++earlyDeaths >= MAX_EARLY_DEATHS) {
         failure = new AsyncError(
           `${where}: actor ${index} exited (${signal ?? `code ${code}`}) before it was ready, ${earlyDeaths} times; see its error above`,
         );
@@ -98,6 +109,8 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
       restarts++;
       start(index);
       if (info) send(children[index]!, { type: 'run', info });
+      // Its tasks go to the other ready children now (or to its replacement when it is ready).
+      dispatch();
     });
     return c;
   };
@@ -108,8 +121,9 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
     get restarts() {
       return restarts;
     },
-    async open(i) {
+    async open(i, _mode, opts) {
       info = i;
+      share = Math.max(1, Math.ceil(opts.maxQueue / actors));
       for (let k = 0; k < actors; k++) send(start(k), { type: 'run', info });
     },
     async publishTasks(tasks) {
@@ -118,6 +132,7 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
     },
     async publishWeights(version, bytes) {
       weights = { version, bytes };
+      for (const c of children) if (c.ready) send(c, { type: 'weights', version, bytes });
     },
     async next(timeoutMs) {
       if (failure) throw failure;
@@ -171,8 +186,13 @@ export function embeddedActor(name: string, proc: NodeJS.Process = process): Act
   const where = 'embedded actor';
   const inbox: ToChild[] = [];
   let waiting: (() => void) | undefined;
-  let pendingWeights: { version: number; bytes: Uint8Array } | undefined;
+  let pendingWeights: Weights | undefined;
   proc.on('message', (m: ToChild) => {
+    // Weights skip the queue of tasks: the newest received is loaded before the next group.
+    if (m.type === 'weights') {
+      if (!pendingWeights || m.version > pendingWeights.version) pendingWeights = { version: m.version, bytes: m.bytes };
+      return;
+    }
     inbox.push(m);
     const w = waiting;
     waiting = undefined;
@@ -216,10 +236,7 @@ export function embeddedActor(name: string, proc: NodeJS.Process = process): Act
       const m = await take(timeoutMs);
       if (!m) return undefined;
       if (m.type === 'stop') return 'finished';
-      if (m.type === 'task') {
-        if (m.weights) pendingWeights = m.weights;
-        return m.lease;
-      }
+      if (m.type === 'task') return m.lease;
       return undefined;
     },
     async weights(since) {

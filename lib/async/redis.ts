@@ -8,7 +8,10 @@
  *                    than `claimAfterMs` (its actor died) is taken over with XAUTOCLAIM
  *   rxrl:R:tasks:last  the highest task number published (a resumed learner publishes no task twice)
  *   rxrl:R:groups    stream of group envelopes; consumer group `learner` (one consumer): acked when
- *                    consumed; trimmed up to the position of the learner's last checkpoint
+ *                    consumed; trimmed up to the position of the learner's last checkpoint. The
+ *                    learner takes entries from its pending list after the last one it received
+ *                    (a '>' read only waits for new ones), so a reply lost to a server restart
+ *                    loses no entry and changes no order
  *   rxrl:R:dead      dead-letter stream: entries the learner could not decode, with the reason
  *   rxrl:R:weights   hash: version, data (safetensors bytes of that version)
  *
@@ -16,7 +19,9 @@
  * pending (and will be redone) or answered — an actor killed mid-group loses at most that group's
  * work. Back-pressure: an actor takes no task while more than `maxQueue` groups wait for the
  * learner. Durability is Redis's: run the server with `--appendonly yes` (and `--appendfsync
- * always` to lose nothing acknowledged by a crash of the server itself).
+ * always` to lose nothing acknowledged by a crash of the server itself). While the server is away
+ * (a restart), both ends retry for up to a minute and resend what was unanswered: a group published
+ * twice that way is a duplicate the learner skips (a group id is used once).
  *
  * ```ts
  * const learner = redisLearner('redis://127.0.0.1:6379', 'run-1');
@@ -128,6 +133,8 @@ export function redisLearner(url: string, run: string): LearnerTransport {
   let reader: Redis | undefined;
   let lastTask = -1;
   const buffer: GroupEntry[] = [];
+  /** The id of the last entry received: entries after it are read from the learner's pending list, in order. */
+  let lastId = '0';
   const need = (): Redis => {
     if (!redis) throw new AsyncError(`${where}: the learner's transport is not open`);
     return redis;
@@ -164,9 +171,13 @@ export function redisLearner(url: string, run: string): LearnerTransport {
         await redis.call('XGROUP', ['CREATE', k.tasks, 'actors', '0', 'MKSTREAM']);
         await redis.call('XGROUP', ['CREATE', k.groups, 'learner', '0', 'MKSTREAM']);
       } else {
-        // Entries after the checkpoint's position are delivered again, in the same order.
+        // Entries after the checkpoint's position are delivered again, in the same order. The
+        // previous learner's pending list goes first (it may hold entries after the position that
+        // it received but did not consume, and not those it consumed): all of them come again.
+        await redis.call('XGROUP', ['DELCONSUMER', k.groups, 'learner', 'learner']);
         await redis.call('XGROUP', ['SETID', k.groups, 'learner', mode.position ?? '0']);
       }
+      lastId = mode.kind === 'resume' ? (mode.position ?? '0') : '0';
       await redis.hset(k.meta, 'info', JSON.stringify(RunInfo.encode(info)), 'status', 'running', 'maxQueue', String(opts.maxQueue));
       lastTask = Number((await redis.get(k.tasksLast)) ?? -1);
     },
@@ -186,19 +197,32 @@ export function redisLearner(url: string, run: string): LearnerTransport {
     async next(timeoutMs) {
       if (buffer.length === 0) {
         if (!reader) throw new AsyncError(`${where}: the learner's transport is not open`);
-        const r = (await reader.call('XREADGROUP', [
-          'GROUP',
-          'learner',
-          'learner',
-          'COUNT',
-          '64',
-          'BLOCK',
-          String(Math.max(1, Math.round(timeoutMs))),
-          'STREAMS',
-          k.groups,
-          '>',
-        ])) as StreamReply;
-        for (const [, entries] of r ?? []) for (const [id, fields] of entries) buffer.push({ id, text: fieldOf(fields, 'envelope') ?? '' });
+        // Entries are taken from the learner's pending list after the last one received, never
+        // straight from a '>' read: a '>' read whose reply was lost (the server restarted after
+        // executing it) left its entries pending, and they come first, in stream order.
+        const pending = async (r: Redis) => {
+          const got = (await r.call('XREADGROUP', ['GROUP', 'learner', 'learner', 'COUNT', '64', 'STREAMS', k.groups, lastId])) as StreamReply;
+          for (const [, entries] of got ?? []) for (const [id, fields] of entries) buffer.push({ id, text: fieldOf(fields, 'envelope') ?? '' });
+        };
+        await pending(reader);
+        if (buffer.length === 0) {
+          // Wait for new entries (they join the pending list), then take them from it.
+          await reader.call('XREADGROUP', [
+            'GROUP',
+            'learner',
+            'learner',
+            'COUNT',
+            '64',
+            'BLOCK',
+            String(Math.max(1, Math.round(timeoutMs))),
+            'STREAMS',
+            k.groups,
+            '>',
+          ]);
+          await pending(reader);
+        }
+        const last = buffer.at(-1);
+        if (last) lastId = last.id;
       }
       return buffer.shift();
     },
@@ -226,6 +250,9 @@ export function redisLearner(url: string, run: string): LearnerTransport {
     },
     async commit(position) {
       await need().call('XTRIM', [k.groups, 'MINID', position]);
+    },
+    async tasksPublished() {
+      return Number((await need().get(k.tasksLast)) ?? -1) + 1;
     },
     async close(finished) {
       try {

@@ -27,6 +27,13 @@ export interface GroupEntry {
   readonly text: string;
 }
 
+/** An entry as a learner took it in iteration `iteration` (a run's archive, DIR/entries.jsonl). */
+export interface ArchivedEntry extends GroupEntry {
+  readonly iteration: number;
+  /** What `tasksPublished` answered for this entry, when the learner asked (its task was above the learner's count). */
+  readonly published?: number;
+}
+
 /** Where a learner starts: a new run, a run whose earlier state is discarded, or a checkpoint's position. */
 export type OpenMode = { readonly kind: 'fresh' } | { readonly kind: 'reset' } | { readonly kind: 'resume'; readonly position: string | null };
 
@@ -49,6 +56,12 @@ export interface LearnerTransport {
   deadLetter(entry: GroupEntry, reason: string): Promise<void>;
   /** Group entries waiting for the learner. */
   queueDepth(): Promise<number>;
+  /**
+   * How many tasks the run has published, counting those of an earlier learner of the run (a
+   * persistent transport: a learner killed after its checkpoint published more than the
+   * checkpoint knows); asked about an entry whose task is above the learner's own count.
+   */
+  tasksPublished?(): Promise<number | undefined>;
   /** Everything up to `position` is in a checkpoint: it may be trimmed. */
   commit(position: string): Promise<void>;
   /** `finished`: the run is over (actors stop); otherwise the run may be resumed. */

@@ -268,17 +268,22 @@ export async function makeBase(cfg: { base: BaseSection; model: ModelSection; su
  * The task and the base model of an RL run. `synthetic`: the suite and `makeBase`. `text`: the
  * policy, its tokenizer and chat template from the local HF folder `suite.model` (the base is the
  * model as loaded; `base` and `model` are unused), prompts from makeTextHierarchySuite.
+ * `untrained`: a synthetic suite's model is only built, not trained or loaded (an actor, whose
+ * weights come from the learner).
  */
-export async function makeTaskAndBase(cfg: {
-  base: BaseSection;
-  model: ModelSection;
-  suite: SuiteSection;
-  seed: number;
-}): Promise<{ task: HierarchyTask; base: CausalLM }> {
+export async function makeTaskAndBase(
+  cfg: {
+    base: BaseSection;
+    model: ModelSection;
+    suite: SuiteSection;
+    seed: number;
+  },
+  opts: { untrained?: boolean } = {},
+): Promise<{ task: HierarchyTask; base: CausalLM }> {
   const s = cfg.suite;
   if (s.kind === 'synthetic') {
     const suite = makeSuite(s);
-    return { task: taskOfSuite(suite), base: await makeBase(cfg, suite) };
+    return { task: taskOfSuite(suite), base: opts.untrained ? makeLm(cfg.model, suite, cfg.seed) : await makeBase(cfg, suite) };
   }
   const folder = s.model;
   if (folder === null) throw new ConfigError(`suite.model: the 'text' suite needs a local Hugging Face model folder, got null`);
@@ -402,16 +407,23 @@ export function taskOfTextSuite(text: TextHierarchySuite, s: Pick<SuiteSection, 
  * `conflictShare` (else aligned), drawn uniformly within its kind.
  */
 export function promptStarts(task: HierarchyTask, rng: Rng, n: number, conflictShare: number): (iteration: number) => StartsBatch {
+  const next = promptPicker(task, rng, conflictShare);
+  return (iteration) => ({ iteration, starts: Array.from({ length: n }, next) });
+}
+
+/**
+ * One train prompt's start per call, conflicting with probability `conflictShare` (else aligned),
+ * uniform within its kind: `promptStarts` draws n of them per iteration, an asynchronous run one
+ * per task (the same sequence from the same stream).
+ */
+export function promptPicker(task: HierarchyTask, rng: Rng, conflictShare: number): () => PromptStart {
   const { conflicting, aligned } = task.train;
   if (conflicting.length === 0 || aligned.length === 0)
     throw new ConfigError(`suite: training needs both aligned and conflicting train prompts (got ${aligned.length} and ${conflicting.length})`);
-  return (iteration) => ({
-    iteration,
-    starts: Array.from({ length: n }, () => {
-      const pool = rng.uniform() < conflictShare ? conflicting : aligned;
-      return pool[rng.int(pool.length)]!.start;
-    }),
-  });
+  return () => {
+    const pool = rng.uniform() < conflictShare ? conflicting : aligned;
+    return pool[rng.int(pool.length)]!.start;
+  };
 }
 
 /**

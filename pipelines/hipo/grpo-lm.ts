@@ -15,7 +15,6 @@
  * ```
  */
 import * as t from 'io-ts';
-import { of, map } from 'rxjs';
 import { NonNegativeInt, NonNegativeNumber, PositiveInt, Uint32, decodeOrThrow, oneOf } from '../../lib/codec.ts';
 import type { MetricsRecord } from '../../lib/data.ts';
 import { groupAdvantages } from '../../operators/groupAdvantages.ts';
@@ -26,7 +25,8 @@ import { deepPartial, resolve, type DeepPartial } from '../config.ts';
 import type { PipelineContext } from '../context.ts';
 import { StopRule, stopRule } from '../loop.ts';
 import { BASE_DEFAULTS, BaseSection, EVALUATION_DEFAULTS, EvaluationSection, MODEL_DEFAULTS, ModelSection, SUITE_DEFAULTS, SuiteSection } from './common.ts';
-import { LM_RL_DEFAULTS, LM_RL_METRICS, LmRlProps, checkLmRl, runLmRl, type LmRlResult } from './rl.ts';
+import { LM_RL_DEFAULTS, LM_RL_METRICS, LmRlProps, checkLmRl, lmRlActor, runLmRl, type LmRlResult, type LmScore } from './rl.ts';
+import type { ActorPart } from '../../lib/async/transport.ts';
 
 export const GrpoLmConfig = t.strict(
   {
@@ -78,6 +78,17 @@ export function checkGrpoLm(cfg: GrpoLmConfig): string[] {
   return checkLmRl('grpo-lm', cfg, GRPO_LM_METRICS);
 }
 
+/** The mode's reward; the cost is recorded either way (`cost/mean`), and enters the reward only with a weight. */
+function grpoLmScore(cfg: GrpoLmConfig): LmScore {
+  const w = cfg.algorithm.mode === 'fixed-weight' ? cfg.algorithm.weight : 0;
+  return ({ utility, compliance }) => ({ reward: utility - w * (1 - compliance), cost: 1 - compliance });
+}
+
+/** The actor side of an asynchronous `grpo-lm` run. */
+export function grpoLmActor(config: GrpoLmConfig): Promise<ActorPart> {
+  return lmRlActor(config, grpoLmScore(config));
+}
+
 /** Runs the `grpo-lm` pipeline (see the module comment). */
 export async function runGrpoLm(
   partial: DeepPartial<GrpoLmConfig> & { stopWhen?: (m: MetricsRecord) => boolean } = {},
@@ -89,17 +100,15 @@ export async function runGrpoLm(
   const problems = checkGrpoLm(cfg);
   if (problems.length > 0) throw new RangeError(`grpo-lm config: ${problems.join('; ')}`);
   const alg = cfg.algorithm;
-  const w = alg.mode === 'fixed-weight' ? alg.weight : 0;
   return runLmRl(
     cfg,
     {
-      // The cost is recorded either way (`cost/mean`), and enters the reward only with a weight.
-      score: ({ utility, compliance }) => ({ reward: utility - w * (1 - compliance), cost: 1 - compliance }),
-      iteration: ({ starts, rollout, learner, evaluation }) => {
+      score: grpoLmScore(cfg),
+      iteration: ({ groups, shareWeights, learner, evaluation }) => {
         const advantages = groupAdvantages(alg.advantages);
         const update = policyUpdate(learner, alg.update);
-        /** One GRPO iteration on the (scalarised) reward. */
-        return (i: number) => of(i).pipe(map(starts), rollout, returns(), advantages, update, evaluation);
+        /** One GRPO iteration on the (scalarised) reward (its groups rolled out here, or by actors). */
+        return (i: number) => groups(i).pipe(returns(), advantages, update, shareWeights(), evaluation);
       },
       stop: stopWhen ?? stopRule(cfg.stop),
     },

@@ -24,7 +24,6 @@
  * ```
  */
 import * as t from 'io-ts';
-import { of, map } from 'rxjs';
 import { FiniteNumber, NonNegativeInt, NonNegativeNumber, PositiveInt, Uint32, decodeOrThrow, oneOf } from '../../lib/codec.ts';
 import type { MetricsRecord } from '../../lib/data.ts';
 import { LAGRANGE_DEFAULTS, LagrangeRuleProps, LagrangeState } from '../../lib/lagrange.ts';
@@ -38,7 +37,8 @@ import { deepPartial, pick, resolve, type DeepPartial } from '../config.ts';
 import type { PipelineContext } from '../context.ts';
 import { StopRule, stopRule } from '../loop.ts';
 import { BASE_DEFAULTS, BaseSection, EVALUATION_DEFAULTS, EvaluationSection, MODEL_DEFAULTS, ModelSection, SUITE_DEFAULTS, SuiteSection } from './common.ts';
-import { LM_RL_DEFAULTS, LM_RL_METRICS, LmRlProps, checkLmRl, runLmRl, type LmRlResult } from './rl.ts';
+import { LM_RL_DEFAULTS, LM_RL_METRICS, LmRlProps, checkLmRl, lmRlActor, runLmRl, type LmRlResult, type LmScore } from './rl.ts';
+import type { ActorPart } from '../../lib/async/transport.ts';
 
 const RULE_KEYS = ['update', 'lr', 'lambdaMax', 'kP', 'kI', 'kD', 'window'] as const;
 const COMBINE_KEYS = ['combine', 'normalize'] as const;
@@ -115,6 +115,14 @@ export function checkHipo(cfg: HipoConfig): string[] {
   return out;
 }
 
+/** HIPO's reward and cost: r = utility, c = 1 − compliance. */
+const hipoScore: LmScore = ({ utility, compliance }) => ({ reward: utility, cost: 1 - compliance });
+
+/** The actor side of an asynchronous `hipo` run (`rxrl run hipo.yaml --actors N | --broker URL`, `rxrl actor`). */
+export function hipoActor(config: HipoConfig): Promise<ActorPart> {
+  return lmRlActor(config, hipoScore);
+}
+
 /** Runs the `hipo` pipeline (see the module comment). */
 export async function runHipo(
   partial: DeepPartial<HipoConfig> & { stopWhen?: (m: MetricsRecord) => boolean } = {},
@@ -131,7 +139,7 @@ export async function runHipo(
   return runLmRl(
     cfg,
     {
-      score: ({ utility, compliance }) => ({ reward: utility, cost: 1 - compliance }),
+      score: hipoScore,
       lagrange: () =>
         new LagrangeState({
           constraints: [{ name: 'noncompliance', limit: c.limit }],
@@ -144,15 +152,14 @@ export async function runHipo(
           window: c.window,
           ...(c.lambdaInit !== null ? { lambdaInit: c.lambdaInit } : {}),
         }),
-      iteration: ({ starts, rollout, learner, evaluation }, lagrange) => {
+      iteration: ({ groups, shareWeights, learner, evaluation }, lagrange) => {
         // Zero-variance groups are dropped by constraintCost (only when neither reward nor cost
         // varies), never before it: dropping on reward alone would bias the cost estimate Ĵ_C.
         const advantages = groupAdvantages({ ...alg.advantages, dropZeroStd: false });
         const costs = constraintCost({ ...alg.advantages, costs: [{ name: 'noncompliance' }] });
         const update = policyUpdate(learner, alg.update);
-        /** One primal-dual iteration. */
-        return (i: number) =>
-          of(i).pipe(map(starts), rollout, returns(), advantages, costs, (b) => b.pipe(primalDual(lagrange()!, combine)), update, evaluation);
+        /** One primal-dual iteration (its groups rolled out here, or by actors). */
+        return (i: number) => groups(i).pipe(returns(), advantages, costs, (b) => b.pipe(primalDual(lagrange()!, combine)), update, shareWeights(), evaluation);
       },
       stop: stopWhen ?? stopRule(cfg.stop),
     },

@@ -5,19 +5,27 @@
  * learner, the frozen reference, the batched KV-cache rollout and the evaluation, then runs the
  * pipeline's own `iteration(i)` on the shared loop. The checkpoint holds the policy, Adam's moments
  * and `LmRlState` (policy version, RNG streams, the multiplier if any).
+ *
+ * With actors (`ctx.async`), `parts.groups(i)` takes the groups from them instead: task n is the
+ * n-th train prompt of the `prompts` stream and the n-th seed of the `sample` stream; an actor
+ * (`lmRlActor`) samples its G completions with the weights the learner published and scores them.
  */
 import * as t from 'io-ts';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Observable } from 'rxjs';
+import { map, of, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { NonNegativeInt, PositiveInt, PositiveNumber, UnitInterval, suggestion } from '../../lib/codec.ts';
-import { RngStateC, RngStreamsStateC, type Batch, type MetricsRecord } from '../../lib/data.ts';
+import { RngStateC, RngStreamsStateC, type Batch, type Group, type MetricsRecord } from '../../lib/data.ts';
+import { taskGroupId, type AsyncTask } from '../../lib/async/messages.ts';
+import { AsyncError, type ActorPart } from '../../lib/async/transport.ts';
 import { LagrangeState, LagrangeStateC } from '../../lib/lagrange.ts';
 import { lmBatchOf, lmPolicy } from '../../lib/models/lm-policy.ts';
 import type { CausalLM } from '../../lib/models/lm.ts';
 import { Rng, RngStreams } from '../../lib/random.ts';
 import type { LmLearner } from '../../operators/sftUpdate.ts';
 import { ADVANTAGE_ESTIMATOR_DEFAULTS, AdvantageEstimatorProps } from '../../operators/groupAdvantages.ts';
-import { lmRollout } from '../../operators/lmRollout.ts';
+import { completionMetrics, lmRollout, lmRolloutGroup, type LmRolloutConfig } from '../../operators/lmRollout.ts';
+import { consumeGroups } from '../../operators/consumeGroups.ts';
+import { maxStaleness } from '../../operators/maxStaleness.ts';
 import type { MetricsSink } from '../../operators/metrics.ts';
 import { POLICY_UPDATE_DEFAULTS, PolicyUpdateProps, type Learner } from '../../operators/policyUpdate.ts';
 import type { LmBatch } from '../../lib/models/lm-policy.ts';
@@ -35,6 +43,7 @@ import {
   evaluateHierarchy,
   hierarchyEvaluation,
   makeTaskAndBase,
+  promptPicker,
   promptStarts,
   type HierarchyTask,
 } from './common.ts';
@@ -133,6 +142,13 @@ export interface LmRlParts {
   starts: ReturnType<typeof promptStarts>;
   /** G completions per prompt, all G × P in one KV-cache `generate`; reward and cost from `score`. */
   rollout: ReturnType<typeof lmRollout>;
+  /**
+   * Iteration i's groups: `starts` → `rollout` here, or (with actors) the next P groups they
+   * published, within the staleness bound, with `rollout`'s metrics.
+   */
+  groups(i: number): Observable<Batch<Group>>;
+  /** Publishes the weights of each new version to the actors (identity without actors); put it right after the update. */
+  shareWeights<T>(): MonoTypeOperatorFunction<T>;
   /** The same rollout sampled from another model (e.g. the frozen base), on the same sampling stream. */
   rolloutOf: (lm: CausalLM) => ReturnType<typeof lmRollout>;
   /** The periodic greedy evaluation (pass-through). */
@@ -145,6 +161,23 @@ export interface LmRlResult extends PipelineResult {
   lagrange?: LagrangeState;
 }
 
+/** A completion's reward and cost from its (utility, compliance): what distinguishes hipo and grpo-lm's modes. */
+export type LmScore = (s: { utility: number; compliance: number }) => { reward: number; cost: number };
+
+/** The sampling of the rollouts (learner and actors alike). */
+function samplingOf(task: HierarchyTask, alg: LmRlConfig['algorithm']): LmRolloutConfig['sampling'] {
+  return { maxNewTokens: task.maxAnswerTokens, temperature: alg.temperature, stopTokens: [...task.stopTokens], padToken: task.padToken };
+}
+
+/** `lmRollout`'s score: the prompt's verifier, then `score`; utility and compliance kept as named scores. */
+function scoreWith(task: HierarchyTask, score: LmScore): LmRolloutConfig['score'] {
+  return (start, y) => {
+    const s = task.byId(start.promptId).score(y);
+    const { reward, cost } = score(s);
+    return { reward, cost, scores: { utility: s.utility, compliance: s.compliance } };
+  };
+}
+
 /**
  * Builds the parts and runs `iteration` on the shared loop. `score` maps a completion's (utility,
  * compliance) to its reward and cost. `lagrange` (hipo) is checkpointed with the run.
@@ -152,7 +185,7 @@ export interface LmRlResult extends PipelineResult {
 export async function runLmRl<G>(
   cfg: LmRlConfig,
   spec: {
-    score: (s: { utility: number; compliance: number }) => { reward: number; cost: number };
+    score: LmScore;
     lagrange?: () => LagrangeState;
     /** Keep a frozen copy of the base model as `parts.ref` even without KL. */
     reference?: boolean;
@@ -196,23 +229,46 @@ export async function runLmRl<G>(
         lm: from,
         groupSize: alg.groupSize,
         rng: sample,
-        sampling: { maxNewTokens: task.maxAnswerTokens, temperature: alg.temperature, stopTokens: [...task.stopTokens], padToken: task.padToken },
+        sampling: samplingOf(task, alg),
         version: () => learner.version,
         batchPrompts: true,
-        score: (start, y) => {
-          const s = task.byId(start.promptId).score(y);
-          const { reward, cost } = spec.score(s);
-          return { reward, cost, scores: { utility: s.utility, compliance: s.compliance } };
-        },
+        score: scoreWith(task, spec.score),
       });
     let lagrange = spec.lagrange?.();
+    const starts = promptStarts(task, streams.get('prompts'), alg.promptsPerIteration, alg.conflictShare);
+    const rollout = rolloutOf(policyLm);
+    // With actors, task n is the n-th prompt of the same stream and a seed of the sampling stream.
+    const asyncCtx = ctx.async;
+    const nextPrompt = promptPicker(task, streams.get('prompts'), alg.conflictShare);
+    const source = asyncCtx
+      ? consumeGroups({
+          transport: asyncCtx.transport,
+          info: asyncCtx.info,
+          groupsPerBatch: alg.promptsPerIteration,
+          queue: asyncCtx.queue ?? alg.promptsPerIteration,
+          nextTask: (n): AsyncTask => ({ task: n, groupId: taskGroupId(n), start: nextPrompt(), seed: sample.seed() }),
+          learner,
+          params: policyLm.params,
+          resuming: asyncCtx.resuming,
+          log: asyncCtx.log,
+          archive: asyncCtx.archive,
+        })
+      : undefined;
     const parts: LmRlParts = {
       task,
       lm: policyLm,
       learner,
       ref,
-      starts: promptStarts(task, streams.get('prompts'), alg.promptsPerIteration, alg.conflictShare),
-      rollout: rolloutOf(policyLm),
+      starts,
+      rollout,
+      groups: (i) =>
+        source && asyncCtx
+          ? source.batch(i).pipe(
+              map((b) => ({ ...b, metrics: { ...b.metrics, ...completionMetrics(b.groups) } })),
+              maxStaleness(learner, asyncCtx.staleness),
+            )
+          : of(i).pipe(map(starts), rollout),
+      shareWeights: () => (source ? source.publishWeights() : (x) => x),
       rolloutOf,
       evaluation: hierarchyEvaluation(policyLm, task, cfg.evaluation),
     };
@@ -245,7 +301,11 @@ export async function runLmRl<G>(
       for (const [k, v] of Object.entries(base)) out[`base/${k}`] = v;
       return Object.assign(out, evaluateHierarchy(policyLm, task, cfg.evaluation));
     };
-    const result = await runLoop({ iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: spec.stop, state, iteration, summary }, sinks, ctx);
+    const result = await runLoop(
+      { iterations: cfg.iterations, checkpointEvery: cfg.checkpointEvery, stop: spec.stop, state, iteration, summary, attachment: source },
+      sinks,
+      ctx,
+    );
     return { ...result, base, ...(lagrange ? { lagrange } : {}) };
   } finally {
     baseLm?.dispose();
@@ -253,4 +313,26 @@ export async function runLmRl<G>(
     ref?.dispose();
     optimizer?.dispose();
   }
+}
+
+/**
+ * The actor side of an asynchronous `hipo` / `grpo-lm` run: the task suite and a policy LM of the
+ * config's shape (untrained: the learner publishes its weights); each task is one group of G
+ * completions of its prompt, sampled with the task's seed by the weights loaded, scored by the
+ * prompt's verifier and `score`.
+ */
+export async function lmRlActor(cfg: LmRlConfig, score: LmScore): Promise<ActorPart> {
+  const { task, base: lm } = await makeTaskAndBase(cfg, { untrained: true });
+  const sampling = samplingOf(task, cfg.algorithm);
+  const scored = scoreWith(task, score);
+  return {
+    params: lm.params,
+    rollout: (t, version) => {
+      const start = t.start;
+      if (start.kind !== 'prompt') throw new AsyncError(`task ${t.task}: start: expected a prompt start, got a ${start.kind} start`);
+      const rng = new Rng(t.seed, 'sample');
+      return lmRolloutGroup({ lm, groupSize: cfg.algorithm.groupSize, rng, sampling, version: () => version, score: scored }, start, t.groupId);
+    },
+    close: () => lm.dispose(),
+  };
 }

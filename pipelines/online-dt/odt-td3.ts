@@ -11,7 +11,7 @@
  * the next action a' of the target y = r + γ(1 − d) min_i Q'_i(ŝ', a' + ε) is the action the
  * rollout took at t + 1 (ε: TD3's clipped smoothing noise) — a SARSA-style target of the recent
  * behaviour policy, a documented simplification of the paper's target. The critic's Adam is
- * plain Adam on JS-side moments held in ParamStores, so the critic, its target and its moments are
+ * `PlainAdam` (lib/models/plain-adam.ts), whose moments are held in ParamStores, so the critic, its target and its moments are
  * checkpointed as plain state and a resumed run continues exactly.
  *
  * α_Q defaults to 0.1 (not found in the sources searched here; the paper tunes it per task).
@@ -22,7 +22,8 @@ import { NonNegativeNumber, PositiveInt, PositiveIntAtMost, PositiveNumber, Unit
 import type { MetricsRecord, Trajectory } from '../../lib/data.ts';
 import { TwinCritic, polyakUpdate } from '../../lib/models/critic.ts';
 import { normalizeState } from '../../lib/models/dt-batch.ts';
-import type { ParamRecord, ParamStore } from '../../lib/models/params.ts';
+import type { ParamRecord } from '../../lib/models/params.ts';
+import { PlainAdam } from '../../lib/models/plain-adam.ts';
 import { Rng, type RngState } from '../../lib/random.ts';
 import type { Transitions } from '../../lib/transitions.ts';
 import { sampleWindows } from '../../lib/datasets/windows.ts';
@@ -83,51 +84,12 @@ export function checkOdtTd3(cfg: OdtTd3Config): string[] {
   return checkOnlineDt(cfg, ODT_TD3_METRICS);
 }
 
-/** Adam (β 0.9, 0.999, ε 1e-8) whose moments live in ParamStores, so its state is plain data. */
-class PlainAdam {
-  t = 0;
-  private readonly byVar = new Map<string, string>();
-  constructor(
-    readonly params: ParamStore,
-    readonly m: ParamStore,
-    readonly v: ParamStore,
-    readonly lr: number,
-  ) {
-    for (const [name, variable] of params.map) this.byVar.set(variable.name, name);
-  }
-  applyGradients(grads: tf.NamedTensorMap): void {
-    this.t++;
-    const c1 = 1 - 0.9 ** this.t;
-    const c2 = 1 - 0.999 ** this.t;
-    tf.tidy(() => {
-      for (const [vn, g] of Object.entries(grads)) {
-        const name = this.byVar.get(vn);
-        if (!name) throw new Error(`odt-td3: a gradient for an unknown variable ${vn}`);
-        const m = this.m.get(name);
-        const v = this.v.get(name);
-        m.assign(tf.add(tf.mul(m, 0.9), tf.mul(g, 0.1)));
-        v.assign(tf.add(tf.mul(v, 0.999), tf.mul(tf.square(g), 0.001)));
-        const p = this.params.get(name);
-        p.assign(tf.sub(p, tf.mul(this.lr / c1, tf.div(m, tf.add(tf.sqrt(tf.div(v, c2)), 1e-8)))));
-      }
-    });
-  }
-}
-
 interface Td3Parts {
   critic: TwinCritic;
   target: TwinCritic;
   adam: PlainAdam;
   rng: Rng;
 }
-
-const zerosLike = (c: TwinCritic): TwinCritic => {
-  const z = c.cloneAsTarget();
-  tf.tidy(() => {
-    for (const v of z.params.map.values()) v.assign(tf.zerosLike(v));
-  });
-  return z;
-};
 
 /** `n` transitions (normalised states) from the online trajectories, with the next step's action. */
 function sampleTransitions(online: readonly Trajectory[], n: number, rng: Rng, norm: PretrainedDt['stateNorm']): { mb: Transitions; next: Float32Array } {
@@ -161,9 +123,7 @@ function td3Extension(cfg: OdtTd3Config, pre: PretrainedDt): OnlineDtExtension {
   const { dt, stateNorm } = pre;
   const critic = new TwinCritic({ obsDim: dt.stateDim, actDim: dt.actDim, hidden: c.hidden, seed: (cfg.seed + 1) >>> 0 });
   const target = critic.cloneAsTarget();
-  const m = zerosLike(critic);
-  const v = zerosLike(critic);
-  const parts: Td3Parts = { critic, target, adam: new PlainAdam(critic.params, m.params, v.params, c.learningRate), rng: new Rng(cfg.seed, 'odt-td3/critic') };
+  const parts: Td3Parts = { critic, target, adam: new PlainAdam(critic.params, c.learningRate), rng: new Rng(cfg.seed, 'odt-td3/critic') };
   let qTerm = 0;
   let qSteps = 0;
   const A = dt.actDim;
@@ -210,9 +170,7 @@ function td3Extension(cfg: OdtTd3Config, pre: PretrainedDt): OnlineDtExtension {
     capture: () => ({
       critic: critic.params.toRecord(),
       target: target.params.toRecord(),
-      m: m.params.toRecord(),
-      v: v.params.toRecord(),
-      t: parts.adam.t,
+      ...parts.adam.state(),
       rng: parts.rng.state(),
     }),
     restore: (raw) => {
@@ -228,13 +186,11 @@ function td3Extension(cfg: OdtTd3Config, pre: PretrainedDt): OnlineDtExtension {
         throw new Error('odt-td3: checkpoint state.extra: expected the critic, its target, Adam moments, t and rng');
       critic.params.load(s.critic);
       target.params.load(s.target);
-      m.params.load(s.m);
-      v.params.load(s.v);
-      parts.adam.t = s.t;
+      parts.adam.load(s);
       parts.rng.setState(s.rng);
     },
     dispose: () => {
-      for (const x of [critic, target, m, v]) x.dispose();
+      for (const x of [critic, target, parts.adam]) x.dispose();
     },
   };
 }

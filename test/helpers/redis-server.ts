@@ -1,12 +1,14 @@
 /**
  * A throwaway `redis-server` for tests: a free loopback port, a temporary directory, AOF on with
  * fsync on every write (so what the server acknowledged survives its own crash), no RDB
- * snapshots. `stop()` ends it and removes the directory. Without `redis-server` on PATH,
+ * snapshots. `restart(signal)` ends the server (SIGTERM: a clean shutdown; SIGKILL: a crash) and
+ * starts it again on the same port and directory, so all it knows afterwards is what its AOF
+ * kept. `stop()` ends it and removes the directory. Without `redis-server` on PATH,
  * `redisServerMissing()` says so (tests skip, except under CI, where .ci/run installs it).
  *
  * ```ts
  * const redis = await startRedis();
- * try { … redis.url … } finally { await redis.stop(); }
+ * try { … redis.url … await redis.restart('SIGKILL'); … } finally { await redis.stop(); }
  * ```
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -39,10 +41,14 @@ async function freePort(): Promise<number> {
 export interface TestRedis {
   readonly url: string;
   readonly port: number;
-  /** A client (closed by stop). */
+  /** A client (a new one after a restart; closed by stop). */
   readonly client: Redis;
+  /** Ends the server with `signal`, waits `downMs`, starts it again on the same port and directory. */
+  restart(signal?: 'SIGTERM' | 'SIGKILL', downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
+
+const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
 
 export async function startRedis(opts: { password?: string } = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'rxrl-redis-'));
@@ -64,37 +70,50 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Test
     'no',
   ];
   if (opts.password) args.push('--requirepass', opts.password);
-  const proc: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
   const auth = opts.password ? `:${opts.password}@` : '';
   const url = `redis://${auth}127.0.0.1:${port}`;
-  const client = new Redis(url, { protocol: 2, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  client.on('error', () => {});
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await client.connect();
-      await client.ping();
-      break;
-    } catch (e) {
-      if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
-        throw new Error(`redis-server on port ${port} did not start: ${(e as Error).message}`);
+  const launch = async (): Promise<{ proc: ChildProcess; client: Redis }> => {
+    const proc: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
+    const client = new Redis(url, { protocol: 2, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    client.on('error', () => {});
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await client.connect();
+        await client.ping();
+        return { proc, client };
+      } catch (e) {
+        if (Date.now() > deadline) {
+          proc.kill('SIGKILL');
+          throw new Error(`redis-server on port ${port} did not start: ${(e as Error).message}`);
+        }
+        client.disconnect();
+        await new Promise((r) => setTimeout(r, 100));
       }
-      client.disconnect();
-      await new Promise((r) => setTimeout(r, 100));
     }
-  }
+  };
+  let server = await launch();
+  const end = async (signal: 'SIGTERM' | 'SIGKILL') => {
+    server.client.disconnect();
+    if (server.proc.exitCode === null && server.proc.signalCode === null) {
+      const done = exited(server.proc);
+      server.proc.kill(signal);
+      await done;
+    }
+  };
   return {
     url,
     port,
-    client,
+    get client() {
+      return server.client;
+    },
+    async restart(signal = 'SIGTERM', downMs = 0) {
+      await end(signal);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      server = await launch();
+    },
     async stop() {
-      client.disconnect();
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        await exited;
-      }
+      await end('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };
