@@ -2,23 +2,13 @@
  * rxrl — reinforcement-learning training as composable RxJS streams on tfjs tensors.
  *
  * The core (lib/core.ts: backends, seeded randomness, the data model, environments, models,
- * checkpoints as bytes) plus, under Node, files on disk: checkpoint and safetensors files, D4RL
- * HDF5 datasets, Hugging Face model folders. Operators live in `rxrl/operators`, pipelines in
+ * D4RL datasets, checkpoints as bytes) plus, under Node, files on disk: checkpoint and safetensors
+ * files, writing D4RL HDF5 datasets, Hugging Face model folders. Operators live in `rxrl/operators`, pipelines in
  * `rxrl/pipelines`. A bundler targeting browsers resolves `rxrl` to lib/core.ts instead
  * (package.json `exports`, condition `browser`).
  */
 export * from './core.ts';
-export {
-  loadD4rl,
-  writeD4rl,
-  episodesOf,
-  D4rlError,
-  type D4rlDataset,
-  type D4rlEpisode,
-  type LoadD4rlOptions,
-  type WriteD4rlOptions,
-  type EpisodesOfOptions,
-} from './datasets/d4rl.ts';
+export { writeD4rl } from './datasets/d4rl.ts';
 export { saveCheckpoint, readCheckpoint, loadCheckpoint, readCheckpointFile } from './io/checkpoint.ts';
 export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
 export { loadHfModel, hfTransformerConfig } from './models/hf.ts';

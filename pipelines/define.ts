@@ -5,9 +5,8 @@
  * emits and its run function, and hides the config type behind closures (an existential), so a
  * registry holds pipelines of different config types without casts. `lookupPipeline` and
  * `decodeWith` turn a raw file object plus `--set` overrides into the resolved, checked pipeline of
- * a registry, or throw a `ConfigError` listing every bad path. The registries are
- * pipelines/registry.ts (Node: every pipeline) and pipelines/registry-core.ts (the pipelines that
- * read no files, which a browser runs).
+ * a registry, or throw a `ConfigError` listing every bad path. The registry is pipelines/registry.ts
+ * (the same under Node and in a browser).
  */
 import type { ActorPart } from '../lib/async/transport.ts';
 import type * as t from 'io-ts';

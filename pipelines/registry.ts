@@ -1,14 +1,25 @@
 /**
- * Pipelines by name (Node): what a pipeline file's `pipeline:` key selects, what `rxrl list`
- * prints. Every pipeline: the ones that read no files (pipelines/registry-core.ts, which a browser
- * runs too) and the ones that read files (D4RL datasets, base checkpoints, Hugging Face folders).
- * `definePipeline` (pipelines/define.ts) hides each config type behind closures. `decodePipelineConfig(raw, sets)`
+ * Pipelines by name: what a pipeline file's `pipeline:` key selects, what `rxrl list` prints —
+ * the same under Node and in a browser (`rxrl/pipelines` of both). A pipeline that reads files (a
+ * D4RL dataset, a base checkpoint or run directory) reads them through `#platform/files`: the disk
+ * under Node, in a browser the bytes its page handed to `provideFiles`. `definePipeline`
+ * (pipelines/define.ts) hides each config type behind closures. `decodePipelineConfig(raw, sets)`
  * turns a raw file object plus `--set` overrides into the resolved, checked pipeline, or throws a
  * `ConfigError` listing every bad path.
  */
 import type { BaseConfig, Pipeline, ResolvedPipeline } from './define.ts';
 import { decodeWith, definePipeline, lookupPipeline } from './define.ts';
-import { GRPO_CONTROL_PIPELINE, TD3_PIPELINE } from './registry-core.ts';
+import {
+  GrpoControlFile,
+  GRPO_CONTROL_METRICS,
+  checkGrpoControl,
+  resolveGrpoControl,
+  runGrpoControl,
+  evaluateGrpoControl,
+  grpoControlActor,
+} from './grpo-control.ts';
+import { Td3File, TD3_METRICS, checkTd3, resolveTd3, runTd3, evaluateTd3 } from './td3.ts';
+import { disposeTd3Learner } from '../operators/td3Update.ts';
 import { OdtFile, ODT_METRICS, checkOdt, resolveOdt, runOdt } from './online-dt/odt.ts';
 import { OdtTd3File, ODT_TD3_METRICS, checkOdtTd3, resolveOdtTd3, runOdtTd3 } from './online-dt/odt-td3.ts';
 import { SftFile, SFT_METRICS, checkSft, resolveSft, runSft } from './hipo/sft.ts';
@@ -17,6 +28,35 @@ import { GrpoLmFile, GRPO_LM_METRICS, checkGrpoLm, grpoLmActor, resolveGrpoLm, r
 import { GrpoDtFile, GRPO_DT_METRICS, checkGrpoDt, resolveGrpoDt, runGrpoDt } from './online-dt/grpo-dt.ts';
 import { RftFile, RFT_METRICS, checkRft, resolveRft, runRft } from './hipo/rft.ts';
 import { DpoFile, DPO_METRICS, checkDpo, resolveDpo, runDpo } from './hipo/dpo.ts';
+
+/** grpo-control: GRPO with reset-state groups on a control env (optionally Lagrangian). */
+const GRPO_CONTROL_PIPELINE: Pipeline = definePipeline({
+  name: 'grpo-control',
+  description: 'GRPO with reset-state groups on a control env with an MLP policy; optionally Lagrangian (constraint: {...})',
+  file: GrpoControlFile,
+  metrics: GRPO_CONTROL_METRICS,
+  resolve: resolveGrpoControl,
+  check: checkGrpoControl,
+  run: (config, sinks, ctx) => runGrpoControl(config, sinks, ctx),
+  evaluate: evaluateGrpoControl,
+  actor: grpoControlActor,
+});
+
+/** td3: TD3 on a Box-action env. */
+const TD3_PIPELINE: Pipeline = definePipeline({
+  name: 'td3',
+  description: 'TD3 (twin critics, delayed actor, target smoothing) on a Box-action env; N envs × k steps per iteration, a replay buffer',
+  file: Td3File,
+  metrics: TD3_METRICS,
+  resolve: resolveTd3,
+  check: checkTd3,
+  run: async (config, sinks, ctx) => {
+    const { learner, ...result } = await runTd3(config, sinks, ctx);
+    disposeTd3Learner(learner);
+    return result;
+  },
+  evaluate: evaluateTd3,
+});
 
 /** Every pipeline, by name, in the order `rxrl list` prints them. */
 export const PIPELINES: Readonly<Record<string, Pipeline>> = {
@@ -112,18 +152,24 @@ export const PIPELINES: Readonly<Record<string, Pipeline>> = {
 };
 
 /**
+ * Pipelines a build of rxrl lacks on purpose, named in the error for them: none today (every
+ * pipeline runs under Node and in a browser; kept for one that needs a Node-only part).
+ */
+export const NODE_ONLY_PIPELINES: readonly string[] = [];
+
+/**
  * The pipeline `name`, or a `ConfigError` at `where` naming the known ones.
  * @param name The file's `pipeline:` value.
  * @param where The path for errors.
  * @returns The registered pipeline.
  */
 export function getPipeline(name: unknown, where = 'pipeline'): Pipeline {
-  return lookupPipeline(PIPELINES, name, where);
+  return lookupPipeline(PIPELINES, name, where, { names: NODE_ONLY_PIPELINES, why: 'runs under Node only' });
 }
 
 /**
  * Raw file object + `--set` overrides → the resolved pipeline (`def`) and its config.
- * @param raw The parsed file (`readPipelineFile`).
+ * @param raw The parsed file (`parsePipelineText`, or `readPipelineFile` under Node).
  * @param sets `path=value` overrides.
  * @param label The file's name, for errors.
  * @returns The resolved pipeline and its config.

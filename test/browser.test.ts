@@ -11,10 +11,16 @@
  *    config.json and a checkpoint.safetensors that `rxrl eval` accepts under Node;
  *  - a pipeline file with mistakes shows the CLI's path-named message, word for word;
  *  - the page stays responsive while the worker trains, and pause, resume and stop work;
- *  - MuJoCo runs in the page: a Hopper example trains and its episode is drawn.
+ *  - MuJoCo runs in the page: a Hopper example trains and its episode is drawn;
+ *  - HIPO runs in the page (docs/playground/examples/hipo-tiny.yaml: SFT in-process, then
+ *    primal-dual GRPO) with the CLI's metrics and summary, and the samples panel shows completions
+ *    with their verifier scores;
+ *  - a Decision Transformer runs in the page (grpo-dt-tiny.yaml: pretrained on the provided test
+ *    dataset, then GRPO-DT) with the CLI's metrics, and its episode is drawn on Hopper; a dataset
+ *    the page did not provide fails with the CLI's message for a missing file.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -56,6 +62,34 @@ async function waitDone(page: Page, timeout = 240_000): Promise<{ metrics: Recor
   const error = await page.evaluate('window.rxrlError');
   assert.equal(error, undefined, `the page failed: ${String(error)}`);
   return (await page.evaluate('window.rxrlDone')) as { metrics: Record<string, unknown>[]; summary: Record<string, number> };
+}
+
+/**
+ * `rxrl run FILE --set iterations=N --set seed=S` under Node, in a child process (so it runs while
+ * the page trains): its metrics.jsonl records and summary.json.
+ */
+async function cliRun(file: string, n: number, seed: number, out: string): Promise<{ metrics: Record<string, unknown>[]; summary: Record<string, number> }> {
+  const args = ['--conditions=rxrl-source', BIN, 'run', file, '--set', `iterations=${n}`, '--set', `seed=${seed}`, '--out', out];
+  await new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, args, { cwd: ROOT, timeout: 180_000 }, (e, _stdout, stderr) =>
+      e ? reject(new Error(`rxrl run failed: ${stderr}`)) : resolve(),
+    ),
+  );
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  return { metrics: lines.map((l) => JSON.parse(l) as Record<string, unknown>), summary: JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) };
+}
+
+/** Dark pixels on the env canvas (a drawing, not the background). */
+async function inked(page: Page): Promise<number> {
+  return Number(
+    await page.evaluate(`(() => {
+      const c = document.getElementById('env');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] < 200) n++;
+      return n;
+    })()`),
+  );
 }
 
 before(async () => {
@@ -123,15 +157,27 @@ test('a pipeline file with mistakes shows the CLI’s path-named message', { ski
   await page.waitForFunction('window.rxrlError !== undefined', null, { timeout: 60_000 });
   assert.equal(await page.evaluate('window.rxrlError'), expected);
   assert.equal((await page.textContent('#message'))?.trim(), expected);
-  // A pipeline that reads files is named as such.
-  await page.fill('#filename', 'odt.yaml');
-  await page.fill('#text', 'pipeline: odt\nseed: 1\niterations: 2\n');
+  // What a browser cannot do is refused at validation with a path-named message: the text suite loads a Hugging Face folder.
+  await page.fill('#filename', 'text.yaml');
+  await page.fill('#text', 'pipeline: hipo\nseed: 1\niterations: 2\nsuite:\n  kind: text\n  model: models/qwen\n');
   await page.click('#validate');
-  await page.waitForFunction("(window.rxrlError ?? '').startsWith('odt.yaml')", null, { timeout: 60_000 });
-  assert.match(
+  await page.waitForFunction("(window.rxrlError ?? '').startsWith('text.yaml')", null, { timeout: 60_000 });
+  assert.equal(
     String(await page.evaluate('window.rxrlError')),
-    /^odt\.yaml: pipeline: 'odt' reads files and runs under Node only \(here: grpo-control, td3\)$/,
+    "text.yaml: suite.kind: the 'text' suite loads a Hugging Face model folder (suite.model), which runs under Node only; use 'synthetic' here",
   );
+  // A dataset the page did not provide: the CLI's message for a missing file.
+  const odt = 'pipeline: odt\nseed: 1\niterations: 1\ndata:\n  path: data/missing.hdf5\n';
+  writeFileSync(join(dir, 'odt.yaml'), odt);
+  const missing = rxrl(['run', 'odt.yaml', '--out', join(dir, 'odt-run')], dir);
+  assert.equal(missing.status, 1);
+  await page.fill('#filename', 'odt.yaml');
+  await page.fill('#text', odt);
+  await page.click('#train');
+  await page.waitForFunction("(window.rxrlError ?? '').includes('missing.hdf5')", null, { timeout: 60_000 });
+  const said = String(await page.evaluate('window.rxrlError'));
+  assert.match(said, /^data\.path: data\/missing\.hdf5: no such file/);
+  assert.ok(missing.stderr.includes(said), `the CLI says the same:\n${missing.stderr}`);
   await page.close();
 });
 
@@ -179,24 +225,75 @@ test('MuJoCo in the page: a Hopper example trains and its episode is drawn from 
   assert.ok(Number.isFinite(done.metrics[0]!['reward/mean']));
   await page.waitForFunction("/Hopper-v4/.test(document.getElementById('episode').textContent)", null, { timeout: 60_000 });
   // the canvas holds a drawing: pixels other than the background
-  const inked = Number(
-    await page.evaluate(`(() => {
-      const c = document.getElementById('env');
-      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 0; i < d.length; i += 4) if (d[i] < 200) n++;
-      return n;
-    })()`),
-  );
-  assert.ok(inked > 500, `the Hopper is drawn (${inked} dark pixels)`);
+  const n = await inked(page);
+  assert.ok(n > 500, `the Hopper is drawn (${n} dark pixels)`);
   await page.screenshot({ path: join(tmp, 'hopper.png') });
   await page.close();
 });
 
-test('threads asked for on a page that is not cross-origin isolated: one thread, and the reason', { skip: !ENABLED }, async () => {
-  const page = await open('index.html?example=grpo-cartpole&iterations=1&seed=3&autorun=1&view=0&threads=2');
-  const done = await waitDone(page);
-  assert.equal(done.metrics.length, 1);
+test('HIPO in the page: SFT in-process, then primal-dual GRPO, the CLI’s metrics; sampled completions with verifier scores', { skip: !ENABLED }, async () => {
+  const [N, S] = [3, 0];
+  const page = await open(`index.html?example=hipo-tiny&iterations=${N}&seed=${S}&autorun=1`);
+  const [done, cli] = await Promise.all([waitDone(page), cliRun(join(ROOT, 'docs', 'playground', 'examples', 'hipo-tiny.yaml'), N, S, join(tmp, 'hipo'))]);
+  assert.equal(done.metrics.length, N);
+  assert.deepEqual(done.metrics.map(withoutTiming), cli.metrics.map(withoutTiming));
+  assert.deepEqual(done.summary, cli.summary);
+  assert.ok(Number.isFinite(done.metrics[N - 1]!['lambda']), 'the multiplier is logged');
+  // The samples panel: 2 conflicting and 2 aligned held-out prompts, 2 completions each, scored.
+  await page.waitForFunction('window.rxrlSamples !== undefined', null, { timeout: 30_000 });
+  const shown = (await page.evaluate('window.rxrlSamples')) as { version: number; prompts: number; completions: number };
+  assert.deepEqual([shown.prompts, shown.completions], [4, 8]);
+  assert.ok(shown.version >= 1 && shown.version <= N, `samples of a trained policy version (${shown.version})`);
+  const panel = (await page.textContent('#samples')) ?? '';
+  assert.match(panel, /completions of policy version \d+ \(sampled at temperature 1\)/);
+  assert.equal(panel.match(/utility \d\.\d\d · compliance [01] · rules [✓✗]+/g)?.length, 8, panel);
+  assert.equal(panel.match(/conflictingsystem: /g)?.length, 2);
+  assert.equal(await page.isVisible('#env'), false, 'the env canvas gives way to the samples');
+  await page.screenshot({ path: join(tmp, 'hipo.png'), fullPage: true });
+  await page.close();
+});
+
+test('a Decision Transformer in the page: grpo-dt on the provided test dataset, the CLI’s metrics, its episode drawn on Hopper', {
+  skip: !ENABLED,
+}, async () => {
+  const [N, S] = [3, 1];
+  const page = await open(`index.html?example=grpo-dt-tiny&iterations=${N}&seed=${S}&autorun=1`);
+  const [done, cli] = await Promise.all([
+    waitDone(page),
+    cliRun(join(ROOT, 'docs', 'playground', 'examples', 'grpo-dt-tiny.yaml'), N, S, join(tmp, 'grpo-dt')),
+  ]);
+  assert.deepEqual(done.metrics.map(withoutTiming), cli.metrics.map(withoutTiming));
+  assert.deepEqual(done.summary, cli.summary);
+  assert.ok(Number.isFinite(done.summary['eval/normalized_score']));
+  await page.waitForFunction("/Hopper-v4/.test(document.getElementById('episode').textContent)", null, { timeout: 60_000 });
+  assert.ok((await inked(page)) > 500, 'the DT’s Hopper is drawn');
+  await page.screenshot({ path: join(tmp, 'grpo-dt.png') });
+  await page.close();
+});
+
+test('threads: without cross-origin isolation one thread and the reason; with it 2 threads (a minified build) and the same metrics', {
+  skip: !ENABLED,
+}, async () => {
+  const query = 'index.html?example=grpo-cartpole&iterations=1&seed=3&autorun=1&view=0&threads=2';
+  const page = await open(query);
+  const single = await waitDone(page);
+  assert.equal(single.metrics.length, 1);
   assert.match((await page.textContent('#status')) ?? '', /threaded init failed \(the page is not cross-origin isolated .*\), using 1 thread/);
   await page.close();
+
+  // The same build served with COOP/COEP: tfjs's threaded build starts its pthread workers.
+  const isolated = await serve(DIST, true);
+  try {
+    const threaded = await browser!.newPage();
+    threaded.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+    await threaded.goto(`${isolated.base}/${query}`);
+    const done = await waitDone(threaded);
+    assert.equal(await threaded.evaluate('window.crossOriginIsolated'), true);
+    assert.match((await threaded.textContent('#status')) ?? '', /wasm ready, 2 threads\)/);
+    assert.deepEqual(done.metrics, single.metrics, 'two threads compute what one does');
+    assert.deepEqual(done.summary, single.summary);
+    await threaded.close();
+  } finally {
+    isolated.server.close();
+  }
 });

@@ -1,6 +1,8 @@
 /**
  * D4RL datasets: the HDF5 layout of Fu et al. (2020), read and written through h5wasm, so a real
  * `hopper-medium-v2.hdf5` downloaded elsewhere loads here and files written here load in h5py.
+ * Under Node the files are on disk; in a browser `loadD4rl` reads the bytes the page handed to
+ * `provideFiles` (`#platform/files`, `#platform/hdf5`), and writing runs under Node only.
  *
  *   observations        [N, obsDim]  float         o_t
  *   actions             [N, actDim]  float         a_t
@@ -36,14 +38,13 @@
  * await writeD4rl('out.hdf5', data, { compression: 4 });
  * ```
  */
-import { randomBytes } from 'node:crypto';
-import { rmSync, renameSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import type { File as H5File } from 'h5wasm';
+import { removeFile, renameFile, tempPathBeside } from '#platform/files';
+import { openHdf5 } from '#platform/hdf5';
 import { compiledModel, MUJOCO_ENV_IDS } from '../envs/mujoco/loader.ts';
 import { makeEnv } from '../envs/registry.ts';
 import type { EnvOptions } from '../envs/types.ts';
-import { Hdf5Error, entryKind, openHdf5, readNumeric, withHdf5Errors, writeNumeric, type NumericData } from './hdf5.ts';
+import { Hdf5Error, entryKind, readNumeric, withHdf5Errors, writeNumeric, type NumericData } from './hdf5.ts';
 
 export class D4rlError extends Error {
   override readonly name = 'D4rlError';
@@ -370,7 +371,7 @@ export async function writeD4rl(path: string, data: D4rlDataset, options: WriteD
   const floatDtype = 'float32';
   const stateDtype = options.stateDtype ?? 'float64';
   const compression = options.compression ?? 4;
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = tempPathBeside(path);
   let opened: Awaited<ReturnType<typeof openHdf5>>;
   try {
     opened = await openHdf5(tmp, 'w');
@@ -406,8 +407,8 @@ export async function writeD4rl(path: string, data: D4rlDataset, options: WriteD
     try {
       withHdf5Errors(h5, label, () => file.close());
     } finally {
-      if (ok) renameSync(tmp, path);
-      else rmSync(tmp, { force: true });
+      if (ok) renameFile(tmp, path);
+      else removeFile(tmp);
     }
   }
 }

@@ -1,11 +1,13 @@
 /**
  * A thin layer over h5wasm (the HDF5 C library compiled to WebAssembly) for numeric datasets:
- * open a file with a clear error, read one dataset as a typed array with its shape and element
- * kind, write one. Only what the dataset loaders need; everything else stays h5wasm's.
+ * read one dataset as a typed array with its shape and element kind, write one. Only what the
+ * dataset loaders need; everything else stays h5wasm's. Opening a file is the host's
+ * (`openHdf5` of `#platform/hdf5`: lib/platform/node/hdf5.ts reads the disk,
+ * lib/platform/browser/hdf5.ts the bytes a page provided).
  *
  * - Opening checks, before HDF5 sees the path, that the file exists and carries the HDF5
- *   signature (at byte 0, or after a user block at 512, 1024, 2048, ...): h5wasm's own open of a
- *   missing file does not throw, it returns an unusable handle.
+ *   signature (`hasHdf5Signature`: at byte 0, or after a user block at 512, 1024, 2048, ...):
+ *   h5wasm's own open of a missing file does not throw, it returns an unusable handle.
  * - HDF5's error stack is turned into exceptions (h5wasm's throwing error handler) while a call of
  *   this module runs, and into an `Hdf5Error` naming the path and, where there is one, the key —
  *   never HDF5's diagnostic dump on stderr.
@@ -16,54 +18,36 @@
  *   float16), optional gzip compression with chunks of whole rows.
  *
  * ```ts
- * const f = await openHdf5('data/hopper.hdf5', 'r');
+ * const { h5, file } = await openHdf5('data/hopper.hdf5', 'r');    // #platform/hdf5
  * try {
- *   const obs = readNumeric(f, 'observations');   // { shape: [N, 11], kind: 'float', bits: 32, data: Float32Array }
- * } finally { f.close(); }
+ *   const obs = readNumeric(h5, file, 'observations', 'data/hopper.hdf5');   // { shape: [N, 11], kind: 'float', bits: 32, data: Float32Array }
+ * } finally { file.close(); }
  * ```
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Dataset, File as H5File } from 'h5wasm';
-import { halfToFloat } from '../io/safetensors.ts';
+import { halfToFloat } from '../io/safetensors-codec.ts';
 
-type H5wasm = typeof import('h5wasm');
+/** The h5wasm module (`h5wasm/node` under Node, `h5wasm` in a browser: lib/platform/…/hdf5.ts). */
+export type H5wasm = typeof import('h5wasm');
 
 export class Hdf5Error extends Error {
   override readonly name = 'Hdf5Error';
 }
 
-let loaded: Promise<H5wasm> | undefined;
-
-/** h5wasm's Node build (the host file system through Emscripten's NODERAWFS), loaded once. */
-export function loadH5wasm(): Promise<H5wasm> {
-  if (loaded === undefined) {
-    loaded = (async () => {
-      const h5 = (await import('h5wasm/node')) as H5wasm;
-      await h5.ready;
-      return h5;
-    })();
-    loaded.catch(() => {
-      loaded = undefined;
-    });
-  }
-  return loaded;
-}
-
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
-/** True if the file holds the HDF5 superblock signature at 0 or at a power of two ≥ 512. */
-function hasHdf5Signature(path: string, size: number): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(8);
-    for (let offset = 0; offset + 8 <= size; offset = offset === 0 ? 512 : offset * 2) {
-      readSync(fd, buf, 0, 8, offset);
-      if (SIGNATURE.every((b, i) => buf[i] === b)) return true;
-    }
-    return false;
-  } finally {
-    closeSync(fd);
+/**
+ * True if a file holds the HDF5 superblock signature at 0 or at a power of two ≥ 512.
+ * @param read The 8 bytes at an offset.
+ * @param size The file's size.
+ * @returns Whether a signature was found.
+ */
+export function hasHdf5Signature(read: (offset: number) => Uint8Array, size: number): boolean {
+  for (let offset = 0; offset + 8 <= size; offset = offset === 0 ? 512 : offset * 2) {
+    const buf = read(offset);
+    if (SIGNATURE.every((b, i) => buf[i] === b)) return true;
   }
+  return false;
 }
 
 /** The most telling line of an HDF5 error stack (the innermost "error message" or "minor"). */
@@ -93,28 +77,6 @@ export function withHdf5Errors<T>(h5: H5wasm, label: string, fn: () => T): T {
 }
 
 let depth = 0;
-
-/**
- * Opens `path` for reading ('r') or creates/truncates it ('w'). Reading refuses a missing file,
- * a directory and a file without the HDF5 signature with an `Hdf5Error` naming the path.
- */
-export async function openHdf5(path: string, mode: 'r' | 'w'): Promise<{ h5: H5wasm; file: H5File }> {
-  if (mode === 'r') {
-    let size: number;
-    try {
-      const st = statSync(path);
-      if (!st.isFile()) throw new Hdf5Error(`${path}: not a file`);
-      size = st.size;
-    } catch (e) {
-      if (e instanceof Hdf5Error) throw e;
-      throw new Hdf5Error(`${path}: no such file`);
-    }
-    if (!hasHdf5Signature(path, size)) throw new Hdf5Error(`${path}: not an HDF5 file (no HDF5 signature)`);
-  }
-  const h5 = await loadH5wasm();
-  const file = withHdf5Errors(h5, path, () => new h5.File(path, mode));
-  return { h5, file };
-}
 
 export type NumericKind = 'float' | 'int' | 'uint' | 'bool';
 

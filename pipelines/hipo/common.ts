@@ -18,7 +18,9 @@
  *                              of the greedy responses to the heldOut.conflicting prompts
  *
  * The task is a `HierarchyTask` view of the synthetic suite or (suite.kind `text`) of the text
- * suite on a local HF model (`makeTaskAndBase`).
+ * suite on a local HF model (`makeTaskAndBase`). Files (a base run, an HF folder) are read through
+ * `#platform/files`: the disk under Node; in a browser the bytes the page provided (`provideFiles`),
+ * where the synthetic suite with `base.checkpoint: null` needs none and the text suite is refused.
  *
  * ```ts
  * const suite = makeSuite(cfg.suite);
@@ -27,8 +29,6 @@
  * ```
  */
 import * as t from 'io-ts';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { lastValueFrom, map, of, type OperatorFunction } from 'rxjs';
 import { NonNegativeInt, PositiveInt, PositiveNumber, Uint32, UnitInterval, oneOf } from '../../lib/codec.ts';
 import type { Batch } from '../../lib/data.ts';
@@ -41,7 +41,8 @@ import type { PromptStart } from '../../lib/data.ts';
 import { attentionShareMetrics, systemAttentionShare } from '../../lib/analysis/attention.ts';
 import type { StartsBatch } from '../../operators/rollout.ts';
 import { lmLearner, sftUpdate, type LmLearner } from '../../operators/sftUpdate.ts';
-import { firstDifference } from '../../lib/io/checkpoint.ts';
+import { firstDifference, loadCheckpointBytes, readCheckpointBytes } from '../../lib/io/checkpoint-codec.ts';
+import { FILE_SOURCE, joinPath, loadHfModel, pathKind, readCheckpointFile } from '#platform/files';
 import { ConfigError } from '../config.ts';
 
 /** The task suite's generator knobs (`makeHierarchySuite`); its own seed, so RL seeds share one task. */
@@ -132,6 +133,8 @@ export function checkShared(cfg: { model: ModelSection; suite: SuiteSection; eva
   if (cfg.model.width % cfg.model.heads !== 0) out.push(`model.heads: must divide model.width (${cfg.model.width}), got ${cfg.model.heads}`);
   if (cfg.model.arch === 'phi' && (cfg.model.width / cfg.model.heads) % 4 !== 0)
     out.push(`model.heads: phi rotates part of each head; width / heads must be a multiple of 4, got ${cfg.model.width / cfg.model.heads}`);
+  if (cfg.suite.kind === 'text' && FILE_SOURCE !== 'disk')
+    out.push(`suite.kind: the 'text' suite loads a Hugging Face model folder (suite.model), which runs under Node only; use 'synthetic' here`);
   if (cfg.suite.kind === 'text' && cfg.suite.model === null) out.push(`suite.model: the 'text' suite needs a local Hugging Face model folder, got null`);
   if (cfg.suite.kind === 'text' && cfg.base?.checkpoint != null)
     out.push(
@@ -144,12 +147,23 @@ export function checkShared(cfg: { model: ModelSection; suite: SuiteSection; eva
   return out;
 }
 
+/**
+ * The synthetic task suite of a `suite` section (its own seed; `kind` and `model` aside).
+ * @param s The pipeline's `suite` section.
+ * @returns The suite, deterministic in `s`.
+ */
 export function makeSuite(s: SuiteSection): HierarchySuite {
   const { seed, kind: _kind, model: _model, ...rest } = s;
   return makeHierarchySuite({ seed, ...rest });
 }
 
-/** A fresh causal LM over the suite's vocabulary, long enough for a prompt and an answer. */
+/**
+ * A fresh causal LM over the suite's vocabulary, long enough for a prompt and an answer.
+ * @param m The pipeline's `model` section.
+ * @param suite The task suite (vocabulary, lengths).
+ * @param seed Initialisation seed.
+ * @returns The model (dispose it).
+ */
 export function makeLm(m: ModelSection, suite: HierarchySuite, seed: number): CausalLM {
   return new CausalLM(
     {
@@ -222,10 +236,10 @@ const RUN_CHECKPOINT = 'checkpoint.safetensors';
  * `model` and `suite` must equal this run's (another model or task is an error naming the key).
  */
 export async function loadBase(lm: CausalLM, path: string, expect: { model: ModelSection; suite: SuiteSection }): Promise<void> {
-  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, RUN_CHECKPOINT) : path;
-  if (!existsSync(file)) throw new ConfigError(`base.checkpoint: no such file: ${file}`);
-  const { readCheckpoint, loadCheckpoint } = await import('../../lib/io/checkpoint.ts');
-  const ck = await readCheckpoint(file);
+  const file = pathKind(path) === 'directory' ? joinPath(path, RUN_CHECKPOINT) : path;
+  if (pathKind(file) === 'missing') throw new ConfigError(`base.checkpoint: no such file: ${file}`);
+  const bytes = await readCheckpointFile(file);
+  const ck = await readCheckpointBytes(bytes, { label: file });
   const cfg = (ck.config ?? {}) as Record<string, unknown>;
   for (const key of ['model', 'suite'] as const) {
     const d = firstDifference(cfg[key], expect[key]);
@@ -234,7 +248,7 @@ export async function loadBase(lm: CausalLM, path: string, expect: { model: Mode
         `base.checkpoint: ${file} was trained with another ${key} (${d.path === '(root)' ? key : `${key}.${d.path}`}: ${JSON.stringify(d.a)} there vs ${JSON.stringify(d.b)} here); set ${key} to the base run's`,
       );
   }
-  await loadCheckpoint(file, { params: lm.params.map, strict: true });
+  await loadCheckpointBytes(bytes, { params: lm.params.map, strict: true, label: file });
 }
 
 /** The base model: loaded from `base.checkpoint`, or trained by SFT in-process. */
@@ -273,9 +287,8 @@ export async function makeTaskAndBase(
   }
   const folder = s.model;
   if (folder === null) throw new ConfigError(`suite.model: the 'text' suite needs a local Hugging Face model folder, got null`);
-  if (!existsSync(folder) || !statSync(folder).isDirectory())
+  if (pathKind(folder) !== 'directory')
     throw new ConfigError(`suite.model: no such model folder: ${folder} (a local Hugging Face folder with config.json, *.safetensors and tokenizer.json)`);
-  const { loadHfModel } = await import('../../lib/models/hf.ts');
   const { makeTextHierarchySuite } = await import('../../lib/tasks/text-rules.ts');
   const hf = await loadHfModel(folder);
   try {

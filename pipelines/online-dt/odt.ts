@@ -18,11 +18,11 @@
  */
 import * as t from 'io-ts';
 import { map, of, tap } from 'rxjs';
-import { existsSync } from 'node:fs';
 import { RngStreamsStateC, type Batch, type MetricsRecord, type ScoredGroup } from '../../lib/data.ts';
 import { FiniteNumber, NonNegativeInt, PositiveInt, PositiveNumber, Uint32, decodeOrThrow, oneOf, suggestion } from '../../lib/codec.ts';
 import { D4rlError } from '../../lib/datasets/d4rl.ts';
-import { CheckpointError } from '../../lib/io/checkpoint.ts';
+import { CheckpointError } from '../../lib/io/checkpoint-codec.ts';
+import { pathKind } from '#platform/files';
 import { makeVectorEnv } from '../../lib/envs/registry.ts';
 import { Rng, RngStreams } from '../../lib/random.ts';
 import type { Actor } from '../../lib/actor.ts';
@@ -187,8 +187,8 @@ export function pretrainConfigOf(cfg: OnlineDtConfig): DtPretrainConfig {
 
 /** A missing dataset or base checkpoint, named before anything is built. */
 function checkFiles(cfg: OnlineDtConfig): void {
-  if (cfg.base && !existsSync(cfg.base.checkpoint)) throw new CheckpointError(cfg.base.checkpoint, 'base.checkpoint: no such file');
-  if (!existsSync(cfg.data.path))
+  if (cfg.base && pathKind(cfg.base.checkpoint) === 'missing') throw new CheckpointError(cfg.base.checkpoint, 'base.checkpoint: no such file');
+  if (pathKind(cfg.data.path) === 'missing')
     throw new D4rlError(`data.path: ${cfg.data.path}: no such file (a D4RL-layout HDF5 file; see docs/pipelines/online-dt.md for how to make one)`);
 }
 

@@ -21,7 +21,8 @@ import { NonNegativeInt, PositiveInt, Uint32, decodeOrThrow } from '../../lib/co
 import type { Trajectory } from '../../lib/data.ts';
 import { loadD4rl } from '../../lib/datasets/d4rl.ts';
 import { d4rlTrajectories, stateNormOf } from '../../lib/datasets/windows.ts';
-import { CheckpointError, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../../lib/io/checkpoint.ts';
+import { CheckpointError, loadCheckpointBytes, readCheckpointBytes } from '../../lib/io/checkpoint-codec.ts';
+import { readCheckpointFile, saveCheckpoint } from '#platform/files';
 import { DecisionTransformer } from '../../lib/models/decision-transformer.ts';
 import type { StateNorm } from '../../lib/models/dt-batch.ts';
 import { DT_SUPERVISED_UPDATE_DEFAULTS, DtSupervisedUpdateProps, type DtLearner, dtLearner, dtSupervisedStep } from '../../operators/dtSupervisedUpdate.ts';
@@ -159,13 +160,14 @@ const SavedState = t.type({
  * another config (dataset, env, seed, size, steps, update) is refused, naming the difference.
  */
 export async function loadPretrained(path: string, expect?: DtPretrainConfig): Promise<PretrainedDt> {
-  const head = await readCheckpoint(path, expect ? { expectConfig: expect } : {});
+  const bytes = await readCheckpointFile(path);
+  const head = await readCheckpointBytes(bytes, { label: path, ...(expect ? { expectConfig: expect } : {}) });
   const cfg = decodeOrThrow(DtPretrainConfig, head.config, `${path}: config`);
   const { trajectories, obsDim, actDim } = await offline(cfg);
   const dt = makeDt(cfg, obsDim, actDim);
   const learner = dtLearner(dt, { seed: cfg.seed });
   try {
-    const { state } = await loadCheckpoint(path, { params: dt.params.map, optimizer: learner.optimizer, expectConfig: cfg });
+    const { state } = await loadCheckpointBytes(bytes, { params: dt.params.map, optimizer: learner.optimizer, expectConfig: cfg, label: path });
     const s = decodeOrThrow(SavedState, state, `${path}: state`);
     if (!(s.stateMean instanceof Float32Array) || !(s.stateStd instanceof Float32Array) || s.stateMean.length !== obsDim || s.stateStd.length !== obsDim) {
       throw new CheckpointError(path, `state.stateMean/stateStd: expected float32 arrays of length ${obsDim}`);

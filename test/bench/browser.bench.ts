@@ -3,11 +3,13 @@
  * headless Chromium (the playground's worker, `?autorun=1&view=0`) and in this Node process, both on
  * the wasm backend with one thread; the figure is the training time without backend init, the
  * ratio browser / Node (< 1: the browser is faster), plus the time each takes to get the backend
- * ready. Then the sizes of what a browser downloads (the playground's build, raw and gzip) and of the
- * library's browser entry bundled and minified by esbuild, split into rxrl's own code and its
- * dependencies.
+ * ready. Then threads in the browser: the same runs in a cross-origin isolated page (COOP/COEP
+ * headers) with 1 and with 2 wasm threads (`&threads=N`), alternating, best of two, as the ratio
+ * 2 threads / 1 thread (< 1: threads help). Then the sizes of what a browser downloads (the
+ * playground's build, raw and gzip) and of the library's browser entry bundled and minified by
+ * esbuild, split into rxrl's own code and its dependencies.
  *
- *     npm run bench:browser               # ~1 minute on 2 cores
+ *     npm run bench:browser               # ~2 minutes on 2 cores (RXRL_BENCH_THREADS=0: without the threads part)
  *
  * Prints markdown tables; docs/browser.md holds the figures measured on this machine.
  */
@@ -26,6 +28,14 @@ const CASES = [
   { example: 'grpo-hopper', file: 'docs/playground/examples/grpo-hopper.yaml', iterations: 8, seed: 1 },
 ];
 const REPS = 2;
+/** The threads part: a small-op workload and a transformer's (hipo-tiny at width 128, 2 layers, a shorter SFT). */
+const THREAD_CASES = [
+  { label: 'grpo-cartpole, 4 iterations', query: 'example=grpo-cartpole&iterations=4&seed=1' },
+  {
+    label: 'hipo-tiny at width 128, 1 iteration (SFT 40 steps, then HIPO)',
+    query: 'example=hipo-tiny&iterations=1&seed=0&set=model.width=128&set=model.heads=4&set=base.iterations=40',
+  },
+];
 
 const kb = (n: number): string => `${(n / 1024).toFixed(0)} kB`;
 
@@ -43,15 +53,22 @@ buildPlayground();
 const { server, base } = await serve(DIST);
 const browser = await launchChromium();
 
-async function browserRun(example: string, iterations: number, seed: number): Promise<{ seconds: number; readyMs: number }> {
+async function browserRun(
+  example: string,
+  iterations: number,
+  seed: number,
+  at = base,
+  extra = '',
+): Promise<{ seconds: number; readyMs: number; status: string }> {
   const page = await browser.newPage();
-  await page.goto(`${base}/index.html?example=${example}&iterations=${iterations}&seed=${seed}&autorun=1&view=0`);
+  await page.goto(`${at}/index.html?example=${example}&iterations=${iterations}&seed=${seed}&autorun=1&view=0${extra}`);
   await page.waitForFunction('window.rxrlTiming !== undefined || window.rxrlError !== undefined', null, { timeout: 600_000 });
   const error = await page.evaluate('window.rxrlError');
   if (error !== undefined) throw new Error(String(error));
   const timing = (await page.evaluate('window.rxrlTiming')) as { seconds: number; backendReadyMs: number };
+  const status = (await page.textContent('#status')) ?? '';
   await page.close();
-  return { seconds: timing.seconds, readyMs: timing.backendReadyMs };
+  return { seconds: timing.seconds, readyMs: timing.backendReadyMs, status };
 }
 
 console.log(`node ${process.version}, backend ${info.name} (${info.reason}); chromium ${browser.version()}\n`);
@@ -72,6 +89,30 @@ for (const c of CASES) {
 console.log(
   `\nbackend ready: Node ${nodeReadyMs.toFixed(0)} ms (first initBackend in this process), browser ${browserReadyMs.toFixed(0)} ms (in the worker)\n`,
 );
+
+if (process.env['RXRL_BENCH_THREADS'] !== '0') {
+  const isolated = await serve(DIST, true);
+  console.log('| run (cross-origin isolated page) | 1 thread s | 2 threads s | 2 / 1 |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const c of THREAD_CASES) {
+    const best = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
+    for (let r = 0; r < REPS; r++) {
+      for (const [k, threads] of [1, 2].entries()) {
+        const q = new URLSearchParams(c.query);
+        const extra = `&threads=${threads}${q
+          .getAll('set')
+          .map((x) => `&set=${x}`)
+          .join('')}`;
+        const b = await browserRun(q.get('example')!, Number(q.get('iterations')), Number(q.get('seed')), isolated.base, extra);
+        if (!b.status.includes(`${threads} thread`)) throw new Error(`asked for ${threads} threads: ${b.status}`);
+        best[k] = Math.min(best[k]!, b.seconds);
+      }
+    }
+    console.log(`| ${c.label} | ${best[0]!.toFixed(2)} | ${best[1]!.toFixed(2)} | ${(best[1]! / best[0]!).toFixed(2)} |`);
+  }
+  isolated.server.close();
+  console.log('');
+}
 await browser.close();
 server.close();
 

@@ -7,12 +7,14 @@
  * runs that example with `--set iterations=N --set seed=S` and, when it ends, sets
  * `window.rxrlDone = { metrics, summary }` — the records of its metrics.jsonl (JSON-parsed lines,
  * as `rxrl run` writes them) and its summary.json; a failure sets `window.rxrlError` instead.
- * `&view=0` draws no episodes; `&threads=N` asks for N wasm threads.
+ * `&view=0` draws no episodes; `&threads=N` asks for N wasm threads (a cross-origin isolated page);
+ * `&set=path=value` (repeatable) adds an override.
  */
 import { Charts } from './charts.ts';
 import { drawFrame } from './draw.ts';
 import { EXAMPLES, type Example } from './examples.ts';
 import type { Frames, FromWorker, ToWorker } from './protocol.ts';
+import { renderSamples } from './samples-view.ts';
 
 declare global {
   interface Window {
@@ -22,6 +24,8 @@ declare global {
     rxrlMessage?: string;
     /** The last run's training time (backend init aside) and backend-ready time (test/bench/browser.bench.ts). */
     rxrlTiming?: { seconds: number; backendReadyMs: number };
+    /** The last samples shown (the HIPO family's view): policy version and how many. */
+    rxrlSamples?: { version: number; prompts: number; completions: number };
   }
 }
 
@@ -31,6 +35,9 @@ const filename = $<HTMLInputElement>('filename');
 const text = $<HTMLTextAreaElement>('text');
 const setsInput = $<HTMLInputElement>('sets');
 const upload = $<HTMLInputElement>('upload');
+const dataFiles = $<HTMLInputElement>('data-files');
+const samplesPanel = $<HTMLDivElement>('samples');
+const viewport = document.querySelector<HTMLDivElement>('.viewport')!;
 const message = $<HTMLPreElement>('message');
 const status = $<HTMLDivElement>('status');
 const canvas = $<HTMLCanvasElement>('env');
@@ -50,7 +57,7 @@ const downloads = {
 };
 const charts = new Charts($<HTMLDivElement>('charts'));
 
-let runnable = new Set<string>(['grpo-control', 'td3']);
+let runnable = new Set<string>();
 let nodeOnly = new Set<string>();
 
 function show(msg: string, kind: 'ok' | 'error' | '' = ''): void {
@@ -85,7 +92,7 @@ function fillExamples(): void {
   for (const ex of EXAMPLES) {
     const o = document.createElement('option');
     o.value = ex.name;
-    const where = nodeOnly.has(ex.pipeline) ? ' — reads files: Node only' : '';
+    const where = nodeOnly.has(ex.pipeline) ? ' — Node only' : '';
     o.textContent = `${ex.name} (${ex.pipeline})${where}`;
     o.disabled = !runnable.has(ex.pipeline);
     select.append(o);
@@ -115,6 +122,13 @@ upload.addEventListener('change', async () => {
   text.value = await f.text();
   select.value = '';
   show(`opened ${f.name}`);
+});
+
+/** Files the user provided (path → bytes), handed to every run's worker. */
+const provided: Record<string, Uint8Array> = {};
+dataFiles.addEventListener('change', async () => {
+  for (const f of Array.from(dataFiles.files ?? [])) provided[f.name] = new Uint8Array(await f.arrayBuffer());
+  show(`provided to rxrl: ${Object.keys(provided).join(', ')} (name them by these paths in a pipeline file)`);
 });
 
 // ----- the worker ----------------------------------------------------------------------------------
@@ -181,7 +195,6 @@ function handle(m: FromWorker): void {
       setButtons('running');
       offer(downloads.config, `${JSON.stringify(m.config, null, 2)}\n`, 'application/json');
       show(`training ${m.pipeline} (seed ${String(m.config['seed'])}, ${String(m.config['iterations'])} iterations)`);
-      if (view) send({ type: 'frames' });
       break;
     case 'metrics': {
       lines.push(m.line);
@@ -192,7 +205,16 @@ function handle(m: FromWorker): void {
       offer(downloads.metrics, `${lines.join('\n')}\n`, 'application/x-ndjson');
       break;
     }
+    case 'samples':
+      viewport.hidden = true;
+      samplesPanel.hidden = false;
+      renderSamples(samplesPanel, m);
+      window.rxrlSamples = { version: m.version, prompts: m.samples.length, completions: m.samples.reduce((n, x) => n + x.completions.length, 0) };
+      setTimeout(() => send({ type: 'frames' }), 250);
+      break;
     case 'frames':
+      viewport.hidden = false;
+      samplesPanel.hidden = true;
       frames = m;
       frameIndex = 0;
       episodeLine.textContent = `episode of policy version ${m.version}: return ${m.return.toFixed(1)}, ${m.frames.length - 1} steps (${m.envId})`;
@@ -251,10 +273,19 @@ function train(): void {
   charts.clear();
   for (const a of Object.values(downloads)) offer(a, null, '');
   window.rxrlDone = undefined;
+  window.rxrlSamples = undefined;
   window.rxrlError = undefined;
   status.textContent = 'Starting…';
   setButtons('running');
-  send({ type: 'start', text: text.value, name: filename.value, sets: sets(), ...(Number.isInteger(threadsParam) ? { threads: threadsParam } : {}) });
+  send({
+    type: 'start',
+    text: text.value,
+    name: filename.value,
+    sets: sets(),
+    view,
+    ...(Object.keys(provided).length > 0 ? { files: { ...provided } } : {}),
+    ...(Number.isInteger(threadsParam) ? { threads: threadsParam } : {}),
+  });
 }
 
 buttons.validate.addEventListener('click', () => send({ type: 'validate', text: text.value, name: filename.value, sets: sets() }));
@@ -271,7 +302,7 @@ const params = new URLSearchParams(location.search);
 const wanted = params.get('example');
 useExample(EXAMPLES.find((e) => e.name === (wanted ?? 'grpo-cartpole')) ?? EXAMPLES[0]);
 if (wanted !== null && !EXAMPLES.some((e) => e.name === wanted)) fail(`?example=${wanted}: no such example (${EXAMPLES.map((e) => e.name).join(', ')})`);
-const overrides = ['iterations', 'seed'].flatMap((k) => (params.has(k) ? [`${k}=${params.get(k)}`] : []));
+const overrides = [...['iterations', 'seed'].flatMap((k) => (params.has(k) ? [`${k}=${params.get(k)}`] : [])), ...params.getAll('set')];
 if (overrides.length > 0) setsInput.value = overrides.join(' ');
 onDone = (m) => {
   window.rxrlDone = { metrics: m.lines.map((l) => JSON.parse(l) as Record<string, number | null>), summary: m.summary };

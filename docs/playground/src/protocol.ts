@@ -13,11 +13,15 @@ export interface PipelineText {
 
 export type ToWorker =
   | ({ type: 'validate' } & PipelineText)
-  | ({ type: 'start'; threads?: number } & PipelineText)
+  /**
+   * Train; `files`: what the page provides to rxrl besides the shipped data (path → bytes); `view`:
+   * show the first iteration (a view after each later one is asked for with `frames`).
+   */
+  | ({ type: 'start'; threads?: number; files?: Record<string, Uint8Array>; view?: boolean } & PipelineText)
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
-  /** The page wants an episode of the current policy to draw (answered between iterations). */
+  /** The page wants a view of the current policy: an episode to draw or samples (answered between iterations). */
   | { type: 'frames' };
 
 /** What the page draws: one frame per env step. */
@@ -32,6 +36,31 @@ export interface Frames {
   return: number;
 }
 
+/** A held-out prompt and completions of the policy to it, each with the verifier's scores. */
+export interface Sample {
+  /** `conflicting`: the user asks for something the system rules forbid; `aligned`: one answer satisfies both. */
+  kind: 'conflicting' | 'aligned';
+  /** The system rules (one line each). */
+  rules: string[];
+  user: string;
+  completions: {
+    text: string;
+    /** Per system rule: kept (per-rule compliance). */
+    kept: boolean[];
+    /** Utility ∈ [0, 1] of the user's request; compliance ∈ {0, 1}: every rule kept. */
+    utility: number;
+    compliance: number;
+  }[];
+}
+
+/** Completions of the policy at `version` (the HIPO family's view). */
+export interface Samples {
+  version: number;
+  /** Sampling temperature (the rollouts'). */
+  temperature: number;
+  samples: Sample[];
+}
+
 export type FromWorker =
   /** The worker is up: the pipelines it runs and those that need Node. */
   | { type: 'hello'; pipelines: string[]; nodeOnly: string[] }
@@ -43,6 +72,7 @@ export type FromWorker =
   /** One iteration: the record as metrics.jsonl holds it (its JSON line). */
   | { type: 'metrics'; line: string }
   | ({ type: 'frames' } & Frames)
+  | ({ type: 'samples' } & Samples)
   | { type: 'paused' }
   | { type: 'resumed' }
   | {

@@ -1,15 +1,17 @@
 /**
- * The training worker: decodes a pipeline file with the CLI's codecs and registry (the browser
- * registry of `rxrl/pipelines`: the same errors), initialises the tfjs wasm backend, runs the
- * pipeline on the shared loop and posts every metrics record as its metrics.jsonl line. Pause and
- * stop act between iterations (the loop yields a macrotask after each, so messages get through);
- * the checkpoint of the last completed iteration is kept as bytes for the download.
+ * The training worker: decodes a pipeline file with the CLI's codecs and registry (the same
+ * errors), initialises the tfjs wasm backend, provides the files pipelines read (the shipped test
+ * dataset test/data/hopper-tiny.hdf5 and whatever the page opened) to rxrl, runs the pipeline on the
+ * shared loop and posts every metrics record as its metrics.jsonl line. Pause and stop act between
+ * iterations (the loop yields a macrotask after each, so messages get through); the checkpoint of
+ * the last completed iteration is kept as bytes for the download.
  */
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { initBackend } from 'rxrl';
+import { initBackend, provideFiles } from 'rxrl';
+import hopperTiny from '../../../test/data/hopper-tiny.hdf5?url';
 import type { MetricsSink } from 'rxrl/operators';
 import {
   ConfigError,
@@ -33,6 +35,25 @@ const post = (m: FromWorker, transfer: Transferable[] = []) => scope.postMessage
 
 setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
 
+/** The files shipped with the playground, by the path pipeline files name them with. */
+const SHIPPED: Record<string, string> = { 'test/data/hopper-tiny.hdf5': hopperTiny };
+let shipped: Promise<void> | undefined;
+
+/** Fetches the shipped files once and provides them to rxrl (`provideFiles`). */
+function provideShipped(): Promise<void> {
+  shipped ??= (async () => {
+    const entries = await Promise.all(
+      Object.entries(SHIPPED).map(async ([path, url]) => {
+        const r = await fetch(url);
+        if (!r.ok) throw new Error(`${path}: could not be fetched (${r.status})`);
+        return [path, new Uint8Array(await r.arrayBuffer())] as const;
+      }),
+    );
+    provideFiles(Object.fromEntries(entries));
+  })();
+  return shipped;
+}
+
 /** Decodes a pipeline file as `rxrl validate` does; a user's mistake is a ConfigError. */
 function decode(p: PipelineText): { def: ResolvedPipeline; config: BaseConfig } {
   return decodePipelineConfig(parsePipelineText(p.text, p.name), p.sets, p.name);
@@ -48,7 +69,7 @@ let resume: (() => void) | undefined;
 let paused: Promise<void> | undefined;
 let wantFrames = false;
 
-async function start(p: PipelineText, threads?: number): Promise<void> {
+async function start(p: PipelineText, threads?: number, files?: Record<string, Uint8Array>, view = false): Promise<void> {
   let decoded: { def: ResolvedPipeline; config: BaseConfig };
   try {
     decoded = decode(p);
@@ -59,6 +80,16 @@ async function start(p: PipelineText, threads?: number): Promise<void> {
   const { def, config } = decoded;
   running = true;
   stopRequested = false;
+  // The page's request for a view arrives only once the run yields (after an iteration): ask up front.
+  wantFrames = view;
+  try {
+    await provideShipped();
+    if (files) provideFiles(files);
+  } catch (e) {
+    running = false;
+    post({ type: 'error', message: message(e) });
+    return;
+  }
   const t0 = performance.now();
   const info = await initBackend({ quiet: true, ...(threads !== undefined ? { threads } : {}) });
   const readyMs = performance.now() - t0;
@@ -94,11 +125,8 @@ async function start(p: PipelineText, threads?: number): Promise<void> {
       afterIteration: ({ params, record }) => {
         if (!wantFrames || viewer === undefined) return;
         wantFrames = false;
-        const f = viewer.episode(params, Number(record['policy_version'] ?? record.iteration + 1));
-        post(
-          { type: 'frames', ...f },
-          f.frames.map((x) => x.buffer as ArrayBuffer),
-        );
+        const v = viewer.view(params, Number(record['policy_version'] ?? record.iteration + 1));
+        post(v.message, v.transfer);
       },
     });
     const ckpt = saved.checkpoint;
@@ -128,7 +156,7 @@ scope.onmessage = (e) => {
       }
       break;
     case 'start':
-      if (!running) void start(m, m.threads);
+      if (!running) void start(m, m.threads, m.files, m.view);
       break;
     case 'pause':
       if (running && paused === undefined) {

@@ -23,10 +23,10 @@ export function cpuCount(): number {
 }
 
 /**
- * In a browser `initBackend` uses one thread unless asked for more (`threads`): tfjs 4.22 builds
- * its pthread worker from the source text of a function of its bundle, which a minifying bundler
- * breaks (the worker dies with "ReferenceError: e is not defined", taking the run with it), and its
- * C++ side caps the pool at half of `navigator.hardwareConcurrency`. An unminified bundle in a
- * cross-origin isolated page initialises the threaded build (docs/browser.md).
+ * In a browser `initBackend` uses one thread unless asked for more (`threads`): more need a
+ * cross-origin isolated page (SharedArrayBuffer) and a bundle that leaves tfjs 4.22's threaded
+ * factory readable as source text (its pthread workers re-evaluate it; a minifier breaks it unless
+ * kept verbatim, as the playground's Vite config does: docs/browser.md), and XNNPACK's pool
+ * synchronises on every operator, which costs more than it gains on the small models of a page.
  */
 export const THREADS_BY_DEFAULT = false;

@@ -3,6 +3,11 @@
  * which needs `SharedArrayBuffer`, i.e. a cross-origin isolated page (served with
  * `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy: require-corp`).
  * Node resolves `#platform/wasm` to lib/platform/node/wasm.ts, which works around tfjs there.
+ *
+ * tfjs's C++ side caps XNNPACK's pool at half of the logical cores Emscripten reports
+ * (`navigator.hardwareConcurrency`): during the init this reports twice the threads asked for, as
+ * the Node side does with `os.cpus()`, so `threads: n` means n. The bundler must leave tfjs's
+ * threaded factory readable as source text (docs/browser.md, "Threads").
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelBackend } from '@tensorflow/tfjs-core';
@@ -25,7 +30,18 @@ export async function createThreadedWasmBackend(threads: number, timeoutMs = 30_
   if (factory === null) throw new Error('the wasm backend is not registered');
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   setThreadsCount(threads);
-  return withTimeout(Promise.resolve(factory()), timeoutMs, 'threaded wasm init');
+  // The cap reads navigator.hardwareConcurrency (a getter of the prototype): shadow it meanwhile.
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  const own = nav === undefined ? undefined : Object.getOwnPropertyDescriptor(nav, 'hardwareConcurrency');
+  if (nav !== undefined) Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * threads, configurable: true });
+  try {
+    return await withTimeout(Promise.resolve(factory()), timeoutMs, 'threaded wasm init');
+  } finally {
+    if (nav !== undefined) {
+      if (own !== undefined) Object.defineProperty(nav, 'hardwareConcurrency', own);
+      else delete nav.hardwareConcurrency;
+    }
+  }
 }
 
 /**
