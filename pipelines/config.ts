@@ -130,8 +130,11 @@ function objectProps(codec: t.Mixed): t.Props | undefined {
   return undefined;
 }
 
-/** The props of `keys` (a pipeline config takes the operator knobs it exposes from the operator's props). */
-export function pick<P extends t.Props, K extends keyof P & string>(props: P, keys: readonly K[]): Pick<P, K> {
+/**
+ * The entries of `keys` of an object: a pipeline config takes the operator knobs it exposes from the
+ * operator's io-ts props, and their defaults from the operator's default values.
+ */
+export function pick<P extends object, K extends keyof P & string>(props: P, keys: readonly K[]): Pick<P, K> {
   const out: Partial<Pick<P, K>> = {};
   for (const k of keys) out[k] = props[k];
   return out as Pick<P, K>;

@@ -105,12 +105,6 @@ export type GrpoControlConstraint = t.TypeOf<typeof GrpoControlConstraint>;
 /** The pipeline file's codec, derived: every key optional, unknown keys refused with the nearest name. */
 export const GrpoControlFile = deepPartial(GrpoControlConfig);
 
-const pickValues = <T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> => {
-  const out: Partial<Pick<T, K>> = {};
-  for (const k of keys) out[k] = o[k];
-  return out as Pick<T, K>;
-};
-
 /**
  * Every default, once. Operator knobs take the operator's default; the pipeline's own choices
  * (a tuned CartPole recipe) override only `epochs` 4, `minibatches` 4, `maxGradNorm` 0.5.
@@ -125,8 +119,8 @@ export const GRPO_CONTROL_DEFAULTS: GrpoControlConfig = {
     startsPerIteration: 4,
     groupSize: 16,
     learningRate: 0.02,
-    advantages: pickValues(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
-    update: { ...pickValues(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), epochs: 4, minibatches: 4, maxGradNorm: 0.5 },
+    advantages: pick(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
+    update: { ...pick(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), epochs: 4, minibatches: 4, maxGradNorm: 0.5 },
     constraint: null,
   },
   evaluation: { every: 10, episodes: 5 },
@@ -138,8 +132,8 @@ export const GRPO_CONTROL_DEFAULTS: GrpoControlConfig = {
 export const CONSTRAINT_DEFAULTS: GrpoControlConstraint = {
   limit: 25,
   lambdaInit: null,
-  ...pickValues(LAGRANGE_DEFAULTS, RULE_KEYS),
-  ...pickValues(PRIMAL_DUAL_DEFAULTS, COMBINE_KEYS),
+  ...pick(LAGRANGE_DEFAULTS, RULE_KEYS),
+  ...pick(PRIMAL_DUAL_DEFAULTS, COMBINE_KEYS),
 };
 
 /** The metrics this pipeline emits (docs/metrics.md); `stop.metric` must be one of them. */
@@ -244,7 +238,7 @@ export async function runGrpoControl(
   let lagrange = c
     ? new LagrangeState({
         constraints: [{ name: 'cost', limit: c.limit }],
-        ...pickValues(c, RULE_KEYS),
+        ...pick(c, RULE_KEYS),
         ...(c.lambdaInit !== null ? { lambdaInit: c.lambdaInit } : {}),
       })
     : undefined;
@@ -295,7 +289,7 @@ export async function runGrpoControl(
     groups(i).pipe(
       returns(),
       advantages,
-      (scored) => (lagrange && c ? scored.pipe(costs, primalDual(lagrange, pickValues(c, COMBINE_KEYS)), update) : scored.pipe(update)),
+      (scored) => (lagrange && c ? scored.pipe(costs, primalDual(lagrange, pick(c, COMBINE_KEYS)), update) : scored.pipe(update)),
       shareWeights,
       evaluation,
     );

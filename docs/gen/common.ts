@@ -71,3 +71,31 @@ export function missingLines(page: string, id: string, expected: readonly string
   const have = new Set(m[2]!.split('\n'));
   return expected.filter((l) => !have.has(l));
 }
+
+/** A run and its wall time (seconds, the whole CLI run). */
+export interface TimedRun extends Run {
+  wall: number;
+}
+
+/**
+ * Runs pipelines/examples/`file` into `dir` unless its summary.json exists (a resumable table: finished
+ * runs are read back); the wall time is kept in wall.json.
+ */
+export function runTimed(file: string, sets: readonly string[], dir: string): TimedRun {
+  if (existsSync(join(dir, 'summary.json')) && existsSync(join(dir, 'wall.json'))) {
+    return { ...readRun(dir), wall: (JSON.parse(readFileSync(join(dir, 'wall.json'), 'utf8')) as { seconds: number }).seconds };
+  }
+  const t0 = performance.now();
+  const r = runCli(`pipelines/examples/${file}`, sets, dir);
+  const wall = (performance.now() - t0) / 1000;
+  writeFileSync(join(dir, 'wall.json'), JSON.stringify({ seconds: wall }));
+  return { ...r, wall };
+}
+
+/** `mean ± std` (sample std over seeds) of `xs`, or — when empty or not finite. */
+export function meanStd(xs: readonly number[], digits: number): string {
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) return '—';
+  const m = mean(xs);
+  const s = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)) : 0;
+  return `${fmt(m, digits)} ± ${fmt(s, digits)}`;
+}

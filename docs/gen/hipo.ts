@@ -18,7 +18,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import { renderChartPng } from '../../pipelines/report/render.ts';
 import { renderLayerSharePng, type LayerShareRecord } from '../../pipelines/report/attention.ts';
-import { ROOT, type Run, column, fmt, mean, readRun, runCli, sum, writeBlocks } from './common.ts';
+import { ROOT, type Run, type TimedRun, column, fmt, mean, meanStd, runTimed, sum, writeBlocks } from './common.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -60,30 +60,14 @@ const METHODS: Method[] = [
   { id: 'dpo', label: 'DPO (base samples)', file: 'dpo.yaml', sets: [] },
 ];
 
-interface Timed extends Run {
-  wall: number;
-}
-
-/** Runs `file` into `dir` unless its summary.json exists; the wall time is kept in wall.json. */
-function run(file: string, sets: string[], dir: string): Timed {
-  if (existsSync(join(dir, 'summary.json')) && existsSync(join(dir, 'wall.json'))) {
-    return { ...readRun(dir), wall: (JSON.parse(readFileSync(join(dir, 'wall.json'), 'utf8')) as { seconds: number }).seconds };
-  }
-  const t0 = performance.now();
-  const r = runCli(`pipelines/examples/${file}`, sets, dir);
-  const wall = (performance.now() - t0) / 1000;
-  writeFileSync(join(dir, 'wall.json'), JSON.stringify({ seconds: wall }));
-  return { ...r, wall };
-}
-
 const commands: string[] = [];
 const cmd = (file: string, sets: string[], dir: string) =>
   commands.push(`npx rxrl run pipelines/examples/${file} ${sets.map((s) => `--set ${s}`).join(' ')} --out ${dir.slice(ROOT.length + 1)}`);
 
 /** results[method][arch] = runs over seeds. */
-const results = new Map<string, Map<string, Timed[]>>();
-const add = (method: string, arch: string, r: Timed) => {
-  const m = results.get(method) ?? new Map<string, Timed[]>();
+const results = new Map<string, Map<string, TimedRun[]>>();
+const add = (method: string, arch: string, r: TimedRun) => {
+  const m = results.get(method) ?? new Map<string, TimedRun[]>();
   results.set(method, m);
   m.set(arch, [...(m.get(arch) ?? []), r]);
 };
@@ -94,25 +78,17 @@ for (const arch of ARCHS) {
     const sftDir = join(RUNS, `sft-${arch}-s${seed}`);
     const sftSets = [...shared, ...SFT, 'checkpointEvery=0'];
     cmd('sft-hierarchy.yaml', sftSets, sftDir);
-    add('base', arch, run('sft-hierarchy.yaml', sftSets, sftDir));
+    add('base', arch, runTimed('sft-hierarchy.yaml', sftSets, sftDir));
     for (const m of METHODS) {
       const dir = join(RUNS, `${m.id}-${arch}-s${seed}`);
       const sets = [...shared, ...RL, ...m.sets, `base.checkpoint=${sftDir}`, 'checkpointEvery=0'];
       cmd(m.file, sets, dir);
-      add(m.id, arch, run(m.file, sets, dir));
+      add(m.id, arch, runTimed(m.file, sets, dir));
     }
   }
 }
 
-const stats = (xs: number[]): { m: number; s: number } => {
-  const m = mean(xs);
-  return { m, s: xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)) : 0 };
-};
-const pm = (xs: number[], digits = 2) => {
-  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) return '—';
-  const { m, s } = stats(xs);
-  return `${fmt(m, digits)} ± ${fmt(s, digits)}`;
-};
+const pm = (xs: number[], digits = 2) => meanStd(xs, digits);
 const val = (r: Run, k: string) => r.summary[k] ?? Number.NaN;
 /** Completions sampled and sampled tokens of a run (0 for the SFT base). */
 const sampled = (r: Run) => sum(column(r.metrics, 'rollout/episodes'));

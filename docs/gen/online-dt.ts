@@ -25,7 +25,8 @@ import { initBackend } from '../../lib/backend.ts';
 import { pretrainConfigOf, resolveOdt } from '../../pipelines/online-dt/odt.ts';
 import { pretrainDt, savePretrained } from '../../pipelines/online-dt/pretrain.ts';
 import { renderChartPng } from '../../pipelines/report/render.ts';
-import { ROOT, type Run, type Row, column, fmt, mean, readRun, runCli, sum, writeBlocks } from './common.ts';
+import { applySet } from '../../pipelines/config.ts';
+import { ROOT, type Run, type Row, type TimedRun, column, fmt, mean, meanStd, runTimed, sum, writeBlocks } from './common.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -108,22 +109,6 @@ const ABLATIONS: { id: string; label: string; sets: string[] }[] = [
   { id: 'h400', label: 'H = 400', sets: [`algorithm.horizon=${smoke ? 10 : 400}`] },
 ];
 
-interface Timed extends Run {
-  wall: number;
-}
-
-/** Runs `file` into `dir` unless its summary.json exists; the wall time is kept in wall.json. */
-function run(file: string, sets: string[], dir: string): Timed {
-  if (existsSync(join(dir, 'summary.json')) && existsSync(join(dir, 'wall.json'))) {
-    return { ...readRun(dir), wall: (JSON.parse(readFileSync(join(dir, 'wall.json'), 'utf8')) as { seconds: number }).seconds };
-  }
-  const t0 = performance.now();
-  const r = runCli(`pipelines/examples/${file}`, sets, dir);
-  const wall = (performance.now() - t0) / 1000;
-  writeFileSync(join(dir, 'wall.json'), JSON.stringify({ seconds: wall }));
-  return { ...r, wall };
-}
-
 const commands: string[] = [];
 const cmd = (line: string) => commands.push(line);
 const rel = (p: string) => p.slice(ROOT.length + 1);
@@ -135,13 +120,7 @@ async function pretrain(task: Task, seed: number): Promise<{ path: string; wall:
   cmd(`# pretraining of ${task.id}, seed ${seed}: pretrainDt(pretrainConfigOf(odt config with ${sets.join(' ')})) → ${rel(path)}`);
   if (existsSync(path) && existsSync(`${path}.json`)) return { path, wall: (JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { seconds: number }).seconds };
   const partial: Record<string, unknown> = {};
-  for (const s of sets) {
-    const [k, v] = s.split('=') as [string, string];
-    const keys = k.split('.');
-    let o = partial;
-    for (const key of keys.slice(0, -1)) o = (o[key] ??= {}) as Record<string, unknown>;
-    o[keys.at(-1)!] = Number.isNaN(Number(v)) ? v : Number(v);
-  }
+  for (const s of sets) applySet(partial, s);
   const cfg = resolveOdt(partial);
   process.stderr.write(`pretraining ${task.id} seed ${seed} (${cfg.pretrain.steps} steps) …\n`);
   const t0 = performance.now();
@@ -167,15 +146,7 @@ function methodSets(m: Method, task: Task, seed: number, base: string): string[]
 }
 
 const val = (r: Run, k: string) => r.summary[k] ?? Number.NaN;
-const stats = (xs: number[]): { m: number; s: number } => {
-  const m = mean(xs);
-  return { m, s: xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)) : 0 };
-};
-const pm = (xs: number[], digits = 1) => {
-  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) return '—';
-  const { m, s } = stats(xs);
-  return `${fmt(m, digits)} ± ${fmt(s, digits)}`;
-};
+const pm = (xs: number[], digits = 1) => meanStd(xs, digits);
 /** Optimizer steps of the DT in a run: ODT's `update.steps` per iteration, GRPO-DT's epochs × minibatches. */
 function updatesOf(r: Run): number {
   const cfg = JSON.parse(readFileSync(join(r.dir, 'config.json'), 'utf8')) as {
@@ -194,14 +165,14 @@ const rolloutS = (r: Run) => sum(column(r.metrics, 'time/rollout_s'));
 const updateS = (r: Run) => sum(column(r.metrics, 'time/update_s'));
 
 /** results[task][method] = runs over seeds; pretraining per task and seed. */
-const results = new Map<string, Map<string, Timed[]>>();
+const results = new Map<string, Map<string, TimedRun[]>>();
 const pretrainWall = new Map<string, number[]>();
-const add = (task: string, method: string, r: Timed) => {
-  const m = results.get(task) ?? new Map<string, Timed[]>();
+const add = (task: string, method: string, r: TimedRun) => {
+  const m = results.get(task) ?? new Map<string, TimedRun[]>();
   results.set(task, m);
   m.set(method, [...(m.get(method) ?? []), r]);
 };
-const ablationRuns = new Map<string, Timed>();
+const ablationRuns = new Map<string, TimedRun>();
 
 await initBackend({ quiet: true });
 mkdirSync(RUNS, { recursive: true });
@@ -213,7 +184,7 @@ for (const task of TASKS) {
       const dir = join(RUNS, `${m.id}-${task.id}-s${seed}`);
       const sets = methodSets(m, task, seed, pre.path);
       cmd(`npx rxrl run pipelines/examples/${m.file} ${sets.map((s) => `--set '${s}'`).join(' ')} --out ${rel(dir)}`);
-      add(task.id, m.id, run(m.file, sets, dir));
+      add(task.id, m.id, runTimed(m.file, sets, dir));
     }
   }
 }
@@ -226,7 +197,7 @@ if (ablations && TASK_IDS.includes('hopper')) {
     const dir = join(RUNS, `ablation-${a.id}-hopper-s${seed}`);
     const sets = [...methodSets(grpo, hopper, seed, pre.path), ...a.sets];
     cmd(`npx rxrl run pipelines/examples/${grpo.file} ${sets.map((s) => `--set '${s}'`).join(' ')} --out ${rel(dir)}`);
-    ablationRuns.set(a.id, run(grpo.file, sets, dir));
+    ablationRuns.set(a.id, runTimed(grpo.file, sets, dir));
   }
 }
 
@@ -276,7 +247,7 @@ const abHeader = [
   '|---|---:|---:|---:|---:|---:|---:|---:|',
 ];
 const mainGrpo = results.get('hopper')?.get('grpo-dt')?.[0];
-const abList: [string, Timed | undefined][] = [['the table\'s GRPO-DT (joint ratio, active sampling, H = 100)', mainGrpo], ...ABLATIONS.map((a) => [a.label, ablationRuns.get(a.id)] as [string, Timed | undefined])];
+const abList: [string, TimedRun | undefined][] = [['the table\'s GRPO-DT (joint ratio, active sampling, H = 100)', mainGrpo], ...ABLATIONS.map((a) => [a.label, ablationRuns.get(a.id)] as [string, TimedRun | undefined])];
 for (const [label, r] of abList) {
   if (!r) continue;
   const col = (k: string) => column(r.metrics, k);

@@ -51,12 +51,6 @@ import {
 const ADVANTAGE_KEYS = ['estimator', 'std', 'eps', 'dropZeroStd'] as const;
 const UPDATE_KEYS = ['epochs', 'minibatches', 'clipEps', 'clipEpsHigh', 'lossAggregation', 'klCoef', 'klEstimator', 'entropyCoef', 'maxGradNorm'] as const;
 
-const pickValues = <T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> => {
-  const out: Partial<Pick<T, K>> = {};
-  for (const k of keys) out[k] = o[k];
-  return out as Pick<T, K>;
-};
-
 /** The RL knobs both pipelines have (`hipo` adds `constraint`, `grpo-lm` `mode` and `weight`). */
 export const LmRlProps = {
   /** P: prompts per iteration. */
@@ -79,8 +73,8 @@ export const LM_RL_DEFAULTS = {
   conflictShare: 0.5,
   learningRate: 1e-3,
   temperature: 1,
-  advantages: pickValues(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
-  update: { ...pickValues(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), epochs: 2, minibatches: 2 },
+  advantages: pick(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
+  update: { ...pick(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), epochs: 2, minibatches: 2 },
 };
 
 /** The metrics of both RL pipelines before their own (lmRollout, returns, groupAdvantages, policyUpdate, evaluation). */

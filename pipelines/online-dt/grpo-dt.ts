@@ -192,12 +192,6 @@ export type GrpoDtConfig = t.TypeOf<typeof GrpoDtConfig>;
 /** The pipeline file's codec, derived: every key optional, unknown keys refused with the nearest name. */
 export const GrpoDtFile = deepPartial(GrpoDtConfig);
 
-const pickValues = <T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> => {
-  const out: Partial<Pick<T, K>> = {};
-  for (const k of keys) out[k] = o[k];
-  return out as Pick<T, K>;
-};
-
 /** Every default, once (the paper's recipe scaled to this machine: see docs/pipelines/online-dt.md). */
 export const GRPO_DT_DEFAULTS: GrpoDtConfig = {
   pipeline: 'grpo-dt',
@@ -238,8 +232,8 @@ export const GRPO_DT_DEFAULTS: GrpoDtConfig = {
     },
     relabel: false,
     learningRate: 1e-5,
-    advantages: pickValues(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
-    update: { ...pickValues(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), ratioLevel: 'subtrajectory', lossAggregation: 'sequence-mean', maxGradNorm: 0.25 },
+    advantages: pick(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
+    update: { ...pick(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), ratioLevel: 'subtrajectory', lossAggregation: 'sequence-mean', maxGradNorm: 0.25 },
   },
   evaluation: { every: 5, episodes: 10, maxSteps: null },
   stop: null,

@@ -101,12 +101,6 @@ export type OnlineDtConfig = Omit<OdtConfig, 'pipeline'> & { pipeline: string };
 /** The pipeline file's codec: every key optional, unknown keys refused with the nearest name. */
 export const OdtFile = deepPartial(OdtConfig);
 
-const pickValues = <T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> => {
-  const out: Partial<Pick<T, K>> = {};
-  for (const k of keys) out[k] = o[k];
-  return out as Pick<T, K>;
-};
-
 /**
  * Every default, once: the update's from `dtSupervisedUpdate` (ODT's), sized down where ODT's
  * recipe does not fit a 2-core machine (batch 64, 20 steps per iteration, a 128 × 3 DT).
@@ -121,7 +115,7 @@ export const ODT_DEFAULTS: OdtConfig = {
   model: { dModel: 128, nLayers: 3, nHeads: 1, contextLength: 20, maxEpisodeSteps: 1000 },
   pretrain: { steps: 2000, batchSize: 64, learningRate: 1e-4, warmupSteps: 1000 },
   online: { envs: 4, targetReturn: 3600, targetFactor: 2, bufferSize: 1000, contextLength: 5, maxSteps: null },
-  update: { ...pickValues(DT_SUPERVISED_UPDATE_DEFAULTS, UPDATE_KEYS), steps: 20, batchSize: 64, warmupSteps: 1000 },
+  update: { ...pick(DT_SUPERVISED_UPDATE_DEFAULTS, UPDATE_KEYS), steps: 20, batchSize: 64, warmupSteps: 1000 },
   evaluation: { every: 10, episodes: 10 },
   stop: null,
   checkpointEvery: 10,
