@@ -31,5 +31,6 @@ export interface Actor {
 
 /** An `Actor` over a plain policy acting on the current observation alone (its mode if `deterministic`). */
 export function policyActor<B>(policy: Pick<Policy<B, Float32Array, Int32Array | Float32Array>, 'act'>, version: () => number, deterministic = false): Actor {
-  return { version, act: (obs, _n, rng, det) => policy.act(obs, rng, { deterministic: det ?? deterministic }) };
+  // beginRows: a plain policy keeps no per-row state, so rows of several groups can share a batch.
+  return { version, beginRows: () => {}, act: (obs, _n, rng, det) => policy.act(obs, rng, { deterministic: det ?? deterministic }) };
 }

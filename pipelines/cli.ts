@@ -33,7 +33,7 @@ const USAGE = `usage:
   rxrl run FILE [--set key=value ...] [--out DIR] [--resume DIR] [--tensorboard]
            [--actors N | --broker redis://HOST:PORT [--run NAME]] [--max-staleness K] [--stale drop|keep] [--queue N] [--archive]
   rxrl run --resume DIR [--set iterations=N] [--actors N | --broker URL]
-  rxrl actor --broker redis://HOST:PORT --run NAME [--name ID] [--claim-after MS]
+  rxrl actor --broker redis://HOST:PORT --run NAME [--name ID] [--claim-after MS] [--batch K]
   rxrl replay DIR [--out OUT]        (DIR: a run with --archive; OUT default DIR-replay)
   rxrl validate FILE [--set key=value ...]
   rxrl eval CHECKPOINT [--episodes N]
@@ -189,6 +189,7 @@ async function cmdActor(args: string[]): Promise<number> {
       run: { type: 'string' },
       name: { type: 'string' },
       'claim-after': { type: 'string' },
+      batch: { type: 'string' },
       embedded: { type: 'boolean' },
     },
   });
@@ -196,6 +197,8 @@ async function cmdActor(args: string[]): Promise<number> {
   const { initBackend } = await import('../lib/backend.ts');
   const { runActor } = await import('./async/actor.ts');
   let transport: import('../lib/async/transport.ts').ActorTransport;
+  let batch: number | undefined;
+  if (values.embedded && values.batch !== undefined) throw new UsageError('actor --embedded: --batch is not an option (the learner hands each child its share)');
   if (values.embedded) {
     const { embeddedActor } = await import('../lib/async/embedded.ts');
     transport = embeddedActor(values.name ?? `actor-${process.pid}`);
@@ -204,6 +207,7 @@ async function cmdActor(args: string[]): Promise<number> {
     if (!values.run) throw new UsageError('actor needs --run NAME (the learner prints it; default: its run directory name)');
     const { redisActor } = await import('../lib/async/redis.ts');
     const claim = intFlag('claim-after', values['claim-after'], 0);
+    batch = intFlag('batch', values.batch, 1);
     transport = redisActor(values.broker, values.run, {
       ...(values.name ? { name: values.name } : {}),
       ...(claim !== undefined ? { claimAfterMs: claim } : {}),
@@ -217,7 +221,7 @@ async function cmdActor(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   try {
-    const { groups } = await runActor(transport, { shouldStop: () => stop });
+    const { groups } = await runActor(transport, { shouldStop: () => stop, ...(batch !== undefined ? { batch } : {}) });
     if (!values.embedded) console.log(`rxrl actor ${transport.name}: ${groups} groups published to ${transport.where}`);
     return stop ? 130 : 0;
   } finally {

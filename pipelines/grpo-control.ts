@@ -21,6 +21,7 @@ import * as t from 'io-ts';
 import * as tf from '@tensorflow/tfjs-core';
 import { of, map, type Observable } from 'rxjs';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
+import type { VectorEnv } from '../lib/envs/vector.ts';
 import { Rng, RngStreams } from '../lib/random.ts';
 import type { MlpPolicy } from '../lib/models/mlp.ts';
 import { makeModel } from '../lib/models/registry.ts';
@@ -42,7 +43,7 @@ import {
 import { rollout, rolloutGroups, type StartsBatch } from '../operators/rollout.ts';
 import { consumeGroups } from '../operators/consumeGroups.ts';
 import { maxStaleness } from '../operators/maxStaleness.ts';
-import { policyActor } from '../lib/actor.ts';
+import { policyActor, type Actor } from '../lib/actor.ts';
 import { returns } from '../operators/returns.ts';
 import { groupAdvantages, AdvantageEstimatorProps, ADVANTAGE_ESTIMATOR_DEFAULTS } from '../operators/groupAdvantages.ts';
 import { constraintCost } from '../operators/constraintCost.ts';
@@ -85,6 +86,13 @@ export const GrpoControlConfig = t.strict(
       startsPerIteration: PositiveInt,
       /** G: rollouts per reset state. */
       groupSize: PositiveInt,
+      /**
+       * Step the iteration's starts together (M·G env copies, one policy call per env step) rather
+       * than one group after another. Faster where the per-step overhead of the policy and the
+       * vector env dominates (small MLPs); the actions are drawn in another order, so a seed gives
+       * other (equally valid) samples than with `false`, the default that earlier runs used.
+       */
+      batchStarts: t.boolean,
       learningRate: PositiveNumber,
       advantages: t.strict(pick(AdvantageEstimatorProps, ADVANTAGE_KEYS)),
       update: t.strict(pick(PolicyUpdateProps, UPDATE_KEYS)),
@@ -118,6 +126,7 @@ export const GRPO_CONTROL_DEFAULTS: GrpoControlConfig = {
   algorithm: {
     startsPerIteration: 4,
     groupSize: 16,
+    batchStarts: false,
     learningRate: 0.02,
     advantages: pick(ADVANTAGE_ESTIMATOR_DEFAULTS, ADVANTAGE_KEYS),
     update: { ...pick(POLICY_UPDATE_DEFAULTS, UPDATE_KEYS), epochs: 4, minibatches: 4, maxGradNorm: 0.5 },
@@ -219,7 +228,8 @@ export async function runGrpoControl(
 
   // The parts: envs, policy, learner, multiplier, RNG streams.
   const streams = new RngStreams(cfg.seed);
-  const venv = await makeVectorEnv(cfg.env.id, alg.groupSize, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
+  const copies = alg.batchStarts ? alg.startsPerIteration * alg.groupSize : alg.groupSize;
+  const venv = await makeVectorEnv(cfg.env.id, copies, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
   const evalEnv = await makeVectorEnv(cfg.env.id, cfg.evaluation.episodes, { ...cfg.env.options, seed: cfg.seed }, { autoreset: 'disabled' });
   const policy = makeModel(cfg.policy.kind, {
     obsDim: venv.obsDim,
@@ -249,7 +259,7 @@ export async function runGrpoControl(
   };
   const actor = policyActor(policy, () => learner.version);
   const evalActor = policyActor(policy, () => learner.version, true);
-  const act = rollout({ venv, actor, rng: streams.get('action') });
+  const act = rollout({ venv, actor, rng: streams.get('action'), groupSize: alg.groupSize });
   // With a constraint, zero-variance groups are dropped by constraintCost (only when neither reward
   // nor cost varies), never before it: dropping on reward alone would bias the cost estimate Ĵ_C.
   const advantages = groupAdvantages(lagrange ? { ...alg.advantages, dropZeroStd: false } : alg.advantages);
@@ -357,9 +367,14 @@ export async function evaluateGrpoControl(config: GrpoControlConfig, checkpoint:
 /**
  * The actor side of an asynchronous run: the G-copy env and a policy of the config's shape; each
  * task is one group from its reset seed, sampled with its own action seed by the weights loaded.
+ * Tasks an actor holds together step as one batch (k·G copies, one policy call per env step), each
+ * group drawing its noise from its own seed's stream: the same actions as alone, given the same
+ * policy outputs (test/async-actor-batch.test.ts checks it group by group).
  */
 export async function grpoControlActor(config: GrpoControlConfig): Promise<ActorPart> {
-  const venv = await makeVectorEnv(config.env.id, config.algorithm.groupSize, { ...config.env.options, seed: config.seed }, { autoreset: 'disabled' });
+  const G = config.algorithm.groupSize;
+  const make = (copies: number) => makeVectorEnv(config.env.id, copies, { ...config.env.options, seed: config.seed }, { autoreset: 'disabled' });
+  const venv = await make(G);
   const policy = makeModel(config.policy.kind, {
     obsDim: venv.obsDim,
     actionSpace: venv.actionSpace,
@@ -367,12 +382,33 @@ export async function grpoControlActor(config: GrpoControlConfig): Promise<Actor
     activation: config.policy.activation,
     seed: 0,
   });
+  const maxTasks = config.algorithm.startsPerIteration;
+  /** k·G-copy envs for batches of k tasks (k = 1 … maxTasks). */
+  const batched = new Map<number, VectorEnv>([[1, venv]]);
+  for (let k = 2; k <= maxTasks; k++) batched.set(k, await make(k * G));
   return {
     params: policy.params,
+    maxTasks,
     rollout: (task, version) =>
       rolloutGroups({ venv, actor: policyActor(policy, () => version), rng: new Rng(task.seed, 'action') }, [task.start], [task.groupId])[0]!,
+    rolloutMany: (tasks, version) => {
+      const env = batched.get(tasks.length);
+      if (!env) throw new RangeError(`grpo-control actor: ${tasks.length} tasks at once, at most ${maxTasks}`);
+      const rngs = tasks.map((t) => new Rng(t.seed, 'action'));
+      const rowRng = (row: number) => rngs[Math.floor(row / G)]!;
+      const actor: Actor = {
+        version: () => version,
+        beginRows: () => {},
+        act: (obs, _n, rng, det) => policy.act(obs, rng, { deterministic: det ?? false, rowRng }),
+      };
+      return rolloutGroups(
+        { venv: env, actor, rng: rngs[0]! },
+        tasks.map((t) => t.start),
+        tasks.map((t) => t.groupId),
+      );
+    },
     close: () => {
-      venv.close();
+      for (const e of batched.values()) e.close();
       policy.dispose();
     },
   };

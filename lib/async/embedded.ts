@@ -221,6 +221,7 @@ export function embeddedActor(name: string, proc: NodeJS.Process = process): Act
   return {
     where,
     name,
+    assigned: true,
     async runInfo() {
       for (;;) {
         const m = await take(60_000);

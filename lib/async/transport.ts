@@ -79,6 +79,12 @@ export interface ActorTransport {
   readonly where: string;
   /** This actor's name (host-pid, or the embedded index). */
   readonly name: string;
+  /**
+   * Tasks reach this actor already apportioned to it (embedded: the learner hands each child its
+   * share), so it may take every one it holds at once; from a shared queue (Redis) an actor takes
+   * at most `runActor`'s `batch` at a time, leaving the rest to other actors.
+   */
+  readonly assigned?: boolean;
   /** The run to act for (waits for the learner to publish it). */
   runInfo(): Promise<RunInfo>;
   /** A task, 'finished' when the run is over, or undefined after `timeoutMs` (none, or back-pressure). */
@@ -95,6 +101,14 @@ export interface ActorPart {
   readonly params: ParamStore;
   /** Rolls out task `task` with the weights of `version` loaded. */
   rollout(task: AsyncTask, version: number): Group;
+  /**
+   * Several tasks stepped as one batch (one policy call per env step for all of them), each group
+   * what `rollout` would give for its task alone: an actor holding more than one task takes them
+   * together, up to `maxTasks`. Optional: without it, tasks go one at a time.
+   */
+  rolloutMany?(tasks: readonly AsyncTask[], version: number): Group[];
+  /** The most tasks `rolloutMany` takes at once. */
+  readonly maxTasks?: number;
   close(): void;
 }
 

@@ -132,11 +132,12 @@ export function sampleTanhGaussian(mean: Float32Array, logStd: Float32Array, B: 
   const action = new Float32Array(B * A);
   const logProb = new Float32Array(B);
   for (let r = 0; r < B; r++) {
+    const g = opts.rowRng?.(r) ?? rng;
     const mu = mean.subarray(r * A, (r + 1) * A);
     const ls = logStd.subarray(r * A, (r + 1) * A);
     const a = action.subarray(r * A, (r + 1) * A);
     for (let i = 0; i < A; i++) {
-      const u = opts.deterministic ? mu[i]! : mu[i]! + Math.exp(ls[i]!) * rng.normal();
+      const u = opts.deterministic ? mu[i]! : mu[i]! + Math.exp(ls[i]!) * g.normal();
       a[i] = Math.tanh(u);
     }
     logProb[r] = tanhGaussianLogProbJs(a, mu, ls);

@@ -182,7 +182,7 @@ export class MlpPolicy implements Policy<MlpBatch, Float32Array, Int32Array | Fl
           w[i] = Math.exp(logp[n * A + i]!);
           if (logp[n * A + i]! > logp[n * A + best]!) best = i;
         }
-        action[n] = det ? best : rng.categorical(w);
+        action[n] = det ? best : (opts.rowRng?.(n) ?? rng).categorical(w);
         logProb[n] = logp[n * A + action[n]!]!;
       }
       return value ? { action, logProb, value } : { action, logProb };
@@ -191,11 +191,12 @@ export class MlpPolicy implements Policy<MlpBatch, Float32Array, Int32Array | Fl
     const logStd = params[1]!;
     const action = new Float32Array(N * A);
     for (let n = 0; n < N; n++) {
+      const r = opts.rowRng?.(n) ?? rng;
       let lp = 0;
       for (let i = 0; i < A; i++) {
         const mu = mean[n * A + i]!;
         const ls = logStd[i]!;
-        const a = Math.fround(det ? mu : mu + Math.exp(ls) * rng.normal());
+        const a = Math.fround(det ? mu : mu + Math.exp(ls) * r.normal());
         action[n * A + i] = a;
         const z = (a - mu) / Math.exp(ls);
         lp += -0.5 * z * z - ls - HALF_LOG_2PI;

@@ -28,6 +28,11 @@ import type { Rng } from '../random.ts';
 export interface ActOptions {
   /** Take the mode (argmax / tanh(mean) / mean) instead of sampling. Default false. */
   deterministic?: boolean;
+  /**
+   * Row n draws its noise from `rowRng(n)` instead of `rng` — several groups stepped as one batch,
+   * each with its own stream, sample what each would have sampled alone (rows are drawn in order).
+   */
+  rowRng?: (row: number) => Rng;
 }
 
 export interface ActResult<Act> {

@@ -1,6 +1,7 @@
 /**
  * The actor loop (`rxrl actor`, and each child of `rxrl run --actors N`): join a run, then for
- * every task
+ * every task — or every few tasks, when the pipeline's actor side steps several as one batch
+ * (`ActorPart.rolloutMany`) and more than one is already handed to this actor —
  *
  *   take a task (a lease) → pick up newer weights → rollout → publishGroups
  *
@@ -29,7 +30,7 @@ export interface ActorOutcome {
 }
 
 /** Runs one actor until the learner ends the run (see the module comment). */
-export async function runActor(transport: ActorTransport, opts: { shouldStop?: () => boolean } = {}): Promise<ActorOutcome> {
+export async function runActor(transport: ActorTransport, opts: { shouldStop?: () => boolean; batch?: number } = {}): Promise<ActorOutcome> {
   const { where } = transport;
   const info = await transport.runInfo();
   const { def, config } = decodePipelineConfig(info.config, [], `${where}: meta.info.config`);
@@ -40,10 +41,8 @@ export async function runActor(transport: ActorTransport, opts: { shouldStop?: (
   const part = await def.actor();
   let version = -1;
   let published = 0;
-  let lease: TaskLease | undefined;
-  const sink = {
+  const sink = (lease: TaskLease) => ({
     publish: async (group: Group, batch: Batch<Group>) => {
-      if (!lease) throw new AsyncError(`${where}: a group without a task`);
       const text = encodeEnvelope({
         run: info.run,
         configHash: info.configHash,
@@ -56,7 +55,7 @@ export async function runActor(transport: ActorTransport, opts: { shouldStop?: (
       });
       await transport.publish(lease, text);
     },
-  };
+  });
   /** Loads weights newer than the ones held; waits for the first version. */
   const syncWeights = async () => {
     for (;;) {
@@ -74,20 +73,31 @@ export async function runActor(transport: ActorTransport, opts: { shouldStop?: (
   };
   try {
     let idleSince = now();
+    let finished = false;
     for (;;) {
-      if (opts.shouldStop?.()) break;
+      if (finished || opts.shouldStop?.()) break;
       const next = await transport.nextTask(1000);
       if (next === 'finished') break;
       if (!next) continue;
-      lease = next;
+      // Tasks already handed to this actor are taken together (one batched rollout), up to maxTasks.
+      const leases = [next];
+      const most = part.rolloutMany ? Math.min(part.maxTasks ?? 1, transport.assigned ? Number.POSITIVE_INFINITY : (opts.batch ?? 1)) : 1;
+      while (leases.length < most) {
+        const more = await transport.nextTask(0);
+        if (more === 'finished') finished = true;
+        if (!more || more === 'finished') break;
+        leases.push(more);
+      }
       await syncWeights();
       const t0 = now();
-      const group = part.rollout(next.task, version);
-      const rolloutMs = now() - t0;
-      const batch: Batch<Group> = { iteration: next.task.task, groups: [group], metrics: { 'async/rollout_ms': rolloutMs, 'async/idle_ms': t0 - idleSince } };
-      await lastValueFrom(of(batch).pipe(publishGroups(sink)));
-      published++;
-      lease = undefined;
+      const groups = leases.length > 1 && part.rolloutMany ? part.rolloutMany(leases.map((l) => l.task), version) : [part.rollout(next.task, version)];
+      // Each group is charged its share of the batch's time; the wait before it goes to the first.
+      const rolloutMs = (now() - t0) / leases.length;
+      for (const [j, l] of leases.entries()) {
+        const batch: Batch<Group> = { iteration: l.task.task, groups: [groups[j]!], metrics: { 'async/rollout_ms': rolloutMs, 'async/idle_ms': j === 0 ? t0 - idleSince : 0 } };
+        await lastValueFrom(of(batch).pipe(publishGroups(sink(l))));
+        published++;
+      }
       idleSince = now();
     }
   } finally {
