@@ -248,7 +248,10 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
         idleMs: e.idleMs,
       });
       envelopes.push(e);
-      await topUp();
+      // New tasks go out when nothing more is waiting: the groups that arrived together are taken
+      // first, so their replacements reach the actors together too (an actor steps the tasks it
+      // holds as one batch; topped up one at a time, its first task would go alone).
+      if (envelopes.length === M || (await transport.queueDepth()) === 0) await topUp();
     }
     const end = now();
     const span = Math.max(end - lastBatchEnd, 1e-9);

@@ -1,18 +1,22 @@
 /**
- * Regenerates the results of docs/pipelines/hipo.md: every method × architecture × seed, each RL
- * method from the shared base model of its (arch, seed) (an `sft` run), through the CLI.
+ * Regenerates the results of docs/pipelines/hipo.md: every method × architecture × seed, through the
+ * CLI. One base model per architecture (an `sft` run, seed 1) is shared by every RL method and seed of
+ * that architecture; the seeds vary the RL runs (their sampling, minibatches and prompt order).
  *
- *   npx tsx docs/gen/hipo.ts                          the full table (the lead's run: hours on 2 cores)
+ *   npx tsx docs/gen/hipo.ts                          the full table (about 2 h of one core per architecture)
  *   npx tsx docs/gen/hipo.ts --only llama --seeds 1   a part (one arch, some seeds); the page gets those rows
  *   npx tsx docs/gen/hipo.ts --smoke                  every budget shrunk to the tiniest; writes into a
  *                                                     copy of the page under runs/docs/hipo-smoke/
  *
- * Methods: base (sft, user-following), hipo, grpo-lm utility, grpo-lm fixed-weight at w = 0.5, 1, 2,
- * rft, dpo; archs llama, qwen2, phi; seeds 1, 2, 3. Runs go to runs/docs/hipo/ (not committed);
- * resumable: a run whose summary.json exists is not run again (its wall time is in wall.json).
- * Writes the blocks `hipo-results` (mean ± std over seeds), `hipo-commands` and the plots
- * docs/img/hipo/scatter.png (conflict compliance vs aligned utility, every method and arch) and
- * docs/img/hipo/attention.png (per layer, base model vs every method, llama, first seed).
+ * Two cores: run two architectures at once (`--only llama` and `--only qwen2` in two shells), then
+ * the full command, which finds every run done and writes the whole page.
+ *
+ * Methods: base (sft), hipo, grpo-lm utility, grpo-lm fixed-weight at w = 0.5, 1, 2, rft, dpo; archs
+ * llama, qwen2, phi; seeds 1, 2, 3. Runs go to runs/docs/hipo2/ (not committed); resumable: a run
+ * whose summary.json exists is not run again (its wall time is in wall.json). Writes the blocks
+ * `hipo-results` (mean ± std over seeds), `hipo-commands` and the plots docs/img/hipo/scatter.png
+ * (conflict compliance vs aligned utility, every method and arch) and docs/img/hipo/attention.png
+ * (per layer, base model vs every method, first arch, first seed).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,20 +35,30 @@ const SEEDS = (flag('--seeds') ?? '1,2,3').split(',').map(Number);
 for (const a of ARCHS) if (!['llama', 'qwen2', 'phi'].includes(a)) throw new Error(`--only: unknown arch '${a}' (llama, qwen2, phi)`);
 for (const s of SEEDS) if (!Number.isInteger(s) || s < 0) throw new Error(`--seeds: expected comma-separated non-negative integers, got ${flag('--seeds')}`);
 
-const RUNS = join(ROOT, 'runs', 'docs', smoke ? 'hipo-smoke' : 'hipo');
+const RUNS = join(ROOT, 'runs', 'docs', smoke ? 'hipo-smoke' : 'hipo2');
 const PAGE = smoke ? join(RUNS, 'hipo.md') : join(ROOT, 'docs', 'pipelines', 'hipo.md');
 const IMG = smoke ? RUNS : join(ROOT, 'docs', 'img', 'hipo');
 
-/** The budgets: the table's, or (--smoke) the tiniest that exercises every path. */
+/**
+ * The budgets: the table's, or (--smoke) the tiniest that exercises every path. The recipe is the
+ * one the probes on the page found (see "Probes toward a recipe"): a base trained on the best
+ * answer where system and user agree with half of its examples' rules stated in the user turn, RL at
+ * lr 2·10⁻³ on a quarter conflicting prompts, HIPO's dual step η = 0.05.
+ */
 const SUITE = smoke
   ? ['suite.trainSize=100', 'suite.evalSize=4', 'suite.heldOutSize=4']
-  : ['suite.trainSize=1000', 'suite.evalSize=64', 'suite.heldOutSize=64'];
+  : ['suite.trainSize=10000', 'suite.evalSize=64', 'suite.heldOutSize=64'];
 const MODEL = smoke ? ['model.width=16', 'model.layers=2', 'model.heads=4'] : ['model.width=64', 'model.layers=2', 'model.heads=4'];
-const EVAL = smoke ? ['evaluation.prompts=4', 'evaluation.every=100'] : ['evaluation.prompts=64', 'evaluation.every=10'];
-const SFT = smoke ? ['iterations=5'] : ['iterations=400'];
+const EVAL = smoke ? ['evaluation.prompts=4'] : ['evaluation.prompts=64'];
+const SFT = smoke
+  ? ['iterations=5', 'evaluation.every=100', 'algorithm.targets=aligned-best', 'algorithm.userRules=0.5']
+  : ['iterations=1500', 'evaluation.every=250', 'algorithm.batch=64', 'algorithm.targets=aligned-best', 'algorithm.userRules=0.5'];
+const RL_ITERATIONS = smoke ? 2 : 100;
 const RL = smoke
-  ? ['iterations=2', 'algorithm.promptsPerIteration=2', 'algorithm.groupSize=2']
-  : ['iterations=40', 'algorithm.promptsPerIteration=8', 'algorithm.groupSize=8'];
+  ? [`iterations=${RL_ITERATIONS}`, 'evaluation.every=100', 'algorithm.promptsPerIteration=2', 'algorithm.groupSize=2', 'algorithm.conflictShare=0.25']
+  : [`iterations=${RL_ITERATIONS}`, 'evaluation.every=20', 'algorithm.promptsPerIteration=16', 'algorithm.groupSize=8', 'algorithm.conflictShare=0.25', 'algorithm.learningRate=0.002'];
+/** The seed of the shared base model of each architecture. */
+const BASE_SEED = 1;
 
 interface Method {
   id: string;
@@ -53,7 +67,7 @@ interface Method {
   sets: string[];
 }
 const METHODS: Method[] = [
-  { id: 'hipo', label: 'HIPO (d = 0.05)', file: 'hipo.yaml', sets: [] },
+  { id: 'hipo', label: 'HIPO (d = 0.05, η = 0.05)', file: 'hipo.yaml', sets: ['algorithm.constraint.lr=0.05'] },
   { id: 'grpo-utility', label: 'utility-only GRPO', file: 'grpo-lm.yaml', sets: ['algorithm.mode=utility'] },
   ...[0.5, 1, 2].map((w) => ({ id: `fixed-${w}`, label: `fixed weight w = ${w}`, file: 'grpo-lm.yaml', sets: ['algorithm.mode=fixed-weight', `algorithm.weight=${w}`] })),
   { id: 'rft', label: 'RFT (rejection-sampling SFT)', file: 'rft.yaml', sets: [] },
@@ -73,15 +87,14 @@ const add = (method: string, arch: string, r: TimedRun) => {
 };
 
 for (const arch of ARCHS) {
+  const sftDir = join(RUNS, `base-${arch}`);
+  const sftSets = [...SUITE, ...MODEL, ...EVAL, ...SFT, `model.arch=${arch}`, `seed=${BASE_SEED}`, 'checkpointEvery=0'];
+  cmd('sft-hierarchy.yaml', sftSets, sftDir);
+  add('base', arch, runTimed('sft-hierarchy.yaml', sftSets, sftDir));
   for (const seed of SEEDS) {
-    const shared = [...SUITE, ...MODEL, ...EVAL, `model.arch=${arch}`, `seed=${seed}`];
-    const sftDir = join(RUNS, `sft-${arch}-s${seed}`);
-    const sftSets = [...shared, ...SFT, 'checkpointEvery=0'];
-    cmd('sft-hierarchy.yaml', sftSets, sftDir);
-    add('base', arch, runTimed('sft-hierarchy.yaml', sftSets, sftDir));
     for (const m of METHODS) {
       const dir = join(RUNS, `${m.id}-${arch}-s${seed}`);
-      const sets = [...shared, ...RL, ...m.sets, `base.checkpoint=${sftDir}`, 'checkpointEvery=0'];
+      const sets = [...SUITE, ...MODEL, ...EVAL, ...RL, ...m.sets, `model.arch=${arch}`, `seed=${seed}`, `base.checkpoint=${sftDir.slice(ROOT.length + 1)}`, 'checkpointEvery=0'];
       cmd(m.file, sets, dir);
       add(m.id, arch, runTimed(m.file, sets, dir));
     }
@@ -128,7 +141,7 @@ mkdirSync(IMG, { recursive: true });
 if (smoke && !existsSync(PAGE)) copyFileSync(join(ROOT, 'docs', 'pipelines', 'hipo.md'), PAGE);
 writeBlocks(PAGE, {
   'hipo-results': [
-    `Seeds ${SEEDS.join(', ')}; mean ± std over seeds of the final greedy evaluation on held-out prompts (summary.json).`,
+    `RL seeds ${SEEDS.join(', ')} (the base model: one run per architecture, seed ${BASE_SEED}); mean ± std over seeds of the final greedy evaluation on held-out prompts (summary.json).`,
     '',
     ...header,
     ...rows,
