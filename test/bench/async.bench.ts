@@ -16,8 +16,17 @@
  * metrics reach the sink. Also printed: the actors' mean rollout time per group and the learner's
  * busy time per update (1 − async/learner_idle_frac), the two costs of the throughput model in
  * docs/scaling.md. The last line is the speedup of 1 learner + 1 actor over the single process on
- * BENCH_SPEEDUP (default hopper), the configuration docs/scaling.md names: the smaller of the
- * updates/s and env steps/s ratios (the runs' episodes, hence work per update, differ).
+ * BENCH_SPEEDUP (default hopper: grpo-hopper.yaml with 6 starts per iteration), the configuration
+ * docs/scaling.md names: per round, the smaller of the updates/s and env steps/s ratios (the runs'
+ * episodes, hence work per update, could differ); the median over BENCH_ROUNDS (default 3) rounds,
+ * each round running every mode once, interleaved (this machine's speed drifts by tens of percent
+ * from one minute to the next: a ratio of two runs far apart measures the drift). The table shows
+ * each mode's medians.
+ *
+ * An actor steps the tasks it holds as one batch (one policy call per env step for all of them).
+ * The single process can do the same (`algorithm.batchStarts`, grpo-control): its row "single
+ * process, batched" runs so, and each round's speedup is taken against the faster of the two
+ * single-process rows — what two cores add, not what batching adds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,11 +42,14 @@ const ITERATIONS = Number(process.env['BENCH_ITERATIONS'] ?? 6);
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 2);
 /** hipo.yaml's suite and model (`base.checkpoint` must match them), for its base model. */
 const HIPO_BASE_SETS = ['suite.trainSize=1000', 'suite.evalSize=64', 'suite.heldOutSize=64', 'model.width=32', 'iterations=200'];
-const CONFIGS: Record<string, { file: string; sets: (work: string) => Promise<string[]> }> = {
-  cartpole: { file: 'pipelines/examples/grpo-cartpole.yaml', sets: async () => [] },
+/** `batchStarts`: the pipeline has the single-process batched rollout (grpo-control). */
+const CONFIGS: Record<string, { file: string; sets: (work: string) => Promise<string[]>; batchStarts?: boolean }> = {
+  cartpole: { file: 'pipelines/examples/grpo-cartpole.yaml', sets: async () => [], batchStarts: true },
   // Learning rate ≈ 0: every run does the same work per update (the same policy, so the same episode
   // lengths), so the throughput ratios compare like with like; the update still costs what it costs.
-  hopper: { file: 'pipelines/examples/grpo-hopper.yaml', sets: async () => ['algorithm.learningRate=1e-12'] },
+  // Six starts per iteration: with the actor stepping its tasks as one batch, rollout and update
+  // then cost about the same (docs/scaling.md).
+  hopper: { file: 'pipelines/examples/grpo-hopper.yaml', sets: async () => ['algorithm.learningRate=1e-12', 'algorithm.startsPerIteration=6'], batchStarts: true },
   hipo: {
     file: 'pipelines/examples/hipo.yaml',
     sets: async (work) => {
@@ -52,6 +64,8 @@ const CONFIGS: Record<string, { file: string; sets: (work: string) => Promise<st
   },
 };
 const chosen = (process.env['BENCH_CONFIGS'] ?? 'cartpole,hopper,hipo').split(',');
+/** Rounds of every mode on the speedup configuration (the others run once). */
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const SPEEDUP = process.env['BENCH_SPEEDUP'] ?? 'hopper';
 if (!(ITERATIONS > WARMUP + 1)) throw new Error(`BENCH_ITERATIONS (${ITERATIONS}) must exceed BENCH_WARMUP (${WARMUP}) + 1`);
 
@@ -96,14 +110,37 @@ async function measure(file: string, extra: readonly string[], mode: string, asy
 }
 
 const fmt = (x: number | undefined, d = 1) => (x === undefined ? '—' : x.toFixed(d));
+const median = (xs: readonly number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+const medianOf = (ms: readonly Measure[]): Measure => {
+  const of = (k: keyof Measure) => (ms.every((m) => m[k] !== undefined) ? median(ms.map((m) => m[k]!)) : undefined);
+  const out: Measure = { envStepsPerSec: of('envStepsPerSec')!, updatesPerSec: of('updatesPerSec')! };
+  const r = of('rolloutMsPerGroup');
+  const u = of('updateMs');
+  if (r !== undefined) out.rolloutMsPerGroup = r;
+  if (u !== undefined) out.updateMs = u;
+  return out;
+};
+/**
+ * The speedup of one round: 1 actor against the faster single process of the same round, the smaller
+ * of the updates/s and env steps/s ratios (work per update can differ between runs).
+ */
+const speedupOf = (round: Record<string, Measure>) => {
+  const one = round['1 actor']!;
+  const ratio = (m: Measure) => Math.min(one.updatesPerSec / m.updatesPerSec, one.envStepsPerSec / m.envStepsPerSec);
+  const singles = ['single process', 'single process, batched'].filter((k) => round[k]).map((k) => ({ k, r: ratio(round[k]!) }));
+  return singles.reduce((a, b) => (b.r < a.r ? b : a));
+};
+
 console.log(
-  `bench:async — ${ITERATIONS} iterations per run, first ${WARMUP} not timed; load average ${loadavg()
+  `bench:async — ${ITERATIONS} iterations per run, first ${WARMUP} not timed, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of every mode on ${SPEEDUP} (medians); load average ${loadavg()
     .map((l) => l.toFixed(2))
     .join(' ')}`,
 );
-console.log('| config | mode | env steps/s (hipo: tokens/s) | updates/s | rollout ms / group | learner busy ms / update |');
-console.log('|---|---|---:|---:|---:|---:|');
-const results: Record<string, Record<string, Measure>> = {};
+const rounds: Record<string, Measure>[] = [];
+const rows: string[] = [];
 let redis: TestRedis | undefined;
 const work = mkdtempSync(join(tmpdir(), 'rxrl-bench-async-work-'));
 try {
@@ -111,37 +148,49 @@ try {
     const config = CONFIGS[name];
     if (!config) throw new Error(`BENCH_CONFIGS: unknown config ${name} (known: ${Object.keys(CONFIGS).join(', ')})`);
     const { file } = config;
-    const extra = await config.sets(work);
-    results[name] = {};
+    // BENCH_SETS: extra `key=value` overrides for every config (space-separated).
+    const extra = [...(await config.sets(work)), ...(process.env['BENCH_SETS'] ?? '').split(' ').filter(Boolean)];
     const modes: [string, AsyncRunOptions | undefined, boolean][] = [
       ['single process', undefined, false],
+      ...(config.batchStarts ? [['single process, batched', undefined, false] as [string, undefined, boolean]] : []),
       ['1 actor', { actors: 1 }, false],
       ['2 actors', { actors: 2 }, false],
       ['redis, 1 actor', {}, true],
     ];
-    for (const [mode, opts, viaRedis] of modes) {
-      if (viaRedis) redis ??= await startRedis();
-      const m = await measure(
-        file,
-        extra,
-        `${name}-${mode.replace(/\W+/g, '-')}`,
-        viaRedis && redis ? { broker: redis.url } : opts,
-        viaRedis ? redis : undefined,
-      );
-      results[name]![mode] = m;
-      console.log(`| ${name} | ${mode} | ${fmt(m.envStepsPerSec, 0)} | ${fmt(m.updatesPerSec, 3)} | ${fmt(m.rolloutMsPerGroup)} | ${fmt(m.updateMs)} |`);
+    // The speedup configuration runs every mode ROUNDS times, interleaved: each round's runs are
+    // minutes apart at most, so a slow spell of the machine hits a round's modes alike.
+    const byMode: Record<string, Measure[]> = {};
+    for (let round = 0; round < (name === SPEEDUP ? ROUNDS : 1); round++) {
+      const got: Record<string, Measure> = {};
+      for (const [mode, opts, viaRedis] of modes) {
+        if (viaRedis) redis ??= await startRedis();
+        got[mode] = await measure(
+          file,
+          mode === 'single process, batched' ? [...extra, 'algorithm.batchStarts=true'] : extra,
+          `${name}-${mode.replace(/\W+/g, '-')}-${round}`,
+          viaRedis && redis ? { broker: redis.url } : opts,
+          viaRedis ? redis : undefined,
+        );
+        (byMode[mode] ??= []).push(got[mode]);
+      }
+      if (name === SPEEDUP) {
+        rounds.push(got);
+        const s = speedupOf(got);
+        console.log(`round ${round + 1}: ${modes.map(([m]) => `${m} ${fmt(got[m]!.updatesPerSec, 2)}`).join(', ')} updates/s; speedup ${s.r.toFixed(2)} (against the ${s.k})`);
+      }
+    }
+    for (const [mode] of modes) {
+      const m = medianOf(byMode[mode]!);
+      rows.push(`| ${name} | ${mode} | ${fmt(m.envStepsPerSec, 0)} | ${fmt(m.updatesPerSec, 3)} | ${fmt(m.rolloutMsPerGroup)} | ${fmt(m.updateMs)} |`);
     }
   }
 } finally {
   await redis?.stop();
   rmSync(work, { recursive: true, force: true });
 }
-const base = results[SPEEDUP]?.['single process'];
-const one = results[SPEEDUP]?.['1 actor'];
-// Work per update differs between the runs (episode lengths depend on how each run's policy learned),
-// so neither ratio alone compares like with like: the speedup line is the smaller of the two.
-const upd = base && one ? one.updatesPerSec / base.updatesPerSec : Number.NaN;
-const env = base && one ? one.envStepsPerSec / base.envStepsPerSec : Number.NaN;
-console.log(`updates/s ratio (1 learner + 1 actor vs single process, ${SPEEDUP}): ${upd.toFixed(2)}`);
-console.log(`env steps/s ratio (1 learner + 1 actor vs single process, ${SPEEDUP}): ${env.toFixed(2)}`);
-console.log(`async speedup (1 learner + 1 actor vs single process): ${Math.min(upd, env).toFixed(2)}`);
+console.log('| config | mode | env steps/s (hipo: tokens/s) | updates/s | rollout ms / group | learner busy ms / update |');
+console.log('|---|---|---:|---:|---:|---:|');
+for (const r of rows) console.log(r);
+const speedups = rounds.map((r) => speedupOf(r).r);
+console.log(`speedup per round (${SPEEDUP}): ${speedups.map((x) => x.toFixed(2)).join(', ') || '—'}`);
+console.log(`async speedup (1 learner + 1 actor vs single process): ${(speedups.length > 0 ? median(speedups) : Number.NaN).toFixed(2)}`);
