@@ -198,7 +198,8 @@ async function cmdActor(args: string[]): Promise<number> {
   const { runActor } = await import('./async/actor.ts');
   let transport: import('../lib/async/transport.ts').ActorTransport;
   let batch: number | undefined;
-  if (values.embedded && values.batch !== undefined) throw new UsageError('actor --embedded: --batch is not an option (the learner hands each child its share)');
+  if (values.embedded && values.batch !== undefined)
+    throw new UsageError('actor --embedded: --batch is not an option (the learner hands each child its share)');
   if (values.embedded) {
     const { embeddedActor } = await import('../lib/async/embedded.ts');
     transport = embeddedActor(values.name ?? `actor-${process.pid}`);

@@ -86,7 +86,11 @@ test('without per-row streams (one stream for the batch) the groups differ: the 
   try {
     const ts = tasks('Hopper-v4', 2);
     const actor: Actor = { version: () => 0, beginRows: () => {}, act: (obs, _n, rng, det) => policy.act(obs, rng, { deterministic: det ?? false }) };
-    const together = rolloutGroups({ venv: env2, actor, rng: new Rng(ts[0]!.seed, 'action') }, ts.map((t) => t.start), ts.map((t) => t.groupId));
+    const together = rolloutGroups(
+      { venv: env2, actor, rng: new Rng(ts[0]!.seed, 'action') },
+      ts.map((t) => t.start),
+      ts.map((t) => t.groupId),
+    );
     const alone = rolloutGroups({ venv: env1, actor, rng: new Rng(ts[1]!.seed, 'action') }, [ts[1]!.start], [ts[1]!.groupId])[0]!;
     assert.throws(() => sameGroup(together[1]!, alone, 'task 1'), /actions|length/);
   } finally {

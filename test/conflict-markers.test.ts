@@ -15,9 +15,7 @@ const MARKER = /^(<{7}|>{7})( |$)|^={7}$/m;
 
 /** The offending `file:line` of every marker in `text`. */
 function markersIn(file: string, text: string): string[] {
-  return text
-    .split('\n')
-    .flatMap((line, i) => (MARKER.test(line) ? [`${file}:${i + 1}: ${line}`] : []));
+  return text.split('\n').flatMap((line, i) => (MARKER.test(line) ? [`${file}:${i + 1}: ${line}`] : []));
 }
 
 test('the marker pattern finds markers and only markers', () => {

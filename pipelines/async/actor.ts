@@ -90,11 +90,21 @@ export async function runActor(transport: ActorTransport, opts: { shouldStop?: (
       }
       await syncWeights();
       const t0 = now();
-      const groups = leases.length > 1 && part.rolloutMany ? part.rolloutMany(leases.map((l) => l.task), version) : [part.rollout(next.task, version)];
+      const groups =
+        leases.length > 1 && part.rolloutMany
+          ? part.rolloutMany(
+              leases.map((l) => l.task),
+              version,
+            )
+          : [part.rollout(next.task, version)];
       // Each group is charged its share of the batch's time; the wait before it goes to the first.
       const rolloutMs = (now() - t0) / leases.length;
       for (const [j, l] of leases.entries()) {
-        const batch: Batch<Group> = { iteration: l.task.task, groups: [groups[j]!], metrics: { 'async/rollout_ms': rolloutMs, 'async/idle_ms': j === 0 ? t0 - idleSince : 0 } };
+        const batch: Batch<Group> = {
+          iteration: l.task.task,
+          groups: [groups[j]!],
+          metrics: { 'async/rollout_ms': rolloutMs, 'async/idle_ms': j === 0 ? t0 - idleSince : 0 },
+        };
         await lastValueFrom(of(batch).pipe(publishGroups(sink(l))));
         published++;
       }

@@ -49,7 +49,11 @@ const CONFIGS: Record<string, { file: string; sets: (work: string) => Promise<st
   // lengths), so the throughput ratios compare like with like; the update still costs what it costs.
   // Six starts per iteration: with the actor stepping its tasks as one batch, rollout and update
   // then cost about the same (docs/scaling.md).
-  hopper: { file: 'pipelines/examples/grpo-hopper.yaml', sets: async () => ['algorithm.learningRate=1e-12', 'algorithm.startsPerIteration=6'], batchStarts: true },
+  hopper: {
+    file: 'pipelines/examples/grpo-hopper.yaml',
+    sets: async () => ['algorithm.learningRate=1e-12', 'algorithm.startsPerIteration=6'],
+    batchStarts: true,
+  },
   hipo: {
     file: 'pipelines/examples/hipo.yaml',
     sets: async (work) => {
@@ -176,7 +180,9 @@ try {
       if (name === SPEEDUP) {
         rounds.push(got);
         const s = speedupOf(got);
-        console.log(`round ${round + 1}: ${modes.map(([m]) => `${m} ${fmt(got[m]!.updatesPerSec, 2)}`).join(', ')} updates/s; speedup ${s.r.toFixed(2)} (against the ${s.k})`);
+        console.log(
+          `round ${round + 1}: ${modes.map(([m]) => `${m} ${fmt(got[m]!.updatesPerSec, 2)}`).join(', ')} updates/s; speedup ${s.r.toFixed(2)} (against the ${s.k})`,
+        );
       }
     }
     for (const [mode] of modes) {
