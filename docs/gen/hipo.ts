@@ -112,7 +112,7 @@ const header = [
   '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
 ];
 const rows: string[] = [];
-const labelOf = (id: string) => (id === 'base' ? 'base (SFT, user-following)' : METHODS.find((m) => m.id === id)!.label);
+const labelOf = (id: string) => (id === 'base' ? 'base (SFT; one run per arch)' : METHODS.find((m) => m.id === id)!.label);
 for (const [id, byArch] of results) {
   for (const [arch, runs] of byArch) {
     // The base's "before" is the untrained model (init/…); an RL method's is its base model (base/…).
