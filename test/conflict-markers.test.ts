@@ -11,7 +11,7 @@ import { join } from 'node:path';
 const ROOT = join(import.meta.dirname, '..');
 const TEXT = /\.(ts|mts|mjs|js|json|md|yaml|yml|sh|py|html|css|txt)$|^\.ci\/run$/;
 /** A conflict marker: seven <, = or > at the start of a line (= alone on its line; the others before a space or the end). */
-const MARKER = /^(<{7}|>{7})( |$)|^={7}$/m;
+const MARKER = /^(<{7}|>{7})( |$)|^={7}$/;
 
 /** The offending `file:line` of every marker in `text`. */
 function markersIn(file: string, text: string): string[] {

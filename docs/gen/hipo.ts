@@ -3,7 +3,7 @@
  * CLI. One base model per architecture (an `sft` run, seed 1) is shared by every RL method and seed of
  * that architecture; the seeds vary the RL runs (their sampling, minibatches and prompt order).
  *
- *   npx tsx docs/gen/hipo.ts                          the full table (about 2 h of one core per architecture)
+ *   npx tsx docs/gen/hipo.ts                          the full table (66 runs, 3.4 h of run time; ~1.7 h two at a time)
  *   npx tsx docs/gen/hipo.ts --only llama --seeds 1   a part (one arch, some seeds); the page gets those rows
  *   npx tsx docs/gen/hipo.ts --smoke                  every budget shrunk to the tiniest; writes into a
  *                                                     copy of the page under runs/docs/hipo-smoke/
