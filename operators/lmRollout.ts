@@ -36,6 +36,23 @@ export function lmRolloutGroup(cfg: LmRolloutConfig, start: PromptStart, groupId
   return groupOf(cfg, start, groupId, generate(cfg.lm, prompts, cfg.rng, cfg.sampling), 0);
 }
 
+/**
+ * Several prompts' groups sampled in one `generate` call, group j drawing from its own `rng`, so
+ * each group is what `lmRolloutGroup` gives for it alone (an actor holding several tasks; the
+ * tokens match exactly, the log-probs to float rounding: a left-padded row sees the same
+ * positions, its padding masked).
+ */
+export function lmRolloutGroups(
+  cfg: Omit<LmRolloutConfig, 'rng'>,
+  items: readonly { readonly start: PromptStart; readonly groupId: string; readonly rng: Rng }[],
+): Group[] {
+  const G = cfg.groupSize;
+  const prompts = items.flatMap((it) => Array.from({ length: G }, () => it.start.tokens));
+  const rowRng = (row: number) => items[Math.floor(row / G)]!.rng;
+  const out = generate(cfg.lm, prompts, items[0]?.rng as Rng, { ...cfg.sampling, rowRng });
+  return items.map((it, j) => groupOf({ ...cfg, rng: it.rng }, it.start, it.groupId, out, j * G));
+}
+
 /** The G rows `from … from + G − 1` of a generate result as one group. */
 function groupOf(cfg: LmRolloutConfig, start: PromptStart, groupId: string, out: GenerateResult, from: number): Group {
   const G = cfg.groupSize;

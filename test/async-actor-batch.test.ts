@@ -21,6 +21,10 @@ import { rolloutGroups } from '../operators/rollout.ts';
 import type { Actor } from '../lib/actor.ts';
 import { makeVectorEnv } from '../lib/envs/registry.ts';
 import { makeModel } from '../lib/models/registry.ts';
+import type { PromptStart } from '../lib/data.ts';
+import { lmRlActor } from '../pipelines/hipo/rl.ts';
+import { makeTaskAndBase, promptPicker } from '../pipelines/hipo/common.ts';
+import { lmRolloutGroup, lmRolloutGroups } from '../operators/lmRollout.ts';
 
 await initBackend({ quiet: true });
 
@@ -97,5 +101,63 @@ test('without per-row streams (one stream for the batch) the groups differ: the 
     env1.close();
     env2.close();
     policy.dispose();
+  }
+});
+
+test("hipo: tasks sampled as one generate call give each task's group alone (tokens exact, log-probs to rounding)", async () => {
+  const k = 3;
+  const { config } = decodePipelineConfig(readPipelineFile('pipelines/examples/hipo.yaml'), [
+    `algorithm.promptsPerIteration=${k}`,
+    'algorithm.groupSize=4',
+    'suite.trainSize=40',
+    'model.width=16',
+    'model.layers=1',
+  ]);
+  const cfg = config as unknown as Parameters<typeof lmRlActor>[0];
+  const part = await lmRlActor(cfg, (s) => ({ reward: s.utility, cost: 1 - s.compliance }));
+  const { task, base } = await makeTaskAndBase(cfg, { untrained: true });
+  try {
+    assert.equal(part.maxTasks, k);
+    perturb(part.params);
+    const pick = promptPicker(task, new Rng(3, 'prompts'), 0.5);
+    const ts: AsyncTask[] = Array.from({ length: k }, (_, n) => ({ task: n, groupId: taskGroupId(n), start: pick(), seed: 700 + 13 * n }));
+    assert.ok(
+      new Set(ts.map((t) => (t.start.kind === 'prompt' ? t.start.tokens.length : 0))).size > 1,
+      'prompts of different lengths (left padding in the batch)',
+    );
+    const before = tf.memory().numTensors;
+    const together = part.rolloutMany!(ts, 2);
+    const alone = ts.map((t) => part.rollout(t, 2));
+    assert.equal(tf.memory().numTensors, before, 'no tensor leak');
+    together.forEach((g, j) => {
+      const a = alone[j]!;
+      assert.equal(g.groupId, a.groupId);
+      g.trajectories.forEach((tr, i) => {
+        const ta = a.trajectories[i]!;
+        assert.deepEqual(Array.from(tr.actions), Array.from(ta.actions), `task ${j} completion ${i}: tokens`);
+        tr.logProbs.forEach((lp, s) =>
+          assert.ok(Math.abs(lp - ta.logProbs[s]!) < 1e-4, `task ${j} completion ${i} token ${s}: log-prob ${lp} vs ${ta.logProbs[s]}`),
+        );
+        assert.deepEqual(Array.from(tr.rewards), Array.from(ta.rewards));
+        assert.equal(tr.policyVersion, 2);
+      });
+    });
+    // One stream for the whole batch (every row drawing from the same Rng) samples other tokens for
+    // the later groups than they get alone: the check above can fail.
+    const sampling = { maxNewTokens: task.maxAnswerTokens, temperature: 1, stopTokens: [...task.stopTokens], padToken: task.padToken };
+    const lmCfg = { lm: base, groupSize: 4, sampling, version: () => 0, score: () => ({ reward: 0 }) };
+    const one = new Rng(ts[0]!.seed, 'sample');
+    const shared = lmRolloutGroups(
+      lmCfg,
+      ts.map((t) => ({ start: t.start as PromptStart, groupId: t.groupId, rng: one })),
+    );
+    const solo = lmRolloutGroup({ ...lmCfg, rng: new Rng(ts[2]!.seed, 'sample') }, ts[2]!.start as PromptStart, ts[2]!.groupId);
+    assert.notDeepEqual(
+      shared[2]!.trajectories.map((t) => Array.from(t.actions)),
+      solo.trajectories.map((t) => Array.from(t.actions)),
+    );
+  } finally {
+    part.close();
+    base.dispose();
   }
 });

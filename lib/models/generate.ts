@@ -51,6 +51,11 @@ export interface SamplingOptions {
   readonly stopTokens?: readonly number[];
   /** Token used for left padding and for finished rows (always masked). Default 0. */
   readonly padToken?: number;
+  /**
+   * Row b draws its tokens from `rowRng(b)` instead of the shared `rng` — several groups sampled as
+   * one batch, each from its own stream, give what each gives alone (as `ActOptions.rowRng`).
+   */
+  readonly rowRng?: (row: number) => Rng;
 }
 
 export interface GenerateResult {
@@ -162,7 +167,7 @@ export function generate(lm: CausalLM, prompts: readonly ArrayLike<number>[], rn
       for (let b = 0; b < B; b++) {
         if (done[b]) continue;
         const row = logp.subarray(b * V, (b + 1) * V);
-        const { token, samplingLogProb } = sampleToken(row, rng, opts);
+        const { token, samplingLogProb } = sampleToken(row, opts.rowRng?.(b) ?? rng, opts);
         const o = out[b]!;
         o.tokens.push(token);
         o.lp.push(row[token]!);

@@ -23,7 +23,7 @@ import type { CausalLM } from '../../lib/models/lm.ts';
 import { Rng, RngStreams } from '../../lib/random.ts';
 import type { LmLearner } from '../../operators/sftUpdate.ts';
 import { ADVANTAGE_ESTIMATOR_DEFAULTS, AdvantageEstimatorProps } from '../../operators/groupAdvantages.ts';
-import { completionMetrics, lmRollout, lmRolloutGroup, type LmRolloutConfig } from '../../operators/lmRollout.ts';
+import { completionMetrics, lmRollout, lmRolloutGroup, lmRolloutGroups, type LmRolloutConfig } from '../../operators/lmRollout.ts';
 import { consumeGroups } from '../../operators/consumeGroups.ts';
 import { maxStaleness } from '../../operators/maxStaleness.ts';
 import type { MetricsSink } from '../../operators/metrics.ts';
@@ -319,14 +319,24 @@ export async function lmRlActor(cfg: LmRlConfig, score: LmScore): Promise<ActorP
   const { task, base: lm } = await makeTaskAndBase(cfg, { untrained: true });
   const sampling = samplingOf(task, cfg.algorithm);
   const scored = scoreWith(task, score);
+  const promptOf = (t: AsyncTask) => {
+    if (t.start.kind !== 'prompt') throw new AsyncError(`task ${t.task}: start: expected a prompt start, got a ${t.start.kind} start`);
+    return t.start;
+  };
   return {
     params: lm.params,
     rollout: (t, version) => {
-      const start = t.start;
-      if (start.kind !== 'prompt') throw new AsyncError(`task ${t.task}: start: expected a prompt start, got a ${start.kind} start`);
       const rng = new Rng(t.seed, 'sample');
-      return lmRolloutGroup({ lm, groupSize: cfg.algorithm.groupSize, rng, sampling, version: () => version, score: scored }, start, t.groupId);
+      return lmRolloutGroup({ lm, groupSize: cfg.algorithm.groupSize, rng, sampling, version: () => version, score: scored }, promptOf(t), t.groupId);
     },
+    // The tasks this actor holds, sampled in one `generate` call (one KV cache, one forward per token
+    // for all their rows), each group from its own task's stream: what each gives alone.
+    maxTasks: cfg.algorithm.promptsPerIteration,
+    rolloutMany: (tasks, version) =>
+      lmRolloutGroups(
+        { lm, groupSize: cfg.algorithm.groupSize, sampling, version: () => version, score: scored },
+        tasks.map((t) => ({ start: promptOf(t), groupId: t.groupId, rng: new Rng(t.seed, 'sample') })),
+      ),
     close: () => lm.dispose(),
   };
 }

@@ -43,7 +43,7 @@ const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 2);
 /** hipo.yaml's suite and model (`base.checkpoint` must match them), for its base model. */
 const HIPO_BASE_SETS = ['suite.trainSize=1000', 'suite.evalSize=64', 'suite.heldOutSize=64', 'model.width=32', 'iterations=200'];
 /** `batchStarts`: the pipeline has the single-process batched rollout (grpo-control). */
-const CONFIGS: Record<string, { file: string; sets: (work: string) => Promise<string[]>; batchStarts?: boolean }> = {
+const CONFIGS: Record<string, { file: string; sets: (work: string, extra: readonly string[]) => Promise<string[]>; batchStarts?: boolean }> = {
   cartpole: { file: 'pipelines/examples/grpo-cartpole.yaml', sets: async () => [], batchStarts: true },
   // Learning rate ≈ 0: every run does the same work per update (the same policy, so the same episode
   // lengths), so the throughput ratios compare like with like; the update still costs what it costs.
@@ -56,11 +56,13 @@ const CONFIGS: Record<string, { file: string; sets: (work: string) => Promise<st
   },
   hipo: {
     file: 'pipelines/examples/hipo.yaml',
-    sets: async (work) => {
+    sets: async (work, extra) => {
       const base = join(work, 'hipo-base');
+      // BENCH_SETS' model.* and suite.* overrides hold for the base model too (they must match).
+      const shape = extra.filter((s) => /^(model|suite)\./.test(s));
       await runPipeline({
         file: 'pipelines/examples/sft-hierarchy.yaml',
-        sets: [...HIPO_BASE_SETS, 'evaluation.every=100000', 'evaluation.prompts=8', 'checkpointEvery=0'],
+        sets: [...HIPO_BASE_SETS, ...shape, 'evaluation.every=100000', 'evaluation.prompts=8', 'checkpointEvery=0'],
         out: base,
       });
       return ['evaluation.prompts=8', 'evaluation.inDistribution=false', `base.checkpoint=${base}`];
@@ -153,7 +155,8 @@ try {
     if (!config) throw new Error(`BENCH_CONFIGS: unknown config ${name} (known: ${Object.keys(CONFIGS).join(', ')})`);
     const { file } = config;
     // BENCH_SETS: extra `key=value` overrides for every config (space-separated).
-    const extra = [...(await config.sets(work)), ...(process.env['BENCH_SETS'] ?? '').split(' ').filter(Boolean)];
+    const envSets = (process.env['BENCH_SETS'] ?? '').split(' ').filter(Boolean);
+    const extra = [...(await config.sets(work, envSets)), ...envSets];
     const modes: [string, AsyncRunOptions | undefined, boolean][] = [
       ['single process', undefined, false],
       ...(config.batchStarts ? [['single process, batched', undefined, false] as [string, undefined, boolean]] : []),
