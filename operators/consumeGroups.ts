@@ -248,10 +248,12 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
         idleMs: e.idleMs,
       });
       envelopes.push(e);
-      // New tasks go out when nothing more is waiting: the groups that arrived together are taken
-      // first, so their replacements reach the actors together too (an actor steps the tasks it
-      // holds as one batch; topped up one at a time, its first task would go alone).
-      if (envelopes.length === M || (await transport.queueDepth()) === 0) await topUp();
+      // New tasks go out a batch at a time: when the batch is full (its replacements reach the
+      // actors together, while the learner updates), or when none is left in flight (a queue below
+      // M). An actor steps the tasks it holds as one batch: topped up as each group arrived, the
+      // first replacement would go alone (the actor's groups arrive one message at a time) and the
+      // actor would sample twice per batch, each time at nearly a full batch's cost.
+      if (envelopes.length === M || s.published === s.consumed) await topUp();
     }
     const end = now();
     const span = Math.max(end - lastBatchEnd, 1e-9);

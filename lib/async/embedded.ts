@@ -1,9 +1,16 @@
 /**
  * The embedded transport: N actor processes on this machine, children of the learner talking over
- * Node's IPC channel (structured clone, so weights and group text cross without a server).
+ * Node's IPC channel (structured clone, so group text crosses without a server).
  *
- *   learner → child   { type: 'run', info }  { type: 'task', lease }  { type: 'weights', version, bytes }  { type: 'stop' }
+ *   learner → child   { type: 'run', info }  { type: 'task', lease }  { type: 'weights', version, path }  { type: 'stop' }
  *   child → learner   { type: 'ready' }  { type: 'group', leaseId, text }
+ *
+ * Weights do not cross the channel: the learner writes each version to one file (a temporary
+ * directory of its own, replaced atomically by a rename) and sends its path. Through the pipe, a
+ * version of megabytes leaves most of its bytes in the learner's write queue until the child reads
+ * them, and the learner's queue is flushed only while its event loop runs — not during a
+ * synchronous update — so tasks sent after it would reach the child only when the update ends: the
+ * actor would idle through every update.
  *
  * The learner hands tasks out as soon as they are published, to the ready child holding the fewest,
  * up to its share ⌈maxQueue / N⌉ each (a child queues its tasks): the learner's event loop is busy
@@ -20,11 +27,15 @@
  * ```
  */
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AsyncError, type ActorTransport, type GroupEntry, type LearnerTransport, type TaskLease } from './transport.ts';
 import type { RunInfo } from './messages.ts';
 
-type Weights = { version: number; bytes: Uint8Array };
-type ToChild = { type: 'run'; info: RunInfo } | { type: 'task'; lease: TaskLease } | ({ type: 'weights' } & Weights) | { type: 'stop' };
+/** A weights version announced: the file at `path` holds it (or, read later, a newer one). */
+type WeightsNote = { version: number; path: string };
+type ToChild = { type: 'run'; info: RunInfo } | { type: 'task'; lease: TaskLease } | ({ type: 'weights' } & WeightsNote) | { type: 'stop' };
 type ToLearner = { type: 'ready' } | { type: 'group'; leaseId: string; text: string };
 
 interface Child {
@@ -47,7 +58,8 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
   const entries: GroupEntry[] = [];
   let waiting: (() => void) | undefined;
   let info: RunInfo | undefined;
-  let weights: Weights | undefined;
+  let weights: WeightsNote | undefined;
+  let weightsDir: string | undefined;
   let seq = 0;
   let closing = false;
   let failure: Error | undefined;
@@ -131,8 +143,12 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
       dispatch();
     },
     async publishWeights(version, bytes) {
-      weights = { version, bytes };
-      for (const c of children) if (c.ready) send(c, { type: 'weights', version, bytes });
+      weightsDir ??= mkdtempSync(join(tmpdir(), 'rxrl-weights-'));
+      const path = join(weightsDir, 'weights.safetensors');
+      writeFileSync(`${path}.tmp`, bytes);
+      renameSync(`${path}.tmp`, path);
+      weights = { version, path };
+      for (const c of children) if (c.ready) send(c, { type: 'weights', ...weights });
     },
     async next(timeoutMs) {
       if (failure) throw failure;
@@ -176,6 +192,7 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
             }),
         ),
       );
+      if (weightsDir) rmSync(weightsDir, { recursive: true, force: true });
     },
   };
 }
@@ -186,11 +203,11 @@ export function embeddedActor(name: string, proc: NodeJS.Process = process): Act
   const where = 'embedded actor';
   const inbox: ToChild[] = [];
   let waiting: (() => void) | undefined;
-  let pendingWeights: Weights | undefined;
+  let pendingWeights: WeightsNote | undefined;
   proc.on('message', (m: ToChild) => {
     // Weights skip the queue of tasks: the newest received is loaded before the next group.
     if (m.type === 'weights') {
-      if (!pendingWeights || m.version > pendingWeights.version) pendingWeights = { version: m.version, bytes: m.bytes };
+      if (!pendingWeights || m.version > pendingWeights.version) pendingWeights = { version: m.version, path: m.path };
       return;
     }
     inbox.push(m);
@@ -243,7 +260,13 @@ export function embeddedActor(name: string, proc: NodeJS.Process = process): Act
     async weights(since) {
       const w = pendingWeights;
       pendingWeights = undefined;
-      return w && w.version > since ? w : undefined;
+      if (!w || w.version <= since) return undefined;
+      // The file holds this version or a newer one (its header says which: decodeWeights reads it).
+      try {
+        return { version: w.version, bytes: new Uint8Array(readFileSync(w.path)) };
+      } catch (e) {
+        throw new AsyncError(`${where}: weights of version ${w.version}: cannot read ${w.path}: ${(e as Error).message}`);
+      }
     },
     async publish(lease, text) {
       send({ type: 'group', leaseId: lease.id, text });

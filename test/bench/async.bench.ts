@@ -36,12 +36,28 @@ import { runPipeline } from '../../pipelines/runner.ts';
 import { readConsumed } from '../../pipelines/async/runtime.ts';
 import type { AsyncRunOptions } from '../../pipelines/async/runtime.ts';
 import type { MetricsRecord } from '../../lib/data.ts';
-import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { redisServerMissing, startRedis, type TestRedis } from '../helpers/redis-server.ts';
 
 const ITERATIONS = Number(process.env['BENCH_ITERATIONS'] ?? 6);
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 2);
 /** hipo.yaml's suite and model (`base.checkpoint` must match them), for its base model. */
-const HIPO_BASE_SETS = ['suite.trainSize=1000', 'suite.evalSize=64', 'suite.heldOutSize=64', 'model.width=32', 'iterations=200'];
+const HIPO_BASE_SETS = ['suite.trainSize=1000', 'suite.evalSize=64', 'suite.heldOutSize=64', 'model.width=32'];
+/**
+ * hipo.yaml with `shape` (model.* and suite.* overrides, which its base model must share; BENCH_SETS'
+ * ones are added) and `rl` overrides; its base is one `sft` run of `baseIterations` steps made here.
+ */
+function hipoSets(shape: readonly string[], baseIterations: number, rl: readonly string[]) {
+  return async (work: string, extra: readonly string[]) => {
+    const base = join(work, `hipo-base-${[...shape, baseIterations].join('-').replace(/\W+/g, '_')}`);
+    const shapes = [...shape, ...extra.filter((s) => /^(model|suite)\./.test(s))];
+    await runPipeline({
+      file: 'pipelines/examples/sft-hierarchy.yaml',
+      sets: [...HIPO_BASE_SETS, ...shapes, `iterations=${baseIterations}`, 'evaluation.every=100000', 'evaluation.prompts=8', 'checkpointEvery=0'],
+      out: base,
+    });
+    return [...shape, ...rl, 'evaluation.prompts=8', 'evaluation.inDistribution=false', `base.checkpoint=${base}`];
+  };
+}
 /** `batchStarts`: the pipeline has the single-process batched rollout (grpo-control). */
 const CONFIGS: Record<string, { file: string; sets: (work: string, extra: readonly string[]) => Promise<string[]>; batchStarts?: boolean }> = {
   cartpole: { file: 'pipelines/examples/grpo-cartpole.yaml', sets: async () => [], batchStarts: true },
@@ -54,25 +70,30 @@ const CONFIGS: Record<string, { file: string; sets: (work: string, extra: readon
     sets: async () => ['algorithm.learningRate=1e-12', 'algorithm.startsPerIteration=6'],
     batchStarts: true,
   },
-  hipo: {
+  hipo: { file: 'pipelines/examples/hipo.yaml', sets: hipoSets([], 200, []) },
+  // The transformer pipeline where generation is the larger part, as in RL on language models at
+  // scale: a width-128, 4-layer Llama (≈ 0.9 M parameters), P = 4 prompts × G = 8 completions of up
+  // to 64 tokens, one epoch of one minibatch. Its base has had one SFT step — it has not learnt to
+  // stop, so every completion runs to 64 tokens — and the learning rate is ≈ 0, so every run does
+  // the same work per update (as hopper's); sampling 32 rows × 64 tokens then costs about what the
+  // update on them costs (docs/scaling.md).
+  'hipo-gen': {
     file: 'pipelines/examples/hipo.yaml',
-    sets: async (work, extra) => {
-      const base = join(work, 'hipo-base');
-      // BENCH_SETS' model.* and suite.* overrides hold for the base model too (they must match).
-      const shape = extra.filter((s) => /^(model|suite)\./.test(s));
-      await runPipeline({
-        file: 'pipelines/examples/sft-hierarchy.yaml',
-        sets: [...HIPO_BASE_SETS, ...shape, 'evaluation.every=100000', 'evaluation.prompts=8', 'checkpointEvery=0'],
-        out: base,
-      });
-      return ['evaluation.prompts=8', 'evaluation.inDistribution=false', `base.checkpoint=${base}`];
-    },
+    sets: hipoSets(['model.width=128', 'model.layers=4', 'suite.maxAnswerTokens=64'], 1, [
+      'algorithm.promptsPerIteration=4',
+      'algorithm.update.epochs=1',
+      'algorithm.update.minibatches=1',
+      'algorithm.learningRate=1e-12',
+    ]),
   },
 };
 const chosen = (process.env['BENCH_CONFIGS'] ?? 'cartpole,hopper,hipo').split(',');
 /** Rounds of every mode on the speedup configuration (the others run once). */
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const SPEEDUP = process.env['BENCH_SPEEDUP'] ?? 'hopper';
+// The redis rows need the server: refuse before minutes of other runs, not after them.
+const noRedis = redisServerMissing();
+if (noRedis) throw new Error(`bench:async: ${noRedis}`);
 if (!(ITERATIONS > WARMUP + 1)) throw new Error(`BENCH_ITERATIONS (${ITERATIONS}) must exceed BENCH_WARMUP (${WARMUP}) + 1`);
 
 interface Measure {
@@ -179,6 +200,7 @@ try {
           viaRedis ? redis : undefined,
         );
         (byMode[mode] ??= []).push(got[mode]);
+        console.log(`  ${name}, ${mode}: ${fmt(got[mode].envStepsPerSec, 0)} env steps/s, ${fmt(got[mode].updatesPerSec, 3)} updates/s`);
       }
       if (name === SPEEDUP) {
         rounds.push(got);
