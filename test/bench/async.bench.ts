@@ -3,7 +3,8 @@
  *
  *     npm run bench:async                          # short (a few iterations per run): checks it works
  *     BENCH_ITERATIONS=24 npm run bench:async      # the measurement (quiet machine)
- *     BENCH_CONFIGS=hopper npm run bench:async     # one configuration (cartpole | hopper | hipo)
+ *     BENCH_CONFIGS=hopper npm run bench:async     # one configuration (cartpole | hopper | hipo | hipo-gen)
+ *     BENCH_QUICK=1 BENCH_SETS="k=v …" …           # only the single process and 1 actor, with overrides: for tuning
  *
  * For `grpo-control` on CartPole-v1 (pipelines/examples/grpo-cartpole.yaml) and Hopper-v4
  * (grpo-hopper.yaml), and for the transformer pipeline `hipo` (hipo.yaml: a width-32 Llama, P = 8
@@ -44,15 +45,15 @@ const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 2);
 const HIPO_BASE_SETS = ['suite.trainSize=1000', 'suite.evalSize=64', 'suite.heldOutSize=64', 'model.width=32'];
 /**
  * hipo.yaml with `shape` (model.* and suite.* overrides, which its base model must share; BENCH_SETS'
- * ones are added) and `rl` overrides; its base is one `sft` run of `baseIterations` steps made here.
+ * ones are added) and `rl` overrides; its base is one `sft` run made here with `baseSets`.
  */
-function hipoSets(shape: readonly string[], baseIterations: number, rl: readonly string[]) {
+function hipoSets(shape: readonly string[], baseSets: readonly string[], rl: readonly string[]) {
   return async (work: string, extra: readonly string[]) => {
-    const base = join(work, `hipo-base-${[...shape, baseIterations].join('-').replace(/\W+/g, '_')}`);
+    const base = join(work, `hipo-base-${[...shape, ...baseSets].join('-').replace(/\W+/g, '_')}`);
     const shapes = [...shape, ...extra.filter((s) => /^(model|suite)\./.test(s))];
     await runPipeline({
       file: 'pipelines/examples/sft-hierarchy.yaml',
-      sets: [...HIPO_BASE_SETS, ...shapes, `iterations=${baseIterations}`, 'evaluation.every=100000', 'evaluation.prompts=8', 'checkpointEvery=0'],
+      sets: [...HIPO_BASE_SETS, ...shapes, ...baseSets, 'evaluation.every=100000', 'evaluation.prompts=8', 'checkpointEvery=0'],
       out: base,
     });
     return [...shape, ...rl, 'evaluation.prompts=8', 'evaluation.inDistribution=false', `base.checkpoint=${base}`];
@@ -70,27 +71,34 @@ const CONFIGS: Record<string, { file: string; sets: (work: string, extra: readon
     sets: async () => ['algorithm.learningRate=1e-12', 'algorithm.startsPerIteration=6'],
     batchStarts: true,
   },
-  hipo: { file: 'pipelines/examples/hipo.yaml', sets: hipoSets([], 200, []) },
+  hipo: { file: 'pipelines/examples/hipo.yaml', sets: hipoSets([], ['iterations=200'], []) },
   // The transformer pipeline where generation is the larger part, as in RL on language models at
-  // scale: a width-128, 4-layer Llama (≈ 0.9 M parameters), P = 4 prompts × G = 8 completions of up
-  // to 64 tokens, one epoch of one minibatch. Its base has had one SFT step — it has not learnt to
-  // stop, so every completion runs to 64 tokens — and the learning rate is ≈ 0, so every run does
-  // the same work per update (as hopper's); sampling 32 rows × 64 tokens then costs about what the
-  // update on them costs (docs/scaling.md).
+  // scale: a width-128, 6-layer Llama (≈ 1.3 M parameters), P = 2 prompts × G = 6 completions of 64
+  // tokens, one epoch of one minibatch. Its base is untrained (one SFT step at a learning rate of
+  // 10⁻¹²: it has not learnt to stop, so every completion runs to 64 tokens) and the RL learning rate
+  // is ≈ 0, so every iteration of every run does the same work (as hopper's); sampling the 12 rows
+  // then costs about what the update on them costs (docs/scaling.md).
   'hipo-gen': {
     file: 'pipelines/examples/hipo.yaml',
-    sets: hipoSets(['model.width=128', 'model.layers=4', 'suite.maxAnswerTokens=64'], 1, [
-      'algorithm.promptsPerIteration=4',
-      'algorithm.update.epochs=1',
-      'algorithm.update.minibatches=1',
-      'algorithm.learningRate=1e-12',
-    ]),
+    sets: hipoSets(
+      ['model.width=128', 'model.layers=6', 'suite.maxAnswerTokens=64'],
+      ['iterations=1', 'algorithm.learningRate=1e-12'],
+      [
+        'algorithm.promptsPerIteration=2',
+        'algorithm.groupSize=6',
+        'algorithm.update.epochs=1',
+        'algorithm.update.minibatches=1',
+        'algorithm.learningRate=1e-12',
+      ],
+    ),
   },
 };
 const chosen = (process.env['BENCH_CONFIGS'] ?? 'cartpole,hopper,hipo').split(',');
 /** Rounds of every mode on the speedup configuration (the others run once). */
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const SPEEDUP = process.env['BENCH_SPEEDUP'] ?? 'hopper';
+/** BENCH_QUICK=1: only the modes the speedup compares (the single process and 1 actor), for tuning. */
+const ONLY_SPEEDUP_MODES = process.env['BENCH_QUICK'] === '1';
 // The redis rows need the server: refuse before minutes of other runs, not after them.
 const noRedis = redisServerMissing();
 if (noRedis) throw new Error(`bench:async: ${noRedis}`);
@@ -178,13 +186,15 @@ try {
     // BENCH_SETS: extra `key=value` overrides for every config (space-separated).
     const envSets = (process.env['BENCH_SETS'] ?? '').split(' ').filter(Boolean);
     const extra = [...(await config.sets(work, envSets)), ...envSets];
-    const modes: [string, AsyncRunOptions | undefined, boolean][] = [
-      ['single process', undefined, false],
-      ...(config.batchStarts ? [['single process, batched', undefined, false] as [string, undefined, boolean]] : []),
-      ['1 actor', { actors: 1 }, false],
-      ['2 actors', { actors: 2 }, false],
-      ['redis, 1 actor', {}, true],
-    ];
+    const modes: [string, AsyncRunOptions | undefined, boolean][] = (
+      [
+        ['single process', undefined, false],
+        ...(config.batchStarts ? [['single process, batched', undefined, false] as [string, undefined, boolean]] : []),
+        ['1 actor', { actors: 1 }, false],
+        ['2 actors', { actors: 2 }, false],
+        ['redis, 1 actor', {}, true],
+      ] as [string, AsyncRunOptions | undefined, boolean][]
+    ).filter(([m]) => !ONLY_SPEEDUP_MODES || m.startsWith('single') || m === '1 actor');
     // The speedup configuration runs every mode ROUNDS times, interleaved: each round's runs are
     // minutes apart at most, so a slow spell of the machine hits a round's modes alike.
     const byMode: Record<string, Measure[]> = {};
