@@ -7,9 +7,10 @@
  *     BENCH_QUICK=1 BENCH_SETS="k=v …" …           # only the single process and 1 actor, with overrides: for tuning
  *
  * For `grpo-control` on CartPole-v1 (pipelines/examples/grpo-cartpole.yaml) and Hopper-v4
- * (grpo-hopper.yaml), and for the transformer pipeline `hipo` (hipo.yaml: a width-32 Llama, P = 8
- * prompts × G = 8 completions per iteration; its base model is one `sft` run made here first, with
- * hipo.yaml's suite and model, loaded by every hipo run), each run is an ordinary `runPipeline`
+ * (grpo-hopper.yaml), and for the transformer pipeline `hipo` — hipo.yaml as it is (a width-32
+ * Llama, P = 8 prompts × G = 8 completions per iteration) and `hipo-gen`, where generation is the
+ * larger part (a width-128, 6-layer Llama, P = 2 × G = 6 completions of 64 tokens; see CONFIGS); each
+ * hipo config's base model is one `sft` run made here first, with its suite and model — each run is an ordinary `runPipeline`
  * (evaluation off after iteration 0: it is not parallelised) with 0 actors (one process, as
  * `npm start`), 1 and 2 embedded actor processes (`--actors N`) and 1 actor over a redis-server
  * started here (`--broker`). Env steps/s (tokens for hipo) and updates/s are measured after the
@@ -17,9 +18,9 @@
  * metrics reach the sink. Also printed: the actors' mean rollout time per group and the learner's
  * busy time per update (1 − async/learner_idle_frac), the two costs of the throughput model in
  * docs/scaling.md. The last line is the speedup of 1 learner + 1 actor over the single process on
- * BENCH_SPEEDUP (default hopper: grpo-hopper.yaml with 6 starts per iteration), the configuration
+ * BENCH_SPEEDUP (default hipo-gen, whose rollout and update cost about the same), the configuration
  * docs/scaling.md names: per round, the smaller of the updates/s and env steps/s ratios (the runs'
- * episodes, hence work per update, could differ); the median over BENCH_ROUNDS (default 3) rounds,
+ * episodes or completions, hence work per update, could differ); the median over BENCH_ROUNDS (default 3) rounds,
  * each round running every mode once, interleaved (this machine's speed drifts by tens of percent
  * from one minute to the next: a ratio of two runs far apart measures the drift). The table shows
  * each mode's medians.
@@ -93,10 +94,10 @@ const CONFIGS: Record<string, { file: string; sets: (work: string, extra: readon
     ),
   },
 };
-const chosen = (process.env['BENCH_CONFIGS'] ?? 'cartpole,hopper,hipo').split(',');
+const chosen = (process.env['BENCH_CONFIGS'] ?? 'cartpole,hopper,hipo,hipo-gen').split(',');
 /** Rounds of every mode on the speedup configuration (the others run once). */
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
-const SPEEDUP = process.env['BENCH_SPEEDUP'] ?? 'hopper';
+const SPEEDUP = process.env['BENCH_SPEEDUP'] ?? 'hipo-gen';
 /** BENCH_QUICK=1: only the modes the speedup compares (the single process and 1 actor), for tuning. */
 const ONLY_SPEEDUP_MODES = process.env['BENCH_QUICK'] === '1';
 // The redis rows need the server: refuse before minutes of other runs, not after them.
