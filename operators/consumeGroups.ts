@@ -9,23 +9,27 @@ import { AsyncTask, decodeEnvelope, encodeWeights, envSteps, type GroupEnvelope,
 import type { ArchivedEntry, GroupEntry, LearnerTransport } from '../lib/async/transport.ts';
 
 /** The source's checkpointed state: the stream position and which tasks were published and consumed. */
-export const GroupSourceStateC = t.type(
-  {
-    /** Id of the last stream entry consumed (null before the first). */
-    position: t.union([t.string, t.null]),
-    /** Tasks 0 … published − 1 have been published. */
-    published: NonNegativeInt,
-    /** Groups consumed (used by the learner). */
-    consumed: NonNegativeInt,
-    /** Every task below this was consumed … */
-    doneBelow: NonNegativeInt,
-    /** … and these above it. */
-    doneAbove: t.array(NonNegativeInt),
-    /** Tasks published but not yet consumed (republished by a resumed learner on a transport that does not persist them). */
-    outstanding: t.array(AsyncTask),
-    duplicates: NonNegativeInt,
-    deadLetters: NonNegativeInt,
-  },
+export const GroupSourceStateC = t.intersection(
+  [
+    t.type({
+      /** Id of the last stream entry consumed (null before the first). */
+      position: t.union([t.string, t.null]),
+      /** Tasks 0 … published − 1 have been published. */
+      published: NonNegativeInt,
+      /** Groups consumed (used by the learner). */
+      consumed: NonNegativeInt,
+      /** Every task below this was consumed … */
+      doneBelow: NonNegativeInt,
+      /** … and these above it. */
+      doneAbove: t.array(NonNegativeInt),
+      /** Tasks published but not yet consumed (republished by a resumed learner on a transport that does not persist them). */
+      outstanding: t.array(AsyncTask),
+      duplicates: NonNegativeInt,
+      deadLetters: NonNegativeInt,
+    }),
+    /** Tasks given up: this run's, whose group failed to decode (absent in checkpoints before it existed: 0). */
+    t.partial({ abandoned: NonNegativeInt }),
+  ],
   'GroupSourceState',
 );
 export type GroupSourceState = t.TypeOf<typeof GroupSourceStateC>;
@@ -101,7 +105,10 @@ const now = () => performance.now();
  * - an entry that does not decode, or belongs to another run or config, or answers a task never
  *   published, goes to the dead-letter stream with the reason (`async/dead_letter`); a task above
  *   this learner's count that the run published before it resumed (a persistent transport's
- *   `tasksPublished`) is drawn from the task generator up to it and consumed;
+ *   `tasksPublished`) is drawn from the task generator up to it and consumed; an entry of this run
+ *   that does not decode but names an awaited task gives that task up (dead-lettered, counted in
+ *   the state's `abandoned`, a late copy skipped) and a new task replaces it — the run goes on
+ *   instead of waiting for a group that will not come;
  * - a group whose task was already consumed (an actor presumed dead finished after all) is acked
  *   and skipped (`async/duplicates`): a group id is used once;
  * - every other group is consumed, acked and logged (`log`, the run's consumed.jsonl).
@@ -148,9 +155,11 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
     await transport.publishWeights(cfg.learner.version, encodeWeights(cfg.params.toRecord(), cfg.learner.version));
     weightsVersion = cfg.learner.version;
   };
+  /** Tasks published and neither consumed nor abandoned: their groups are still to come. */
+  const inFlight = () => s.published - s.consumed - (s.abandoned ?? 0);
   const topUp = async () => {
     const fresh = [];
-    while (s.published < s.consumed + cfg.queue) {
+    while (inFlight() < cfg.queue) {
       const task = cfg.nextTask(s.published);
       outstanding.set(task.task, task);
       fresh.push(task);
@@ -167,6 +176,19 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
     await topUp();
     opened = true;
     lastBatchEnd = now();
+  };
+  /** The task of an undecodable entry, when its raw JSON says it is this run's and the task is awaited. */
+  const ownTask = (text: string): number | undefined => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (typeof raw !== 'object' || raw === null) return undefined;
+    const { run, configHash, task } = raw as Record<string, unknown>;
+    if (run !== cfg.info.run || configHash !== cfg.info.configHash || typeof task !== 'number') return undefined;
+    return Number.isInteger(task) && task < s.published && !isDone(task) ? task : undefined;
   };
   const dead = async (entry: GroupEntry, reason: string) => {
     s.deadLetters++;
@@ -201,7 +223,19 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
       const runPublished = isRight(d) && d.right.task >= s.published ? await transport.tasksPublished?.() : undefined;
       cfg.archive?.({ iteration, id: entry.id, text: entry.text, ...(runPublished !== undefined ? { published: runPublished } : {}) });
       if (isLeft(d)) {
-        await dead(entry, d.left.join('; '));
+        const own = ownTask(entry.text);
+        if (own === undefined) {
+          await dead(entry, d.left.join('; '));
+          continue;
+        }
+        // This run's group that cannot be decoded: re-running its task would most likely fail the
+        // same way (a group is a function of its task), so the task is given up — its group never
+        // applied, a late copy skipped as a duplicate — and a new task takes its place.
+        markDone(own);
+        outstanding.delete(own);
+        s.abandoned = (s.abandoned ?? 0) + 1;
+        await dead(entry, `task ${own} abandoned (a new task replaces it): ${d.left.join('; ')}`);
+        await topUp();
         continue;
       }
       const e = d.right;
@@ -253,7 +287,7 @@ export function consumeGroups(cfg: ConsumeGroupsConfig): GroupSource {
       // M). An actor steps the tasks it holds as one batch: topped up as each group arrived, the
       // first replacement would go alone (the actor's groups arrive one message at a time) and the
       // actor would sample twice per batch, each time at nearly a full batch's cost.
-      if (envelopes.length === M || s.published === s.consumed) await topUp();
+      if (envelopes.length === M || inFlight() === 0) await topUp();
     }
     const end = now();
     const span = Math.max(end - lastBatchEnd, 1e-9);

@@ -24,7 +24,7 @@ import {
 } from '../lib/async/messages.ts';
 import type { ArchivedEntry, GroupEntry, LearnerTransport } from '../lib/async/transport.ts';
 import { maxStaleness } from '../operators/maxStaleness.ts';
-import { consumeGroups } from '../operators/consumeGroups.ts';
+import { consumeGroups, GroupSourceStateC } from '../operators/consumeGroups.ts';
 
 await initBackend({ quiet: true, backend: 'cpu' });
 
@@ -251,4 +251,45 @@ test('envelopes and weights: bit-exact round trips; errors name the field, the b
   ps.dispose();
   other.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("consumeGroups: this run's group that does not decode is dead-lettered, its task given up and replaced (the batch completes; a late copy is a duplicate)", async () => {
+  // Task 1's group arrives corrupt (valid JSON naming run, config and task, a group that fails its
+  // codec). With queue = M = 2 the learner would otherwise wait for it for ever.
+  const corrupt = JSON.stringify({ ...JSON.parse(env(1, 0)), group: { groupId: 'task/1', trajectories: 'oops' } });
+  const stream = [env(0, 0), corrupt, env(2, 0), env(1, 0), env(3, 0), env(4, 0)];
+  const params = new ParamStore(0);
+  params.add('w', [2], normal(1));
+  const nextTask = (n: number): AsyncTask => ({ task: n, groupId: taskGroupId(n), start: { kind: 'seed', envId: 'CartPole-v1', seed: n }, seed: n + 100 });
+  const s = scripted(stream);
+  const src = consumeGroups({ transport: s.t, info: INFO, groupsPerBatch: 2, queue: 2, nextTask, learner: { version: 0 }, params });
+  try {
+    const b0 = await lastValueFrom(src.batch(0));
+    assert.deepEqual(
+      b0.groups.map((g) => g.groupId),
+      ['task/0', 'task/2'],
+    );
+    assert.deepEqual(
+      s.seen.dead.map(([id]) => id),
+      ['1'],
+    );
+    assert.match(s.seen.dead[0]![1], /^task 1 abandoned \(a new task replaces it\): /);
+    // Tasks 0, 1 at the start; task 2 replaces the abandoned 1 at once (nothing else was in flight).
+    assert.deepEqual(s.seen.tasks.slice(0, 3), [0, 1, 2]);
+    const state = src.capture();
+    assert.equal(state.abandoned, 1);
+    assert.equal(state.consumed, 2);
+    const b1 = await lastValueFrom(src.batch(1));
+    // The late, valid copy of task 1 is skipped as a duplicate: a given-up task is never applied.
+    assert.deepEqual(
+      b1.groups.map((g) => g.groupId),
+      ['task/3', 'task/4'],
+    );
+    assert.equal(b1.metrics['async/duplicates'], 1);
+    // A state without the field (a checkpoint from before it) restores as 0 given up.
+    const { abandoned: _, ...old } = state;
+    assert.ok(GroupSourceStateC.is(old));
+  } finally {
+    params.dispose();
+  }
 });
