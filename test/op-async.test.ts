@@ -113,13 +113,13 @@ function scripted(stream: string[], runPublished?: number) {
   return { t, seen };
 }
 
-function source(stream: string[]) {
+function source(stream: string[], queue = 3) {
   const params = new ParamStore(0);
   params.add('w', [2], normal(1));
   const learner = { version: 0 };
   const nextTask = (n: number): AsyncTask => ({ task: n, groupId: taskGroupId(n), start: { kind: 'seed', envId: 'CartPole-v1', seed: n }, seed: n + 100 });
   const s = scripted(stream);
-  return { src: consumeGroups({ transport: s.t, info: INFO, groupsPerBatch: 2, queue: 3, nextTask, learner, params }), seen: s.seen, params };
+  return { src: consumeGroups({ transport: s.t, info: INFO, groupsPerBatch: 2, queue, nextTask, learner, params }), seen: s.seen, params };
 }
 
 test('consumeGroups: stream order, duplicates skipped, bad entries dead-lettered naming the field; restored at its position it rebuilds the same batch', async () => {
@@ -258,11 +258,7 @@ test("consumeGroups: this run's group that does not decode is dead-lettered, its
   // codec). With queue = M = 2 the learner would otherwise wait for it for ever.
   const corrupt = JSON.stringify({ ...JSON.parse(env(1, 0)), group: { groupId: 'task/1', trajectories: 'oops' } });
   const stream = [env(0, 0), corrupt, env(2, 0), env(1, 0), env(3, 0), env(4, 0)];
-  const params = new ParamStore(0);
-  params.add('w', [2], normal(1));
-  const nextTask = (n: number): AsyncTask => ({ task: n, groupId: taskGroupId(n), start: { kind: 'seed', envId: 'CartPole-v1', seed: n }, seed: n + 100 });
-  const s = scripted(stream);
-  const src = consumeGroups({ transport: s.t, info: INFO, groupsPerBatch: 2, queue: 2, nextTask, learner: { version: 0 }, params });
+  const { src, seen, params } = source(stream, 2);
   try {
     const b0 = await lastValueFrom(src.batch(0));
     assert.deepEqual(
@@ -270,12 +266,12 @@ test("consumeGroups: this run's group that does not decode is dead-lettered, its
       ['task/0', 'task/2'],
     );
     assert.deepEqual(
-      s.seen.dead.map(([id]) => id),
+      seen.dead.map(([id]) => id),
       ['1'],
     );
-    assert.match(s.seen.dead[0]![1], /^task 1 abandoned \(a new task replaces it\): /);
+    assert.match(seen.dead[0]![1], /^task 1 abandoned \(a new task replaces it\): /);
     // Tasks 0, 1 at the start; task 2 replaces the abandoned 1 at once (nothing else was in flight).
-    assert.deepEqual(s.seen.tasks.slice(0, 3), [0, 1, 2]);
+    assert.deepEqual(seen.tasks.slice(0, 3), [0, 1, 2]);
     const state = src.capture();
     assert.equal(state.abandoned, 1);
     assert.equal(state.consumed, 2);
@@ -286,7 +282,7 @@ test("consumeGroups: this run's group that does not decode is dead-lettered, its
       ['task/3', 'task/4'],
     );
     assert.equal(b1.metrics['async/duplicates'], 1);
-    // A state without the field (a checkpoint from before it) restores as 0 given up.
+    // A state without the field (a checkpoint from before it) still decodes.
     const { abandoned: _, ...old } = state;
     assert.ok(GroupSourceStateC.is(old));
   } finally {
