@@ -5,7 +5,8 @@
  * ablations of GRPO-DT.
  *
  *   npx tsx docs/gen/online-dt.ts                                  the table and the ablations (hours)
- *   npx tsx docs/gen/online-dt.ts --tasks hopper --seeds 1         a part; the page gets those rows
+ *   npx tsx docs/gen/online-dt.ts --tasks hopper --seeds 1         a part (the page gets every finished run)
+ *   npx tsx docs/gen/online-dt.ts --report                         no runs: the page from the finished runs
  *   npx tsx docs/gen/online-dt.ts --no-ablations | --only-ablations
  *   npx tsx docs/gen/online-dt.ts --smoke                          every budget at the tiniest, on the
  *                                                                  tiny test dataset, into runs/docs/online-dt-smoke/
@@ -15,18 +16,20 @@
  * (`base.checkpoint`) and stop at the first iteration whose cumulative env steps reach the budget
  * (`stop: { metric, atLeast }`; tail steps of GRPO-DT's sub-trajectories count). Runs go to
  * runs/docs/online-dt/ (not committed) and are resumable: a run whose summary.json exists is not run
- * again (its wall time is in wall.json). Writes the blocks `online-dt-results`,
+ * again (its wall time is in wall.json) unless its `--set` flags (sets.json) changed, in which case the old
+ * directory is moved aside (`<dir>.stale-<ms>`) and the run made anew. The tables and plots show every
+ * finished run in runs/docs/online-dt/, whichever invocation made it, so parts run separately merge. Writes the blocks `online-dt-results`,
  * `online-dt-ablations` and `online-dt-commands` and the plots docs/img/online-dt/<task>-steps.png
  * (score against env steps) and <task>-time.png (against rollout + update seconds).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../lib/backend.ts';
 import { pretrainConfigOf, resolveOdt } from '../../pipelines/online-dt/odt.ts';
 import { pretrainDt, savePretrained } from '../../pipelines/online-dt/pretrain.ts';
 import { renderChartPng } from '../../pipelines/report/render.ts';
 import { applySet } from '../../pipelines/config.ts';
-import { ROOT, type Run, type Row, type TimedRun, column, fmt, mean, meanStd, runTimed, sum, writeBlocks } from './common.ts';
+import { ROOT, type Run, type Row, type TimedRun, column, fmt, mean, meanStd, readRun, runTimed, sum, writeBlocks } from './common.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -51,8 +54,9 @@ for (const id of TASK_IDS) if (!ALL_TASKS.some((t) => t.id === id)) throw new Er
 const TASKS = ALL_TASKS.filter((t) => TASK_IDS.includes(t.id));
 const SEEDS = (flag('--seeds') ?? (smoke ? '1' : '1,2,3')).split(',').map(Number);
 for (const s of SEEDS) if (!Number.isInteger(s) || s < 0) throw new Error(`--seeds: expected comma-separated non-negative integers, got ${flag('--seeds')}`);
-const ablations = !argv.includes('--no-ablations');
-const mainTable = !argv.includes('--only-ablations');
+const report = argv.includes('--report');
+const ablations = !report && !argv.includes('--no-ablations');
+const mainTable = !report && !argv.includes('--only-ablations');
 
 const RUNS = join(ROOT, 'runs', 'docs', smoke ? 'online-dt-smoke' : 'online-dt');
 const PAGE = smoke ? join(RUNS, 'online-dt.md') : join(ROOT, 'docs', 'pipelines', 'online-dt.md');
@@ -117,7 +121,6 @@ const rel = (p: string) => p.slice(ROOT.length + 1);
 async function pretrain(task: Task, seed: number): Promise<{ path: string; wall: number }> {
   const path = join(RUNS, `pretrained-${task.id}-s${seed}.safetensors`);
   const sets = shared(task, seed);
-  cmd(`# pretraining of ${task.id}, seed ${seed}: pretrainDt(pretrainConfigOf(odt config with ${sets.join(' ')})) → ${rel(path)}`);
   if (existsSync(path) && existsSync(`${path}.json`)) return { path, wall: (JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { seconds: number }).seconds };
   const partial: Record<string, unknown> = {};
   for (const s of sets) applySet(partial, s);
@@ -143,6 +146,24 @@ function methodSets(m: Method, task: Task, seed: number, base: string): string[]
   const stop = [`stop.metric=${m.steps}`, `stop.atLeast=${BUDGET}`, 'iterations=100000', 'checkpointEvery=0', `env.id=${task.env}`, `seed=${seed}`];
   if (m.pipeline === 'grpo-dt') return [...stop, `dataset.path=${dataOf(task)}`, `base.checkpoint=${base}`, `algorithm.targetReturn=${task.target}`, ...m.sets];
   return [...shared(task, seed), ...stop, `base={checkpoint: ${base}}`, `online.targetReturn=${task.target}`, ...m.sets];
+}
+
+/** `runTimed`, but a finished run made with other `--set` flags is moved aside and made anew. */
+function runRecorded(file: string, sets: string[], dir: string): TimedRun {
+  const recorded = join(dir, 'sets.json');
+  if (existsSync(dir) && existsSync(recorded) && readFileSync(recorded, 'utf8') !== JSON.stringify(sets)) {
+    const aside = `${dir}.stale-${Date.now()}`;
+    process.stderr.write(`${rel(dir)}: its --set flags changed; moved to ${rel(aside)}\n`);
+    renameSync(dir, aside);
+  }
+  const r = runTimed(file, sets, dir);
+  writeFileSync(recorded, JSON.stringify(sets));
+  return r;
+}
+/** A finished run of an earlier invocation, or undefined. */
+function finished(dir: string): TimedRun | undefined {
+  if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'wall.json'))) return undefined;
+  return { ...readRun(dir), wall: (JSON.parse(readFileSync(join(dir, 'wall.json'), 'utf8')) as { seconds: number }).seconds };
 }
 
 const val = (r: Run, k: string) => r.summary[k] ?? Number.NaN;
@@ -176,35 +197,64 @@ const ablationRuns = new Map<string, TimedRun>();
 
 await initBackend({ quiet: true });
 mkdirSync(RUNS, { recursive: true });
+const runDir = (m: Method, task: Task, seed: number) => join(RUNS, `${m.id}-${task.id}-s${seed}`);
+const pretrainedPath = (task: Task, seed: number) => join(RUNS, `pretrained-${task.id}-s${seed}.safetensors`);
 for (const task of TASKS) {
   for (const seed of mainTable ? SEEDS : []) {
     const pre = await pretrain(task, seed);
-    pretrainWall.set(task.id, [...(pretrainWall.get(task.id) ?? []), pre.wall]);
-    for (const m of METHODS) {
-      const dir = join(RUNS, `${m.id}-${task.id}-s${seed}`);
-      const sets = methodSets(m, task, seed, pre.path);
-      cmd(`npx rxrl run pipelines/examples/${m.file} ${sets.map((s) => `--set '${s}'`).join(' ')} --out ${rel(dir)}`);
-      add(task.id, m.id, runTimed(m.file, sets, dir));
-    }
+    for (const m of METHODS) runRecorded(m.file, methodSets(m, task, seed, pre.path), runDir(m, task, seed));
   }
 }
 const hopper = ALL_TASKS[0]!;
+/** The ablations use the first seed's pretrained DT. */
+const ABLATION_SEED = 1;
+const ablationDir = (id: string) => join(RUNS, `ablation-${id}-hopper-s${ABLATION_SEED}`);
 if (ablations && TASK_IDS.includes('hopper')) {
-  const seed = SEEDS[0]!;
-  const pre = await pretrain(hopper, seed);
-  const grpo = METHODS[0]!;
-  for (const a of ABLATIONS) {
-    const dir = join(RUNS, `ablation-${a.id}-hopper-s${seed}`);
-    const sets = [...methodSets(grpo, hopper, seed, pre.path), ...a.sets];
-    cmd(`npx rxrl run pipelines/examples/${grpo.file} ${sets.map((s) => `--set '${s}'`).join(' ')} --out ${rel(dir)}`);
-    ablationRuns.set(a.id, runTimed(grpo.file, sets, dir));
+  const pre = await pretrain(hopper, ABLATION_SEED);
+  for (const a of ABLATIONS) runRecorded(METHODS[0]!.file, [...methodSets(METHODS[0]!, hopper, ABLATION_SEED, pre.path), ...a.sets], ablationDir(a.id));
+}
+
+// Every finished run on disk, whichever invocation made it (so parts run separately merge).
+const seedsOnDisk = [
+  ...new Set(
+    readdirSync(RUNS)
+      .map((f) => /^pretrained-.+-s(\d+)\.safetensors$/.exec(f)?.[1])
+      .filter((x): x is string => x !== undefined)
+      .map(Number),
+  ),
+].sort((a, b) => a - b);
+commands.length = 0;
+const commandOf = (file: string, sets: readonly string[], dir: string) => {
+  const recorded = join(dir, 'sets.json');
+  const used = existsSync(recorded) ? (JSON.parse(readFileSync(recorded, 'utf8')) as string[]) : sets;
+  cmd(`npx rxrl run pipelines/examples/${file} ${used.map((s) => `--set '${s}'`).join(' ')} --out ${rel(dir)}`);
+};
+for (const task of ALL_TASKS) {
+  for (const seed of seedsOnDisk) {
+    const path = pretrainedPath(task, seed);
+    if (!existsSync(`${path}.json`)) continue;
+    pretrainWall.set(task.id, [...(pretrainWall.get(task.id) ?? []), (JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { seconds: number }).seconds]);
+    cmd(`# pretraining of ${task.id}, seed ${seed}: pretrainDt(pretrainConfigOf(odt config with ${shared(task, seed).join(' ')})) → ${rel(path)}`);
+    for (const m of METHODS) {
+      const r = finished(runDir(m, task, seed));
+      if (!r) continue;
+      add(task.id, m.id, r);
+      commandOf(m.file, methodSets(m, task, seed, path), runDir(m, task, seed));
+    }
   }
 }
+for (const a of ABLATIONS) {
+  const r = finished(ablationDir(a.id));
+  if (!r) continue;
+  ablationRuns.set(a.id, r);
+  commandOf(METHODS[0]!.file, [...methodSets(METHODS[0]!, hopper, ABLATION_SEED, pretrainedPath(hopper, ABLATION_SEED)), ...a.sets], ablationDir(a.id));
+}
+const seedsShown = [...new Set([...results.values()].flatMap((byMethod) => [...byMethod.values()].flatMap((runs) => runs.map((r) => Number(/-s(\d+)$/.exec(r.dir)?.[1])))))].sort((a, b) => a - b);
 
 // The main table.
 const header = [
-  '| task | method | pretrained start | final score | env steps | DT updates | wall time, s | env steps / s | updates / s | rollout : update time |',
-  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| task | method | seeds | pretrained start | final score | env steps | DT updates | wall time, s | env steps / s | updates / s | rollout : update time |',
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ];
 const rows: string[] = [];
 for (const [taskId, byMethod] of results) {
@@ -220,6 +270,7 @@ for (const [taskId, byMethod] of results) {
       `| ${[
         task.env,
         m.label,
+        String(runs.length),
         pm(start),
         `**${pm(runs.map((r) => val(r, 'eval/normalized_score')))}**`,
         fmt(mean(runs.map(envStepsOf)), 0),
@@ -269,12 +320,12 @@ mkdirSync(IMG, { recursive: true });
 if (smoke && !existsSync(PAGE)) writeFileSync(PAGE, readFileSync(join(ROOT, 'docs', 'pipelines', 'online-dt.md'), 'utf8'));
 writeBlocks(PAGE, {
   'online-dt-results': [
-    `Tasks ${[...results.keys()].join(', ') || '—'}; seeds ${SEEDS.join(', ')}; D4RL-normalised score (100 · (R − random) / (expert − random)), mean ± std over seeds, deterministic mean-action evaluation over ${EVAL_EPISODES} episodes (the pretrained start: GRPO-DT's evaluation of the shared pretrained DT before its first update). Budget ${fmt(BUDGET, 0)} env steps per run (each run stops at the first iteration that reaches it). Pretraining per seed (shared by the three methods, not in the wall times): ${pretrainLine || '—'}.`,
+    `Tasks ${[...results.keys()].join(', ') || '—'}; seeds ${seedsShown.join(', ') || '—'}; D4RL-normalised score (100 · (R − random) / (expert − random)), mean ± std over seeds, deterministic mean-action evaluation over ${EVAL_EPISODES} episodes (the pretrained start: GRPO-DT's evaluation of the shared pretrained DT before its first update). Budget ${fmt(BUDGET, 0)} env steps per run (each run stops at the first iteration that reaches it). Pretraining per seed (shared by the three methods, not in the wall times): ${pretrainLine || '—'}.`,
     '',
     ...header,
     ...rows,
   ].join('\n'),
-  'online-dt-ablations': [`Hopper-v4, seed ${SEEDS[0]}, same budget and pretrained DT as the table.`, '', ...abHeader, ...abRows].join('\n'),
+  'online-dt-ablations': [`Hopper-v4, seed ${ABLATION_SEED}, same budget and pretrained DT as the table.`, '', ...abHeader, ...abRows].join('\n'),
   'online-dt-commands': ['```sh', ...commands, '```'].join('\n'),
 });
 
