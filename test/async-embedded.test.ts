@@ -3,7 +3,8 @@
  * one-process path, bit for bit); `--actors 1` (a child process) finishes with every group consumed
  * once, M per iteration; the embedded transport with scripted children hands tasks out ahead, a
  * share ⌈maxQueue / N⌉ per child, and when a child is SIGKILLed holding tasks they are answered by
- * the others or its replacement, each once; and bad input gets one clear message naming the broker, the run and the
+ * the others or its replacement, each once; tasks published after a weights version (written
+ * asynchronously) reach a child only after that version's note; and bad input gets one clear message naming the broker, the run and the
  * field: an unreachable broker, a wrong password, a run name taken by another config, a pipeline
  * without an actor side.
  */
@@ -107,6 +108,62 @@ test('embedded: tasks go out ahead, a share per child; a child SIGKILLed holding
   } finally {
     await transport.close(true);
     for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+});
+
+/** A child that answers each task with the weights note it last received (version and file size). */
+function weightsEchoChild(): ChildProcess {
+  const code = `
+    const { statSync } = require('node:fs');
+    let seen = 'none';
+    process.on('message', (m) => {
+      if (m.type === 'run') process.send({ type: 'ready' });
+      else if (m.type === 'weights') seen = m.version + ':' + statSync(m.path).size;
+      else if (m.type === 'task') process.send({ type: 'group', leaseId: m.lease.id, text: m.lease.task.task + ' ' + seen });
+      else if (m.type === 'stop') process.exit(0);
+    });`;
+  return spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+}
+
+test('embedded: a weights version is written asynchronously, and tasks published after it reach the child after its note', {
+  timeout: 30_000,
+}, async () => {
+  let ready = false;
+  const transport = embeddedLearner(1, () => {
+    const c = weightsEchoChild();
+    c.on('message', (m: { type: string }) => {
+      if (m.type === 'ready') ready = true;
+    });
+    return c;
+  });
+  try {
+    await transport.open({ run: 'w1', pipeline: 'grpo-control', config: {}, configHash: 'h' }, { kind: 'fresh' }, { maxQueue: 8 });
+    while (!ready) await new Promise((r) => setTimeout(r, 10));
+    const task = (n: number) => ({ task: n, groupId: `task/${n}`, start: { kind: 'seed' as const, envId: 'CartPole-v1', seed: n }, seed: n });
+    // Two versions of different sizes, each followed at once by tasks (no await between: the learner's
+    // next update would start right away).
+    const v1 = new Uint8Array(3_000_000).fill(1);
+    const v2 = new Uint8Array(1_000_000).fill(2);
+    void transport.publishWeights(1, v1);
+    void transport.publishTasks([task(0), task(1)]);
+    void transport.publishWeights(2, v2);
+    void transport.publishTasks([task(2)]);
+    const got: string[] = [];
+    for (let k = 0; k < 3; k++) got.push((await transport.next(5000))?.text ?? 'none');
+    // Each task was sampled with the version published before it or a newer one (never none, never
+    // older), and the file the note named held that version's bytes.
+    const size: Record<string, number> = { 1: v1.length, 2: v2.length };
+    const minVersion = [1, 1, 2];
+    assert.equal(got.length, 3);
+    for (const text of got) {
+      const [task, note] = text.split(' ');
+      assert.notEqual(note, 'none', `task ${task} reached the child before any weights note`);
+      const [version, bytes] = note!.split(':').map(Number);
+      assert.ok(version! >= minVersion[Number(task)]!, `task ${task} sampled with version ${version}, published after version ${minVersion[Number(task)]}`);
+      assert.equal(bytes, size[version!], `version ${version}'s file`);
+    }
+  } finally {
+    await transport.close(true);
   }
 });
 
