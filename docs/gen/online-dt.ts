@@ -22,7 +22,7 @@
  * `online-dt-ablations` and `online-dt-commands` and the plots docs/img/online-dt/<task>-steps.png
  * (score against env steps) and <task>-time.png (against rollout + update seconds).
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../lib/backend.ts';
 import { pretrainConfigOf, resolveOdt } from '../../pipelines/online-dt/odt.ts';
@@ -121,7 +121,12 @@ const rel = (p: string) => p.slice(ROOT.length + 1);
 async function pretrain(task: Task, seed: number): Promise<{ path: string; wall: number }> {
   const path = join(RUNS, `pretrained-${task.id}-s${seed}.safetensors`);
   const sets = shared(task, seed);
-  if (existsSync(path) && existsSync(`${path}.json`)) return { path, wall: (JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { seconds: number }).seconds };
+  // Another invocation pretraining the same DT: wait for its file.
+  while (!existsSync(`${path}.json`) && !claim(path)) await new Promise((r) => setTimeout(r, 5000));
+  if (existsSync(path) && existsSync(`${path}.json`)) {
+    release(path);
+    return { path, wall: (JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { seconds: number }).seconds };
+  }
   const partial: Record<string, unknown> = {};
   for (const s of sets) applySet(partial, s);
   const cfg = resolveOdt(partial);
@@ -133,6 +138,7 @@ async function pretrain(task: Task, seed: number): Promise<{ path: string; wall:
   pre.dt.dispose();
   const wall = (performance.now() - t0) / 1000;
   writeFileSync(`${path}.json`, JSON.stringify({ seconds: wall }));
+  release(path);
   return { path, wall };
 }
 
@@ -148,8 +154,45 @@ function methodSets(m: Method, task: Task, seed: number, base: string): string[]
   return [...shared(task, seed), ...stop, `base={checkpoint: ${base}}`, `online.targetReturn=${task.target}`, ...m.sets];
 }
 
-/** `runTimed`, but a finished run made with other `--set` flags is moved aside and made anew. */
-function runRecorded(file: string, sets: string[], dir: string): TimedRun {
+/**
+ * Claims `path` for this process (`<path>.lock` holds the pid): false while another live process
+ * holds it, so two invocations run in parallel (`--tasks a` beside `--tasks b`, or overlapping
+ * seeds) never make the same run or pretraining at once. A lock of a dead process is taken over.
+ */
+function claim(path: string): boolean {
+  const lock = `${path}.lock`;
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    const pid = Number(readFileSync(lock, 'utf8'));
+    try {
+      if (pid !== process.pid) process.kill(pid, 0);
+      return pid === process.pid;
+    } catch {
+      writeFileSync(lock, String(process.pid));
+      return true;
+    }
+  }
+}
+const release = (path: string) => rmSync(`${path}.lock`, { force: true });
+
+/**
+ * `runTimed`, but a finished run made with other `--set` flags is moved aside and made anew, and a
+ * run another invocation is making is left to it (undefined; the page shows it once it is finished).
+ */
+function runRecorded(file: string, sets: string[], dir: string): TimedRun | undefined {
+  if (!claim(dir)) {
+    process.stderr.write(`${rel(dir)}: being made by another invocation (${readFileSync(`${dir}.lock`, 'utf8')}); skipped\n`);
+    return undefined;
+  }
+  try {
+    return runLocked(file, sets, dir);
+  } finally {
+    release(dir);
+  }
+}
+function runLocked(file: string, sets: string[], dir: string): TimedRun {
   const recorded = join(dir, 'sets.json');
   if (existsSync(dir) && existsSync(recorded) && readFileSync(recorded, 'utf8') !== JSON.stringify(sets)) {
     const aside = `${dir}.stale-${Date.now()}`;
