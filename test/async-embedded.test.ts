@@ -3,8 +3,8 @@
  * one-process path, bit for bit); `--actors 1` (a child process) finishes with every group consumed
  * once, M per iteration; the embedded transport with scripted children hands tasks out ahead, a
  * share ⌈maxQueue / N⌉ per child, and when a child is SIGKILLed holding tasks they are answered by
- * the others or its replacement, each once; tasks published after a weights version (written
- * asynchronously) reach a child only after that version's note; and bad input gets one clear message naming the broker, the run and the
+ * the others or its replacement, each once; tasks published after a weights version reach a child
+ * only after that version's note; and bad input gets one clear message naming the broker, the run and the
  * field: an unreachable broker, a wrong password, a run name taken by another config, a pipeline
  * without an actor side.
  */
@@ -125,7 +125,7 @@ function weightsEchoChild(): ChildProcess {
   return spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
 }
 
-test('embedded: a weights version is written asynchronously, and tasks published after it reach the child after its note', {
+test('embedded: tasks published after a weights version reach the child after its note, with that version', {
   timeout: 30_000,
 }, async () => {
   let ready = false;
@@ -141,7 +141,7 @@ test('embedded: a weights version is written asynchronously, and tasks published
     while (!ready) await new Promise((r) => setTimeout(r, 10));
     const task = (n: number) => ({ task: n, groupId: `task/${n}`, start: { kind: 'seed' as const, envId: 'CartPole-v1', seed: n }, seed: n });
     // Two versions of different sizes, each followed at once by tasks (no await between: the learner's
-    // next update would start right away).
+    // next update would start right away; an asynchronous write must not let the tasks overtake it).
     const v1 = new Uint8Array(3_000_000).fill(1);
     const v2 = new Uint8Array(1_000_000).fill(2);
     void transport.publishWeights(1, v1);

@@ -7,9 +7,9 @@
  *
  * Weights do not cross the channel: the learner writes each version to one file (a temporary
  * directory of its own, in /dev/shm where there is one, replaced atomically by a rename) and sends
- * its path. The write runs on libuv's thread pool, off the learner's thread: `publishWeights`
- * returns at once and the next update starts while the bytes are written; tasks published meanwhile
- * wait for the version's note, so an actor never samples them with the version before. Through the pipe, a
+ * its path. The write is synchronous on purpose: an asynchronous one completes on the learner's
+ * event loop, which a synchronous update blocks, so its note and the tasks held behind it reached
+ * the actor only after the update (measured: 1 actor 0.89–0.93 updates/s against 1.09). Through the pipe, a
  * version of megabytes leaves most of its bytes in the learner's write queue until the child reads
  * them, and the learner's queue is flushed only while its event loop runs — not during a
  * synchronous update — so tasks sent after it would reach the child only when the update ends: the
@@ -30,8 +30,7 @@
  * ```
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsyncError, type ActorTransport, type GroupEntry, type LearnerTransport, type TaskLease } from './transport.ts';
@@ -64,9 +63,6 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
   let info: RunInfo | undefined;
   let weights: WeightsNote | undefined;
   let weightsDir: string | undefined;
-  /** Weights versions being written (in order); tasks are not dispatched until the last is announced. */
-  let writing: Promise<void> = Promise.resolve();
-  let pendingWrites = 0;
   let seq = 0;
   let closing = false;
   let failure: Error | undefined;
@@ -85,8 +81,6 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
     if (c.proc.connected) c.proc.send(m, (e) => e && undefined);
   };
   const dispatch = () => {
-    // A version being written goes to the children before any task published after it.
-    if (pendingWrites > 0) return;
     while (queue.length > 0) {
       // The ready child with the fewest tasks (the lowest index on a tie).
       let to: Child | undefined;
@@ -105,7 +99,6 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
     proc.on('message', (m: ToLearner) => {
       if (m.type === 'ready') {
         c.ready = true;
-        // The newest version on disk (one being written is announced to every ready child when done).
         if (weights) send(c, { type: 'weights', ...weights });
         dispatch();
       } else if (m.type === 'group') {
@@ -155,21 +148,10 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
     async publishWeights(version, bytes) {
       weightsDir ??= mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rxrl-weights-'));
       const path = join(weightsDir, 'weights.safetensors');
-      pendingWrites++;
-      writing = writing.then(async () => {
-        try {
-          await writeFile(`${path}.tmp`, bytes);
-          await rename(`${path}.tmp`, path);
-          weights = { version, path };
-          for (const c of children) if (c.ready) send(c, { type: 'weights', ...weights });
-        } catch (e) {
-          failure ??= new AsyncError(`${where}: weights of version ${version}: cannot write ${path}: ${(e as Error).message}`);
-          wake();
-        } finally {
-          pendingWrites--;
-          dispatch();
-        }
-      });
+      writeFileSync(`${path}.tmp`, bytes);
+      renameSync(`${path}.tmp`, path);
+      weights = { version, path };
+      for (const c of children) if (c.ready) send(c, { type: 'weights', ...weights });
     },
     async next(timeoutMs) {
       if (failure) throw failure;
@@ -198,7 +180,6 @@ export function embeddedLearner(actors: number, spawn: (index: number) => ChildP
     async commit() {},
     async close() {
       closing = true;
-      await writing;
       await Promise.all(
         children.map(
           (c) =>
