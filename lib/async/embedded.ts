@@ -7,13 +7,13 @@
  *
  * Weights do not cross the channel: the learner writes each version to one file (a temporary
  * directory of its own, in /dev/shm where there is one, replaced atomically by a rename) and sends
- * its path. The write is synchronous on purpose: an asynchronous one completes on the learner's
- * event loop, which a synchronous update blocks, so its note and the tasks held behind it reached
- * the actor only after the update (measured: 1 actor 0.89–0.93 updates/s against 1.09). Through the pipe, a
- * version of megabytes leaves most of its bytes in the learner's write queue until the child reads
- * them, and the learner's queue is flushed only while its event loop runs — not during a
- * synchronous update — so tasks sent after it would reach the child only when the update ends: the
- * actor would idle through every update.
+ * its path. Through the pipe, a version of megabytes leaves most of its bytes in the learner's
+ * write queue until the child reads them, and the learner's queue is flushed only while its event
+ * loop runs — not during a synchronous update — so tasks sent after it would reach the child only
+ * when the update ends: the actor would idle through every update. For the same reason the write is
+ * synchronous: an asynchronous one completes on that event loop, so the path and the tasks held
+ * behind it reached the actor only after the next update (tried: 1 actor 0.89–0.93 updates/s on
+ * hipo-gen against 1.09–1.18 with this write; docs/scaling.md).
  *
  * The learner hands tasks out as soon as they are published, to the ready child holding the fewest,
  * up to its share ⌈maxQueue / N⌉ each (a child queues its tasks): the learner's event loop is busy
