@@ -58,6 +58,10 @@ test('--actors 0 is the one-process run, bit for bit; --actors 1 consumes every 
   }
 });
 
+/** A `node -e code` child on an IPC channel, as the embedded transport forks its actors. */
+const ipcChild = (code: string): ChildProcess =>
+  spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+
 /**
  * A child speaking the embedded protocol: `hold` takes its tasks and never answers them (a child
  * about to die mid-group), otherwise each task is answered at once with the text `group <task>`.
@@ -69,7 +73,7 @@ function scriptedChild(hold: boolean): ChildProcess {
       else if (m.type === 'task' && ${!hold}) process.send({ type: 'group', leaseId: m.lease.id, text: 'group ' + m.lease.task.task });
       else if (m.type === 'stop') process.exit(0);
     });`;
-  return spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+  return ipcChild(code);
 }
 
 test('embedded: tasks go out ahead, a share per child; a child SIGKILLed holding tasks is replaced and its tasks answered, none lost', {
@@ -122,7 +126,7 @@ function weightsEchoChild(): ChildProcess {
       else if (m.type === 'task') process.send({ type: 'group', leaseId: m.lease.id, text: m.lease.task.task + ' ' + seen });
       else if (m.type === 'stop') process.exit(0);
     });`;
-  return spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
+  return ipcChild(code);
 }
 
 test('embedded: tasks published after a weights version reach the child after its note, with that version', {

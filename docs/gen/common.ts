@@ -77,14 +77,22 @@ export interface TimedRun extends Run {
   wall: number;
 }
 
+/** The seconds a `{ seconds }` file (wall.json and the like) holds. */
+export const secondsIn = (path: string): number => (JSON.parse(readFileSync(path, 'utf8')) as { seconds: number }).seconds;
+
+/** A finished run in `dir` (summary.json and wall.json written), or undefined. */
+export function readFinished(dir: string): TimedRun | undefined {
+  if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'wall.json'))) return undefined;
+  return { ...readRun(dir), wall: secondsIn(join(dir, 'wall.json')) };
+}
+
 /**
  * Runs pipelines/examples/`file` into `dir` unless its summary.json exists (a resumable table: finished
  * runs are read back); the wall time is kept in wall.json.
  */
 export function runTimed(file: string, sets: readonly string[], dir: string): TimedRun {
-  if (existsSync(join(dir, 'summary.json')) && existsSync(join(dir, 'wall.json'))) {
-    return { ...readRun(dir), wall: (JSON.parse(readFileSync(join(dir, 'wall.json'), 'utf8')) as { seconds: number }).seconds };
-  }
+  const done = readFinished(dir);
+  if (done) return done;
   const t0 = performance.now();
   const r = runCli(`pipelines/examples/${file}`, sets, dir);
   const wall = (performance.now() - t0) / 1000;

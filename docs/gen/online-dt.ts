@@ -29,7 +29,7 @@ import { pretrainConfigOf, resolveOdt } from '../../pipelines/online-dt/odt.ts';
 import { pretrainDt, savePretrained } from '../../pipelines/online-dt/pretrain.ts';
 import { renderChartPng } from '../../pipelines/report/render.ts';
 import { applySet } from '../../pipelines/config.ts';
-import { ROOT, type Run, type Row, type TimedRun, column, fmt, mean, meanStd, readRun, runTimed, sum, writeBlocks } from './common.ts';
+import { ROOT, type Run, type Row, type TimedRun, column, fmt, mean, meanStd, readFinished, runTimed, secondsIn, sum, writeBlocks } from './common.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -118,14 +118,17 @@ const cmd = (line: string) => commands.push(line);
 const rel = (p: string) => p.slice(ROOT.length + 1);
 
 /** The shared pretraining of a task and seed (skipped when its file exists); its wall time in <file>.json. */
+const runDir = (m: Method, task: Task, seed: number) => join(RUNS, `${m.id}-${task.id}-s${seed}`);
+const pretrainedPath = (task: Task, seed: number) => join(RUNS, `pretrained-${task.id}-s${seed}.safetensors`);
+
 async function pretrain(task: Task, seed: number): Promise<{ path: string; wall: number }> {
-  const path = join(RUNS, `pretrained-${task.id}-s${seed}.safetensors`);
+  const path = pretrainedPath(task, seed);
   const sets = shared(task, seed);
   // Another invocation pretraining the same DT: wait for its file.
   while (!existsSync(`${path}.json`) && !claim(path)) await new Promise((r) => setTimeout(r, 5000));
   if (existsSync(path) && existsSync(`${path}.json`)) {
     release(path);
-    return { path, wall: (JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { seconds: number }).seconds };
+    return { path, wall: secondsIn(`${path}.json`) };
   }
   const partial: Record<string, unknown> = {};
   for (const s of sets) applySet(partial, s);
@@ -165,10 +168,11 @@ function claim(path: string): boolean {
     writeFileSync(lock, String(process.pid), { flag: 'wx' });
     return true;
   } catch {
-    const pid = Number(readFileSync(lock, 'utf8'));
+    const holder = Number(readFileSync(lock, 'utf8'));
+    if (holder === process.pid) return true;
     try {
-      if (pid !== process.pid) process.kill(pid, 0);
-      return pid === process.pid;
+      process.kill(holder, 0); // alive: its claim stands
+      return false;
     } catch {
       writeFileSync(lock, String(process.pid));
       return true;
@@ -203,12 +207,6 @@ function runLocked(file: string, sets: string[], dir: string): TimedRun {
   writeFileSync(recorded, JSON.stringify(sets));
   return r;
 }
-/** A finished run of an earlier invocation, or undefined. */
-function finished(dir: string): TimedRun | undefined {
-  if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'wall.json'))) return undefined;
-  return { ...readRun(dir), wall: (JSON.parse(readFileSync(join(dir, 'wall.json'), 'utf8')) as { seconds: number }).seconds };
-}
-
 const val = (r: Run, k: string) => r.summary[k] ?? Number.NaN;
 const pm = (xs: number[], digits = 1) => meanStd(xs, digits);
 /** Optimizer steps of the DT in a run: ODT's `update.steps` per iteration, GRPO-DT's epochs × minibatches. */
@@ -240,8 +238,6 @@ const ablationRuns = new Map<string, TimedRun>();
 
 await initBackend({ quiet: true });
 mkdirSync(RUNS, { recursive: true });
-const runDir = (m: Method, task: Task, seed: number) => join(RUNS, `${m.id}-${task.id}-s${seed}`);
-const pretrainedPath = (task: Task, seed: number) => join(RUNS, `pretrained-${task.id}-s${seed}.safetensors`);
 for (const task of TASKS) {
   for (const seed of mainTable ? SEEDS : []) {
     const pre = await pretrain(task, seed);
@@ -266,7 +262,8 @@ const seedsOnDisk = [
       .map(Number),
   ),
 ].sort((a, b) => a - b);
-commands.length = 0;
+/** Seeds with at least one finished run in the table. */
+const seedsShown = new Set<number>();
 const commandOf = (file: string, sets: readonly string[], dir: string) => {
   const recorded = join(dir, 'sets.json');
   const used = existsSync(recorded) ? (JSON.parse(readFileSync(recorded, 'utf8')) as string[]) : sets;
@@ -276,23 +273,23 @@ for (const task of ALL_TASKS) {
   for (const seed of seedsOnDisk) {
     const path = pretrainedPath(task, seed);
     if (!existsSync(`${path}.json`)) continue;
-    pretrainWall.set(task.id, [...(pretrainWall.get(task.id) ?? []), (JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { seconds: number }).seconds]);
+    pretrainWall.set(task.id, [...(pretrainWall.get(task.id) ?? []), secondsIn(`${path}.json`)]);
     cmd(`# pretraining of ${task.id}, seed ${seed}: pretrainDt(pretrainConfigOf(odt config with ${shared(task, seed).join(' ')})) → ${rel(path)}`);
     for (const m of METHODS) {
-      const r = finished(runDir(m, task, seed));
+      const r = readFinished(runDir(m, task, seed));
       if (!r) continue;
       add(task.id, m.id, r);
+      seedsShown.add(seed);
       commandOf(m.file, methodSets(m, task, seed, path), runDir(m, task, seed));
     }
   }
 }
 for (const a of ABLATIONS) {
-  const r = finished(ablationDir(a.id));
+  const r = readFinished(ablationDir(a.id));
   if (!r) continue;
   ablationRuns.set(a.id, r);
   commandOf(METHODS[0]!.file, [...methodSets(METHODS[0]!, hopper, ABLATION_SEED, pretrainedPath(hopper, ABLATION_SEED)), ...a.sets], ablationDir(a.id));
 }
-const seedsShown = [...new Set([...results.values()].flatMap((byMethod) => [...byMethod.values()].flatMap((runs) => runs.map((r) => Number(/-s(\d+)$/.exec(r.dir)?.[1])))))].sort((a, b) => a - b);
 
 // The main table.
 const header = [
@@ -363,7 +360,7 @@ mkdirSync(IMG, { recursive: true });
 if (smoke && !existsSync(PAGE)) writeFileSync(PAGE, readFileSync(join(ROOT, 'docs', 'pipelines', 'online-dt.md'), 'utf8'));
 writeBlocks(PAGE, {
   'online-dt-results': [
-    `Tasks ${[...results.keys()].join(', ') || '—'}; seeds ${seedsShown.join(', ') || '—'}; D4RL-normalised score (100 · (R − random) / (expert − random)), mean ± std over seeds, deterministic mean-action evaluation over ${EVAL_EPISODES} episodes (the pretrained start: GRPO-DT's evaluation of the shared pretrained DT before its first update). Budget ${fmt(BUDGET, 0)} env steps per run (each run stops at the first iteration that reaches it). Pretraining per seed (shared by the three methods, not in the wall times): ${pretrainLine || '—'}.`,
+    `Tasks ${[...results.keys()].join(', ') || '—'}; seeds ${[...seedsShown].join(', ') || '—'}; D4RL-normalised score (100 · (R − random) / (expert − random)), mean ± std over seeds, deterministic mean-action evaluation over ${EVAL_EPISODES} episodes (the pretrained start: GRPO-DT's evaluation of the shared pretrained DT before its first update). Budget ${fmt(BUDGET, 0)} env steps per run (each run stops at the first iteration that reaches it). Pretraining per seed (shared by the three methods, not in the wall times): ${pretrainLine || '—'}.`,
     '',
     ...header,
     ...rows,
